@@ -1,0 +1,250 @@
+//! Stage 3, aggregate: per-worker counters. HOT PATH: plain integers in fixed arrays, no
+//! atomics, no locks; tables keyed by traffic content are capped.
+//!
+//! Each worker owns one [`Aggregate`] (the borrow checker proves nobody else writes it);
+//! [`Aggregate::merge`] adds another worker's into it when a report or a scrape needs totals.
+
+pub mod sources;
+
+use crate::decode::dns::opt;
+use crate::decode::{Event, Malformed, Message, MsgCtx, Name, Sink, Transport};
+
+pub use sources::Sources;
+
+/// Index of an IP version in `[v4, v6]` arrays.
+pub fn ipv(version: u8) -> usize {
+    usize::from(version == 6)
+}
+
+/// Settings of the aggregation.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Distinct source addresses remembered exactly, per IP version.
+    pub max_sources: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_sources: 1 << 20,
+        }
+    }
+}
+
+/// Every counter dnsobs keeps, for one worker or merged.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    /// Frames (records) read.
+    pub frames: u64,
+    /// Captured bytes read.
+    pub bytes: u64,
+    /// Earliest and latest frame time (ns since the epoch); `first > last` while empty.
+    pub first_ns: u64,
+    /// Latest frame time.
+    pub last_ns: u64,
+    /// DNS messages with a complete header.
+    pub dns_messages: u64,
+    /// Queries by `[transport][ip version]`.
+    pub queries: [[u64; 2]; 2],
+    /// Responses by `[transport][ip version]`.
+    pub responses: [[u64; 2]; 2],
+    /// Queries with an OPT record, by IP version.
+    pub queries_edns: [u64; 2],
+    /// Queries with the DO bit, by IP version.
+    pub queries_do: [u64; 2],
+    /// Queries with RD set.
+    pub queries_rd: u64,
+    /// Queries with CD set.
+    pub queries_cd: u64,
+    /// Queries by QTYPE of the first question (65536 entries).
+    pub qtypes: Box<[u64]>,
+    /// Queries by QCLASS (65536 entries).
+    pub qclasses: Box<[u64]>,
+    /// Queries by OPCODE.
+    pub opcodes: [u64; 16],
+    /// Responses by extended RCODE (4096 entries).
+    pub rcodes: Box<[u64]>,
+    /// Responses with TC.
+    pub responses_tc: u64,
+    /// Responses with AA.
+    pub responses_aa: u64,
+    /// Sum of query sizes.
+    pub query_bytes: u64,
+    /// Sum of response sizes.
+    pub response_bytes: u64,
+    /// Queries by EDNS version.
+    pub edns_versions: [u64; 256],
+    /// Queries carrying each EDNS option (`opt::LABELS` order).
+    pub query_options: [u64; opt::LABELS.len()],
+    /// Queries by advertised EDNS UDP payload size bucket (`UDP_SIZE_BUCKETS`).
+    pub udp_sizes: [u64; UDP_SIZE_BUCKETS.len() + 1],
+    /// Sum of advertised EDNS UDP payload sizes (for the histogram's `_sum`).
+    pub udp_size_sum: u64,
+    /// Malformed input by reason.
+    pub malformed: [u64; Malformed::COUNT],
+    /// Decode events by kind.
+    pub events: [u64; Event::COUNT],
+    /// Distinct query sources.
+    pub sources: Sources,
+}
+
+/// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
+/// 1232 is the DNS Flag Day 2020 recommendation; 512 the pre-EDNS limit.
+pub const UDP_SIZE_BUCKETS: [u16; 6] = [511, 1231, 1232, 1399, 1500, 4095];
+
+impl Aggregate {
+    /// An empty aggregate.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            frames: 0,
+            bytes: 0,
+            first_ns: u64::MAX,
+            last_ns: 0,
+            dns_messages: 0,
+            queries: [[0; 2]; 2],
+            responses: [[0; 2]; 2],
+            queries_edns: [0; 2],
+            queries_do: [0; 2],
+            queries_rd: 0,
+            queries_cd: 0,
+            qtypes: vec![0; 65536].into_boxed_slice(),
+            qclasses: vec![0; 65536].into_boxed_slice(),
+            opcodes: [0; 16],
+            rcodes: vec![0; 4096].into_boxed_slice(),
+            responses_tc: 0,
+            responses_aa: 0,
+            query_bytes: 0,
+            response_bytes: 0,
+            edns_versions: [0; 256],
+            query_options: [0; opt::LABELS.len()],
+            udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
+            udp_size_sum: 0,
+            malformed: [0; Malformed::COUNT],
+            events: [0; Event::COUNT],
+            sources: Sources::new(settings.max_sources),
+        }
+    }
+
+    /// Counts a frame read from the capture.
+    #[inline]
+    pub fn frame(&mut self, ts_ns: u64, captured: usize) {
+        self.frames += 1;
+        self.bytes += captured as u64;
+        self.first_ns = self.first_ns.min(ts_ns);
+        self.last_ns = self.last_ns.max(ts_ns);
+    }
+
+    /// Total queries.
+    pub fn total_queries(&self) -> u64 {
+        self.queries.iter().flatten().sum()
+    }
+    /// Total responses.
+    pub fn total_responses(&self) -> u64 {
+        self.responses.iter().flatten().sum()
+    }
+    /// Total malformed.
+    pub fn total_malformed(&self) -> u64 {
+        self.malformed.iter().sum()
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Self) {
+        fn add(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.first_ns = self.first_ns.min(other.first_ns);
+        self.last_ns = self.last_ns.max(other.last_ns);
+        self.dns_messages += other.dns_messages;
+        for t in 0..2 {
+            add(&mut self.queries[t], &other.queries[t]);
+            add(&mut self.responses[t], &other.responses[t]);
+        }
+        add(&mut self.queries_edns, &other.queries_edns);
+        add(&mut self.queries_do, &other.queries_do);
+        self.queries_rd += other.queries_rd;
+        self.queries_cd += other.queries_cd;
+        add(&mut self.qtypes, &other.qtypes);
+        add(&mut self.qclasses, &other.qclasses);
+        add(&mut self.opcodes, &other.opcodes);
+        add(&mut self.rcodes, &other.rcodes);
+        self.responses_tc += other.responses_tc;
+        self.responses_aa += other.responses_aa;
+        self.query_bytes += other.query_bytes;
+        self.response_bytes += other.response_bytes;
+        add(&mut self.edns_versions, &other.edns_versions);
+        add(&mut self.query_options, &other.query_options);
+        add(&mut self.udp_sizes, &other.udp_sizes);
+        self.udp_size_sum += other.udp_size_sum;
+        add(&mut self.malformed, &other.malformed);
+        add(&mut self.events, &other.events);
+        self.sources.merge(&other.sources);
+    }
+}
+
+impl Sink for Aggregate {
+    #[inline]
+    fn message(&mut self, ctx: &MsgCtx, msg: &Message, _name: &Name) {
+        self.dns_messages += 1;
+        if let Some(m) = msg.malformed {
+            self.malformed[m.index()] += 1;
+        }
+        let t = ctx.transport as usize;
+        let v = ipv(ctx.ip_version);
+        let h = &msg.header;
+        if h.qr() {
+            self.responses[t][v] += 1;
+            self.rcodes[usize::from(msg.rcode() & 0xFFF)] += 1;
+            self.responses_tc += u64::from(h.tc());
+            self.responses_aa += u64::from(h.aa());
+            self.response_bytes += u64::from(ctx.size);
+            return;
+        }
+        self.queries[t][v] += 1;
+        self.queries_rd += u64::from(h.rd());
+        self.queries_cd += u64::from(h.cd());
+        self.opcodes[usize::from(h.opcode())] += 1;
+        self.query_bytes += u64::from(ctx.size);
+        if let Some((qt, qc)) = msg.question {
+            self.qtypes[usize::from(qt)] += 1;
+            self.qclasses[usize::from(qc)] += 1;
+        }
+        if let Some(e) = msg.edns {
+            self.queries_edns[v] += 1;
+            self.queries_do[v] += u64::from(e.dnssec_ok);
+            self.edns_versions[usize::from(e.version)] += 1;
+            for (i, (bit, _)) in opt::LABELS.iter().enumerate() {
+                self.query_options[i] += u64::from(e.options & bit != 0);
+            }
+            let b = UDP_SIZE_BUCKETS
+                .iter()
+                .position(|&ub| e.udp_size <= ub)
+                .unwrap_or(UDP_SIZE_BUCKETS.len());
+            self.udp_sizes[b] += 1;
+            self.udp_size_sum += u64::from(e.udp_size);
+        }
+        self.sources.insert(ctx.ip_version, &ctx.src);
+    }
+
+    #[inline]
+    fn malformed(&mut self, reason: Malformed, _ctx: Option<&MsgCtx>) {
+        self.malformed[reason.index()] += 1;
+    }
+
+    #[inline]
+    fn event(&mut self, event: Event) {
+        self.events[event.index()] += 1;
+    }
+}
+
+/// Transport label.
+pub fn transport_label(t: usize) -> &'static str {
+    if t == Transport::Tcp as usize {
+        "tcp"
+    } else {
+        "udp"
+    }
+}

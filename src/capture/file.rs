@@ -1,0 +1,622 @@
+//! Capture files: classic pcap (µs and ns, both byte orders) and pcapng (several sections and
+//! interfaces, each with its own link type and timestamp resolution), plain or compressed with
+//! gzip or zstd (detected by magic number, decompressed as a stream, no temporary file).
+//!
+//! A pure-Rust reader rather than libpcap's offline reader, for three measured reasons:
+//! libpcap refuses pcapng files whose interfaces have different link types (mergecap output,
+//! `sf-pcapng.c`), it cannot read from a decompressing stream without a temporary file or pipe,
+//! and it costs 63–74 ns per record against a few ns for this reader over a memory map (see
+//! `benches/decode.rs` and `docs/performance.md`). Plain files are memory-mapped and records are
+//! handed out as borrowed slices: no copy, no allocation per record.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::{LinkType, Packet};
+
+/// Largest record accepted; anything bigger is a corrupt length field (libpcap's own limit for
+/// snaplen is 262144; pcapng blocks add options).
+const MAX_RECORD: usize = 1 << 24;
+/// Read size for streamed (compressed) input.
+const STREAM_CHUNK: usize = 1 << 20;
+
+//------------ Errors --------------------------------------------------------
+
+/// Why a capture file could not be read (or could not be read to its end).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The path names a directory.
+    #[error("is a directory, not a capture file")]
+    Directory,
+    /// The file has no bytes at all.
+    #[error("empty file (0 bytes): not a capture file")]
+    Empty,
+    /// The first bytes are no pcap, pcapng, gzip or zstd magic number.
+    #[error(
+        "not a capture file (unknown magic number {0:#010x}; expected pcap, pcapng, gzip or zstd)"
+    )]
+    NotCapture(u32),
+    /// A link type dnsobs cannot decode.
+    #[error(
+        "unsupported link type {0} (supported: 0 NULL, 1 ETHERNET, 12/14/101 RAW, 108 LOOP, 113 LINUX_SLL, 228 IPV4, 229 IPV6, 276 LINUX_SLL2)"
+    )]
+    UnknownLinkType(u32),
+    /// The file ends inside a header or record.
+    #[error("file is truncated: it ends in the middle of a record after {0} complete records")]
+    Truncated(u64),
+    /// A length or field is impossible.
+    #[error("corrupt capture after {records} records: {what}")]
+    Corrupt {
+        /// Records read before the problem.
+        records: u64,
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+impl ReadError {
+    /// True when records before the error were readable (the report is partial, not empty).
+    pub fn is_partial(&self) -> bool {
+        matches!(self, Self::Truncated(_) | Self::Corrupt { .. })
+    }
+}
+
+//------------ Source --------------------------------------------------------
+
+/// Bytes to parse: a memory map, or a buffered stream (decompressor, stdin).
+enum Source {
+    Mapped {
+        map: Mmap,
+        pos: usize,
+    },
+    Stream {
+        r: Box<dyn Read + Send>,
+        buf: Vec<u8>,
+        start: usize,
+        end: usize,
+        eof: bool,
+    },
+}
+
+impl Source {
+    /// Makes at least `n` bytes available; `Ok(false)` if the input ends first.
+    fn ensure(&mut self, n: usize) -> io::Result<bool> {
+        match self {
+            Self::Mapped { map, pos } => Ok(map.len() - *pos >= n),
+            Self::Stream {
+                r,
+                buf,
+                start,
+                end,
+                eof,
+            } => {
+                while *end - *start < n {
+                    if *eof {
+                        return Ok(false);
+                    }
+                    if *start > 0 {
+                        buf.copy_within(*start..*end, 0);
+                        *end -= *start;
+                        *start = 0;
+                    }
+                    let want = (*end + STREAM_CHUNK).max(n);
+                    if buf.len() < want {
+                        buf.resize(want, 0);
+                    }
+                    match r.read(&mut buf[*end..]) {
+                        Ok(0) => *eof = true,
+                        Ok(k) => *end += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn avail(&self) -> &[u8] {
+        match self {
+            Self::Mapped { map, pos } => &map[*pos..],
+            Self::Stream {
+                buf, start, end, ..
+            } => &buf[*start..*end],
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Self::Mapped { pos, .. } => *pos += n,
+            Self::Stream { start, .. } => *start += n,
+        }
+    }
+
+    /// True if nothing is left (and nothing more will come).
+    fn at_end(&mut self) -> io::Result<bool> {
+        Ok(!self.ensure(1)?)
+    }
+}
+
+//------------ Format --------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct Endian(bool); // true = big endian
+
+impl Endian {
+    fn u16(self, b: &[u8], at: usize) -> u16 {
+        let a = [b[at], b[at + 1]];
+        if self.0 {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
+    }
+    fn u32(self, b: &[u8], at: usize) -> u32 {
+        let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.0 {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
+    }
+}
+
+/// One pcapng interface.
+#[derive(Clone, Copy)]
+struct Iface {
+    link: LinkType,
+    snaplen: u32,
+    /// Timestamp units: `Ok(k)` = 10^-k s, `Err(k)` = 2^-k s.
+    resol: Result<u8, u8>,
+}
+
+enum Format {
+    Pcap {
+        endian: Endian,
+        nanos: bool,
+        link: LinkType,
+    },
+    PcapNg {
+        endian: Endian,
+        ifaces: Vec<Iface>,
+    },
+}
+
+/// Capture file formats, for reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Classic pcap, microsecond timestamps.
+    PcapMicro,
+    /// Classic pcap, nanosecond timestamps.
+    PcapNano,
+    /// pcapng.
+    PcapNg,
+}
+
+//------------ Reader --------------------------------------------------------
+
+/// Sequential reader over one capture file.
+pub struct Reader {
+    path: PathBuf,
+    src: Source,
+    format: Format,
+    records: u64,
+    compression: &'static str,
+    links: Vec<LinkType>,
+}
+
+const PCAP_US: u32 = 0xA1B2_C3D4;
+const PCAP_NS: u32 = 0xA1B2_3C4D;
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+
+impl Reader {
+    /// Opens a capture file (`-` for standard input), detecting compression and format.
+    pub fn open(path: &Path) -> Result<Self, ReadError> {
+        let mut src = if path.as_os_str() == "-" {
+            stream(Box::new(io::stdin()))
+        } else {
+            let file = File::open(path)?;
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(ReadError::Directory);
+            }
+            if meta.len() == 0 {
+                return Err(ReadError::Empty);
+            }
+            if meta.is_file() {
+                // SAFETY: the map is read-only and private. A capture file truncated by another
+                // process while mapped would raise SIGBUS; dnsobs reads finished captures.
+                let map = unsafe { Mmap::map(&file)? };
+                #[cfg(unix)]
+                let _ = map.advise(memmap2::Advice::Sequential);
+                Source::Mapped { map, pos: 0 }
+            } else {
+                stream(Box::new(file))
+            }
+        };
+        if !src.ensure(4)? {
+            return Err(if src.avail().is_empty() {
+                ReadError::Empty
+            } else {
+                ReadError::Truncated(0)
+            });
+        }
+        let head = src.avail();
+        let mut compression = "none";
+        if head[..2] == [0x1F, 0x8B] {
+            compression = "gzip";
+            src = stream(Box::new(flate2::read::MultiGzDecoder::new(into_reader(
+                src,
+            ))));
+        } else if head[..4] == [0x28, 0xB5, 0x2F, 0xFD] {
+            compression = "zstd";
+            src = stream(Box::new(zstd::stream::read::Decoder::new(into_reader(
+                src,
+            ))?));
+        }
+        let mut r = Self {
+            path: path.to_owned(),
+            src,
+            format: Format::PcapNg {
+                endian: Endian(false),
+                ifaces: Vec::new(),
+            },
+            records: 0,
+            compression,
+            links: Vec::new(),
+        };
+        r.read_file_header()?;
+        Ok(r)
+    }
+
+    fn read_file_header(&mut self) -> Result<(), ReadError> {
+        if !self.src.ensure(4)? {
+            return Err(if self.src.avail().is_empty() {
+                ReadError::Empty
+            } else {
+                ReadError::Truncated(0)
+            });
+        }
+        let a = self.src.avail();
+        let le = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        let be = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+        if le == PCAPNG_SHB {
+            return self.read_shb();
+        }
+        let (endian, nanos) = match (le, be) {
+            (PCAP_US, _) => (Endian(false), false),
+            (PCAP_NS, _) => (Endian(false), true),
+            (_, PCAP_US) => (Endian(true), false),
+            (_, PCAP_NS) => (Endian(true), true),
+            _ => return Err(ReadError::NotCapture(be)),
+        };
+        if !self.src.ensure(24)? {
+            return Err(ReadError::Truncated(0));
+        }
+        let code = endian.u32(self.src.avail(), 20) & 0xFFFF;
+        let link = LinkType::from_code(code).ok_or(ReadError::UnknownLinkType(code))?;
+        self.links.push(link);
+        self.src.consume(24);
+        self.format = Format::Pcap {
+            endian,
+            nanos,
+            link,
+        };
+        Ok(())
+    }
+
+    /// Section header block: byte order, and a fresh interface list.
+    fn read_shb(&mut self) -> Result<(), ReadError> {
+        if !self.src.ensure(12)? {
+            return Err(ReadError::Truncated(self.records));
+        }
+        let a = self.src.avail();
+        let endian = match u32::from_le_bytes([a[8], a[9], a[10], a[11]]) {
+            PCAPNG_BOM => Endian(false),
+            x if x.swap_bytes() == PCAPNG_BOM => Endian(true),
+            _ => return Err(self.corrupt("pcapng section header has no byte-order magic")),
+        };
+        let len = endian.u32(a, 4) as usize;
+        self.skip_block(len)?;
+        self.format = Format::PcapNg {
+            endian,
+            ifaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    fn corrupt(&self, what: &'static str) -> ReadError {
+        ReadError::Corrupt {
+            records: self.records,
+            what,
+        }
+    }
+
+    fn skip_block(&mut self, len: usize) -> Result<(), ReadError> {
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD {
+            return Err(self.corrupt("impossible pcapng block length"));
+        }
+        if !self.src.ensure(len)? {
+            return Err(ReadError::Truncated(self.records));
+        }
+        self.src.consume(len);
+        Ok(())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Compression found ("none", "gzip", "zstd").
+    pub fn compression(&self) -> &'static str {
+        self.compression
+    }
+    /// Link types seen so far (the file's, or every pcapng interface's).
+    pub fn link_types(&self) -> &[LinkType] {
+        &self.links
+    }
+    /// Records (frames) read so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+    /// The format.
+    pub fn kind(&self) -> FileKind {
+        match self.format {
+            Format::Pcap { nanos: false, .. } => FileKind::PcapMicro,
+            Format::Pcap { nanos: true, .. } => FileKind::PcapNano,
+            Format::PcapNg { .. } => FileKind::PcapNg,
+        }
+    }
+    /// Bytes of the input consumed so far (of the decompressed stream when compressed).
+    pub fn position_hint(&self) -> Option<usize> {
+        match &self.src {
+            Source::Mapped { pos, .. } => Some(*pos),
+            Source::Stream { .. } => None,
+        }
+    }
+
+    /// The next frame, `Ok(None)` at the end of the file.
+    // The returned packet borrows the reader, so it cannot be an `Iterator`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        match self.format {
+            Format::Pcap {
+                endian,
+                nanos,
+                link,
+            } => self.next_pcap(endian, nanos, link),
+            Format::PcapNg { .. } => self.next_pcapng(),
+        }
+    }
+
+    fn next_pcap(
+        &mut self,
+        e: Endian,
+        nanos: bool,
+        link: LinkType,
+    ) -> Result<Option<Packet<'_>>, ReadError> {
+        if !self.src.ensure(16)? {
+            return if self.src.avail().is_empty() {
+                Ok(None)
+            } else {
+                Err(ReadError::Truncated(self.records))
+            };
+        }
+        let h = self.src.avail();
+        let (sec, frac, caplen, orig) =
+            (e.u32(h, 0), e.u32(h, 4), e.u32(h, 8) as usize, e.u32(h, 12));
+        if caplen > MAX_RECORD {
+            return Err(self.corrupt("record length larger than any snapshot length"));
+        }
+        if !self.src.ensure(16 + caplen)? {
+            return Err(ReadError::Truncated(self.records));
+        }
+        let ts_ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * if nanos { 1 } else { 1000 };
+        self.src.consume(16 + caplen);
+        self.records += 1;
+        let data = match &self.src {
+            Source::Mapped { map, pos } => &map[*pos - caplen..*pos],
+            Source::Stream { buf, start, .. } => &buf[*start - caplen..*start],
+        };
+        Ok(Some(Packet {
+            ts_ns,
+            link,
+            data,
+            orig_len: orig,
+        }))
+    }
+
+    fn next_pcapng(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        loop {
+            if self.src.at_end()? {
+                return Ok(None);
+            }
+            if !self.src.ensure(12)? {
+                return Err(ReadError::Truncated(self.records));
+            }
+            let Format::PcapNg { endian: e, .. } = self.format else {
+                return Ok(None);
+            };
+            let a = self.src.avail();
+            let btype = e.u32(a, 0);
+            if u32::from_le_bytes([a[0], a[1], a[2], a[3]]) == PCAPNG_SHB {
+                self.read_shb()?;
+                continue;
+            }
+            let len = e.u32(a, 4) as usize;
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD {
+                return Err(self.corrupt("impossible pcapng block length"));
+            }
+            if !self.src.ensure(len)? {
+                return Err(ReadError::Truncated(self.records));
+            }
+            match btype {
+                1 => self.read_idb(e, len)?,
+                2 | 3 | 6 => {
+                    if let Some((off, caplen, orig, ts_ns, link)) =
+                        self.packet_block(e, btype, len)?
+                    {
+                        self.src.consume(len);
+                        self.records += 1;
+                        let start = match &self.src {
+                            Source::Mapped { pos, .. } => *pos - len,
+                            Source::Stream { start, .. } => *start - len,
+                        };
+                        let data = match &self.src {
+                            Source::Mapped { map, .. } => &map[start + off..start + off + caplen],
+                            Source::Stream { buf, .. } => &buf[start + off..start + off + caplen],
+                        };
+                        return Ok(Some(Packet {
+                            ts_ns,
+                            link,
+                            data,
+                            orig_len: orig,
+                        }));
+                    }
+                }
+                _ => {}
+            }
+            self.src.consume(len);
+        }
+    }
+
+    fn read_idb(&mut self, e: Endian, len: usize) -> Result<(), ReadError> {
+        let b = &self.src.avail()[..len];
+        if len < 20 {
+            return Err(self.corrupt("pcapng interface block too short"));
+        }
+        let code = u32::from(e.u16(b, 8));
+        let snaplen = e.u32(b, 12);
+        let mut resol = Ok(6);
+        let mut o = 16;
+        while o + 4 <= len - 4 {
+            let (oc, ol) = (e.u16(b, o), usize::from(e.u16(b, o + 2)));
+            if oc == 0 {
+                break;
+            }
+            if oc == 9 && ol >= 1 && o + 4 < len - 4 {
+                let v = b[o + 4];
+                resol = if v & 0x80 == 0 { Ok(v) } else { Err(v & 0x7F) };
+            }
+            o += 4 + ol.div_ceil(4) * 4;
+        }
+        let link = LinkType::from_code(code).ok_or(ReadError::UnknownLinkType(code))?;
+        self.links.push(link);
+        if let Format::PcapNg { ifaces, .. } = &mut self.format {
+            if ifaces.len() >= 1 << 16 {
+                return Err(self.corrupt("too many pcapng interfaces"));
+            }
+            ifaces.push(Iface {
+                link,
+                snaplen,
+                resol,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses an EPB/SPB/OPB: (data offset in block, caplen, orig len, ts, link).
+    fn packet_block(
+        &self,
+        e: Endian,
+        btype: u32,
+        len: usize,
+    ) -> Result<Option<BlockPacket>, ReadError> {
+        let Format::PcapNg { ifaces, .. } = &self.format else {
+            return Ok(None);
+        };
+        let b = &self.src.avail()[..len];
+        let (iface, ts, caplen, orig, off) = match btype {
+            6 if len >= 32 => {
+                let ts = (u64::from(e.u32(b, 12)) << 32) | u64::from(e.u32(b, 16));
+                (
+                    e.u32(b, 8) as usize,
+                    Some(ts),
+                    e.u32(b, 20) as usize,
+                    e.u32(b, 24),
+                    28,
+                )
+            }
+            2 if len >= 32 => {
+                let ts = (u64::from(e.u32(b, 12)) << 32) | u64::from(e.u32(b, 16));
+                (
+                    usize::from(e.u16(b, 8)),
+                    Some(ts),
+                    e.u32(b, 20) as usize,
+                    e.u32(b, 24),
+                    28,
+                )
+            }
+            3 if len >= 16 => {
+                let orig = e.u32(b, 8);
+                let snap = ifaces.first().map_or(u32::MAX, |i| {
+                    if i.snaplen == 0 { u32::MAX } else { i.snaplen }
+                });
+                let cap = (orig.min(snap) as usize).min(len - 16);
+                (0, None, cap, orig, 12)
+            }
+            _ => return Err(self.corrupt("pcapng packet block too short")),
+        };
+        let Some(&i) = ifaces.get(iface) else {
+            return Err(self.corrupt("pcapng packet refers to an undeclared interface"));
+        };
+        if off + caplen > len - 4 {
+            return Err(self.corrupt("pcapng packet data longer than its block"));
+        }
+        let ts_ns = ts.map_or(0, |t| to_nanos(t, i.resol));
+        Ok(Some((off, caplen, orig, ts_ns, i.link)))
+    }
+}
+
+/// A packet block's (data offset in the block, captured length, original length, time, link).
+type BlockPacket = (usize, usize, u32, u64, LinkType);
+
+fn to_nanos(t: u64, resol: Result<u8, u8>) -> u64 {
+    let t = u128::from(t);
+    let ns = match resol {
+        Ok(k) if k <= 9 => t * 10u128.pow(u32::from(9 - k)),
+        Ok(k) => t / 10u128.pow(u32::from(k.min(38) - 9)),
+        Err(k) => (t * 1_000_000_000) >> k.min(127),
+    };
+    u64::try_from(ns).unwrap_or(u64::MAX)
+}
+
+fn stream(r: Box<dyn Read + Send>) -> Source {
+    Source::Stream {
+        r,
+        buf: Vec::new(),
+        start: 0,
+        end: 0,
+        eof: false,
+    }
+}
+
+/// Turns a source back into a reader from its current position (to put a decompressor on it).
+fn into_reader(src: Source) -> Box<dyn Read + Send> {
+    match src {
+        Source::Mapped { map, pos } => {
+            let mut c = io::Cursor::new(MapBytes(map));
+            c.set_position(pos as u64);
+            Box::new(c)
+        }
+        Source::Stream {
+            r, buf, start, end, ..
+        } => Box::new(io::Cursor::new(buf[start..end].to_vec()).chain(r)),
+    }
+}
+
+/// A memory map usable as `AsRef<[u8]>` for `io::Cursor`.
+struct MapBytes(Mmap);
+
+impl AsRef<[u8]> for MapBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}

@@ -1,0 +1,83 @@
+//! Command-line definition (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: an error not tied to one input file (output, internal).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status: bad usage (clap's own; documented here, returned by clap).
+#[allow(dead_code)]
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: an input file could not be read at all (missing, directory, not a capture,
+/// unsupported link type). Nothing is reported.
+pub const EXIT_INPUT: u8 = 3;
+/// Exit status: an input file is truncated or corrupt after some records; the report covers
+/// what was read and a warning names the file.
+pub const EXIT_PARTIAL: u8 = 4;
+
+const EXIT_CODES: &str = "Exit status: 0 success; 1 other error; 2 bad usage; \
+3 an input file could not be read (nothing reported); \
+4 an input file is truncated or corrupt (report covers the records read, with a warning).";
+
+/// Passive DNS traffic measurement: replay captures or capture live, report and export metrics.
+#[derive(Debug, Parser)]
+#[command(name = "dnsobs", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read capture files and report what the DNS traffic in them looks like.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  dnsobs replay pcaps/root-mix-v4v6.pcap\n",
+        "  dnsobs replay --format json --threads 2 day1.pcap.zst day2.pcap.gz\n",
+        "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n\n",
+        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read; ",
+        "4 an input file is truncated or corrupt (the report covers the records read)."
+    ))]
+    Replay(ReplayArgs),
+}
+
+/// Output formats of `replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables.
+    Table,
+    /// One JSON object (the oracle schema's keys and more).
+    Json,
+    /// Prometheus text exposition format 0.0.4.
+    Prometheus,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Worker threads (default: the number of available cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// DNS ports, comma-separated (UDP and TCP, source or destination).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "53",
+        value_name = "PORT,..."
+    )]
+    pub ports: Vec<u16>,
+    /// Do not print warnings to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}

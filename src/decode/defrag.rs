@@ -1,0 +1,340 @@
+//! Bounded IPv4/IPv6 fragment reassembly (per worker).
+//!
+//! etherparse's `IpDefragPool` documents itself as not safe against memory exhaustion, so this
+//! table is written for a flood: at most `max_datagrams` in flight (the oldest is evicted when a
+//! new one arrives at a full table), at most `MAX_PIECES` pieces per datagram, a timeout in
+//! capture time, and reassembly buffers recycled through a pool, so steady state allocates
+//! nothing. Every datagram dropped is counted.
+
+use std::collections::HashMap;
+
+use super::Event;
+use super::ip::{Addr, Frag};
+use super::malformed::Malformed;
+
+/// Pieces one datagram may arrive in (a 65535-byte datagram over a 1280 MTU needs 52).
+const MAX_PIECES: usize = 64;
+/// Largest reassembled payload (the IP length fields allow no more).
+const MAX_DATAGRAM: usize = 65535;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    src: Addr,
+    dst: Addr,
+    id: u32,
+    proto: u8,
+    version: u8,
+}
+
+struct Entry {
+    buf: Vec<u8>,
+    pieces: Vec<(u32, u32)>,
+    total: Option<usize>,
+    first_ns: u64,
+}
+
+/// A recycled datagram buffer and its piece list.
+type Buffers = (Vec<u8>, Vec<(u32, u32)>);
+
+/// Limits of the reassembly table.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Datagrams being reassembled at once.
+    pub max_datagrams: usize,
+    /// Drop a datagram this long (capture time) after its first fragment.
+    pub timeout_ns: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_datagrams: 4096,
+            timeout_ns: 30_000_000_000,
+        }
+    }
+}
+
+/// The reassembly table.
+pub struct Defrag {
+    limits: Limits,
+    table: HashMap<Key, Entry, foldhash::fast::RandomState>,
+    pool: Vec<Buffers>,
+    /// The most recently completed datagram's payload (valid until the next call).
+    done: Vec<u8>,
+    last_sweep_ns: u64,
+}
+
+/// What happened to a fragment.
+pub enum Outcome {
+    /// Stored; the datagram is not complete yet.
+    Pending,
+    /// The datagram is complete: its payload is in [`Defrag::payload`].
+    Complete,
+    /// The fragment was invalid and dropped.
+    Invalid(Malformed),
+}
+
+impl Defrag {
+    /// An empty table.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            table: HashMap::with_capacity_and_hasher(limits.max_datagrams, Default::default()),
+            pool: Vec::new(),
+            done: Vec::new(),
+            last_sweep_ns: 0,
+        }
+    }
+
+    /// Datagrams in flight.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True if nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The payload completed by the last call that returned [`Outcome::Complete`].
+    pub fn payload(&self) -> &[u8] {
+        &self.done
+    }
+
+    /// The completed payload's buffer, to take it out while it is processed and put it back
+    /// (so its allocation is reused).
+    pub fn done_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.done
+    }
+
+    /// Adds one fragment. `events` receives eviction/expiry counts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        version: u8,
+        src: &Addr,
+        dst: &Addr,
+        proto: u8,
+        frag: Frag,
+        data: &[u8],
+        ts_ns: u64,
+        events: &mut impl FnMut(Event),
+    ) -> Outcome {
+        let end = frag.offset + data.len();
+        if end > MAX_DATAGRAM || (frag.more && !data.len().is_multiple_of(8)) {
+            return Outcome::Invalid(Malformed::FragmentInvalid);
+        }
+        self.sweep(ts_ns, events);
+        let key = Key {
+            src: *src,
+            dst: *dst,
+            id: frag.id,
+            proto,
+            version,
+        };
+        if let Some(e) = self.table.get(&key)
+            && ts_ns.saturating_sub(e.first_ns) > self.limits.timeout_ns
+        {
+            self.remove(&key);
+            events(Event::FragmentExpired);
+        }
+        if !self.table.contains_key(&key) {
+            if self.table.len() >= self.limits.max_datagrams {
+                self.evict_oldest();
+                events(Event::FragmentEvicted);
+            }
+            let (buf, pieces) = self.pool.pop().unwrap_or_default();
+            self.table.insert(
+                key,
+                Entry {
+                    buf,
+                    pieces,
+                    total: None,
+                    first_ns: ts_ns,
+                },
+            );
+        }
+        let Some(e) = self.table.get_mut(&key) else {
+            return Outcome::Pending; // unreachable: inserted above
+        };
+        if e.pieces.len() >= MAX_PIECES {
+            self.remove(&key);
+            return Outcome::Invalid(Malformed::FragmentInvalid);
+        }
+        if !frag.more {
+            if e.total.is_some_and(|t| t != end) {
+                self.remove(&key);
+                return Outcome::Invalid(Malformed::FragmentInvalid);
+            }
+            e.total = Some(end);
+        }
+        if e.buf.len() < end {
+            e.buf.resize(end, 0);
+        }
+        e.buf[frag.offset..end].copy_from_slice(data);
+        e.pieces.push((frag.offset as u32, end as u32));
+        let Some(total) = e.total else {
+            return Outcome::Pending;
+        };
+        if !covers(&mut e.pieces, total) {
+            return Outcome::Pending;
+        }
+        if let Some(mut e) = self.table.remove(&key) {
+            e.buf.truncate(total);
+            std::mem::swap(&mut self.done, &mut e.buf);
+            self.recycle(e);
+        }
+        Outcome::Complete
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.table.remove(key) {
+            self.recycle(e);
+        }
+    }
+
+    fn recycle(&mut self, mut e: Entry) {
+        if self.pool.len() < 64 {
+            e.buf.clear();
+            e.pieces.clear();
+            self.pool.push((e.buf, e.pieces));
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(k) = self
+            .table
+            .iter()
+            .min_by_key(|(_, e)| e.first_ns)
+            .map(|(k, _)| *k)
+        {
+            self.remove(&k);
+        }
+    }
+
+    /// Drops timed-out datagrams, at most once per second of capture time.
+    fn sweep(&mut self, now: u64, events: &mut impl FnMut(Event)) {
+        if now.saturating_sub(self.last_sweep_ns) < 1_000_000_000 {
+            return;
+        }
+        self.last_sweep_ns = now;
+        let timeout = self.limits.timeout_ns;
+        let pool = &mut self.pool;
+        let mut expired = 0;
+        for (_, mut e) in self
+            .table
+            .extract_if(|_, e| now.saturating_sub(e.first_ns) > timeout)
+        {
+            expired += 1;
+            if pool.len() < 64 {
+                e.buf.clear();
+                e.pieces.clear();
+                pool.push((e.buf, e.pieces));
+            }
+        }
+        for _ in 0..expired {
+            events(Event::FragmentExpired);
+        }
+    }
+}
+
+/// Whether the pieces cover `0..total` (sorts them in place).
+fn covers(pieces: &mut [(u32, u32)], total: usize) -> bool {
+    pieces.sort_unstable();
+    let mut reach = 0u32;
+    for &(s, e) in pieces.iter() {
+        if s > reach {
+            return false;
+        }
+        reach = reach.max(e);
+    }
+    reach as usize >= total
+}
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn frag(offset: usize, more: bool) -> Frag {
+        Frag {
+            id: 1,
+            offset,
+            more,
+        }
+    }
+
+    #[test]
+    fn out_of_order_pieces_reassemble() {
+        let mut d = Defrag::new(Limits::default());
+        let a = [0u8; 16];
+        let mut ev = |_e: Event| {};
+        assert!(matches!(
+            d.push(4, &a, &a, 17, frag(16, false), &[3; 4], 1, &mut ev),
+            Outcome::Pending
+        ));
+        assert!(matches!(
+            d.push(4, &a, &a, 17, frag(8, true), &[2; 8], 2, &mut ev),
+            Outcome::Pending
+        ));
+        assert!(matches!(
+            d.push(4, &a, &a, 17, frag(0, true), &[1; 8], 3, &mut ev),
+            Outcome::Complete
+        ));
+        assert_eq!(d.payload().len(), 20);
+        assert_eq!(&d.payload()[6..10], &[1, 1, 2, 2]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn table_is_bounded_and_counts_evictions_and_expiry() {
+        let mut d = Defrag::new(Limits {
+            max_datagrams: 4,
+            timeout_ns: 10,
+        });
+        let mut seen = Vec::new();
+        let mut ev = |e: Event| seen.push(e);
+        for i in 0..100u32 {
+            let f = Frag {
+                id: i,
+                offset: 0,
+                more: true,
+            };
+            d.push(4, &[0; 16], &[0; 16], 17, f, &[0; 8], 5, &mut ev);
+        }
+        assert_eq!(d.len(), 4);
+        let f = Frag {
+            id: 1000,
+            offset: 0,
+            more: true,
+        };
+        d.push(
+            4,
+            &[0; 16],
+            &[0; 16],
+            17,
+            f,
+            &[0; 8],
+            2_000_000_000,
+            &mut ev,
+        );
+        assert_eq!(d.len(), 1);
+        let count = |k: Event| seen.iter().filter(|e| **e == k).count();
+        assert_eq!(
+            (count(Event::FragmentEvicted), count(Event::FragmentExpired)),
+            (96, 4)
+        );
+    }
+
+    #[test]
+    fn oversized_and_misaligned_fragments_are_invalid() {
+        let mut d = Defrag::new(Limits::default());
+        let a = [0u8; 16];
+        let mut ev = |_e: Event| {};
+        let r = d.push(4, &a, &a, 17, frag(65528, false), &[0; 16], 1, &mut ev);
+        assert!(matches!(r, Outcome::Invalid(Malformed::FragmentInvalid)));
+        let r = d.push(4, &a, &a, 17, frag(0, true), &[0; 7], 1, &mut ev);
+        assert!(matches!(r, Outcome::Invalid(Malformed::FragmentInvalid)));
+    }
+}

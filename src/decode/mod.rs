@@ -1,0 +1,358 @@
+//! Stage 2, decode: frame bytes → DNS messages. HOT PATH: no allocation per packet in steady
+//! state, no locks, no logging, no panics.
+//!
+//! `link` → `ip` (→ `defrag`) → UDP / TCP (→ `tcp` reassembly) → `dns`. What is found is handed
+//! to a [`Sink`] (the aggregate): DNS messages with their context, malformed input with its
+//! reason, and counter events of the reassembly tables. Only traffic on a DNS port (source or
+//! destination) reaches the DNS parser; DNS quoted inside ICMP errors is never decoded.
+
+pub mod defrag;
+pub mod dns;
+pub mod iana;
+pub mod ip;
+pub mod link;
+pub mod malformed;
+pub mod tcp;
+
+use crate::capture::Packet;
+
+pub use dns::{Message, Name};
+pub use malformed::Malformed;
+
+use ip::{Addr, PROTO_TCP, PROTO_UDP};
+
+//------------ Events --------------------------------------------------------
+
+/// Counter events of decoding that are neither messages nor malformed input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Event {
+    /// A frame that carries no IP (ARP, LLDP, ...).
+    NonIp,
+    /// An IP fragment was received.
+    Fragment,
+    /// A fragmented datagram was completed.
+    Reassembled,
+    /// A partly received datagram timed out.
+    FragmentExpired,
+    /// A partly received datagram was evicted because the table was full.
+    FragmentEvicted,
+    /// A TCP segment with payload on a DNS port.
+    TcpSegment,
+    /// A TCP segment whose bytes had all been seen.
+    TcpRetransmit,
+    /// A TCP sequence gap that could not be filled (stream resynchronised).
+    TcpGap,
+    /// A TCP direction forgotten after idling.
+    TcpFlowExpired,
+    /// A new TCP direction found the table full and was decoded without state.
+    TcpFlowUntracked,
+    /// A TCP direction dropped because reassembly buffers hit their byte limit.
+    TcpBufferOverflow,
+}
+
+impl Event {
+    /// Every event, in index order.
+    pub const ALL: [Self; 11] = [
+        Self::NonIp,
+        Self::Fragment,
+        Self::Reassembled,
+        Self::FragmentExpired,
+        Self::FragmentEvicted,
+        Self::TcpSegment,
+        Self::TcpRetransmit,
+        Self::TcpGap,
+        Self::TcpFlowExpired,
+        Self::TcpFlowUntracked,
+        Self::TcpBufferOverflow,
+    ];
+    /// Number of events.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Stable label for reports.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::NonIp => "non_ip_frames",
+            Self::Fragment => "ip_fragments",
+            Self::Reassembled => "ip_datagrams_reassembled",
+            Self::FragmentExpired => "ip_datagrams_expired",
+            Self::FragmentEvicted => "ip_datagrams_evicted",
+            Self::TcpSegment => "tcp_segments",
+            Self::TcpRetransmit => "tcp_retransmissions",
+            Self::TcpGap => "tcp_gaps",
+            Self::TcpFlowExpired => "tcp_flows_expired",
+            Self::TcpFlowUntracked => "tcp_flows_untracked",
+            Self::TcpBufferOverflow => "tcp_buffer_overflows",
+        }
+    }
+
+    /// Index into counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+//------------ Context and sink ----------------------------------------------
+
+/// Transport that carried a DNS message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP.
+    Udp = 0,
+    /// TCP.
+    Tcp = 1,
+}
+
+/// Where and how a DNS message travelled.
+#[derive(Clone, Copy, Debug)]
+pub struct MsgCtx {
+    /// Capture time of the frame that completed the message.
+    pub ts_ns: u64,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Source address (IPv4 in the first four bytes).
+    pub src: Addr,
+    /// Destination address.
+    pub dst: Addr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Message length: UDP length − 8, or the TCP length prefix.
+    pub size: u32,
+}
+
+/// Receives what decoding finds.
+pub trait Sink {
+    /// A DNS message with a complete header (possibly malformed further on).
+    fn message(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name);
+    /// Input that is not a DNS message: `ctx` is known once a DNS port was seen.
+    fn malformed(&mut self, reason: Malformed, ctx: Option<&MsgCtx>);
+    /// A counter event.
+    fn event(&mut self, event: Event);
+}
+
+//------------ Decoder -------------------------------------------------------
+
+/// Decoding settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// DNS ports (UDP and TCP, either direction).
+    pub ports: Vec<u16>,
+    /// Fragment reassembly limits.
+    pub defrag: defrag::Limits,
+    /// TCP reassembly limits.
+    pub tcp: tcp::Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ports: vec![53],
+            defrag: defrag::Limits::default(),
+            tcp: tcp::Limits::default(),
+        }
+    }
+}
+
+/// Per-worker decoder: the reassembly tables and a name buffer. Owned by one thread.
+pub struct Decoder {
+    ports: Box<[bool; 65536]>,
+    defrag: defrag::Defrag,
+    tcp: tcp::TcpTable,
+    name: Name,
+}
+
+impl Decoder {
+    /// A decoder with empty tables.
+    pub fn new(settings: &Settings) -> Self {
+        let mut ports = Box::new([false; 65536]);
+        for &p in &settings.ports {
+            ports[usize::from(p)] = true;
+        }
+        Self {
+            ports,
+            defrag: defrag::Defrag::new(settings.defrag),
+            tcp: tcp::TcpTable::new(settings.tcp),
+            name: Name::default(),
+        }
+    }
+
+    /// Datagrams and TCP directions currently held (for gauges).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.defrag.len(), self.tcp.len())
+    }
+
+    fn is_dns(&self, sport: u16, dport: u16) -> bool {
+        self.ports[usize::from(sport)] || self.ports[usize::from(dport)]
+    }
+
+    /// Decodes one frame.
+    pub fn decode(&mut self, pkt: &Packet<'_>, sink: &mut impl Sink) {
+        let l3 = match link::strip(pkt.link, pkt.data) {
+            Ok(link::Link::Ip(p)) => p,
+            Ok(link::Link::Other) => return sink.event(Event::NonIp),
+            Err(m) => return sink.malformed(m, None),
+        };
+        let ip = match ip::parse(l3) {
+            Ok(ip) => ip,
+            Err(m) => return sink.malformed(m, None),
+        };
+        if !matches!(ip.proto, PROTO_UDP | PROTO_TCP) {
+            return;
+        }
+        let cut = ip.cut || (pkt.orig_len as usize) > pkt.data.len();
+        let Some(frag) = ip.frag else {
+            return self.transport(&ip, ip.proto, ip.payload, cut, pkt.ts_ns, sink);
+        };
+        sink.event(Event::Fragment);
+        let outcome = self.defrag.push(
+            ip.version,
+            &ip.src,
+            &ip.dst,
+            ip.proto,
+            frag,
+            ip.payload,
+            pkt.ts_ns,
+            &mut |e| sink.event(e),
+        );
+        match outcome {
+            defrag::Outcome::Pending => {}
+            defrag::Outcome::Invalid(m) => sink.malformed(m, None),
+            defrag::Outcome::Complete => {
+                sink.event(Event::Reassembled);
+                // Move the buffer out so `transport` can borrow `self` mutably.
+                let payload = std::mem::take(self.defrag.done_mut());
+                let (proto, body) = match ip.version {
+                    6 => match ip::walk_ext(ip.proto, &payload) {
+                        Ok((p, b, None)) => (p, b),
+                        Ok((_, _, Some(_))) => {
+                            sink.malformed(Malformed::FragmentInvalid, None);
+                            *self.defrag.done_mut() = payload;
+                            return;
+                        }
+                        Err(m) => {
+                            sink.malformed(m, None);
+                            *self.defrag.done_mut() = payload;
+                            return;
+                        }
+                    },
+                    _ => (ip.proto, &payload[..]),
+                };
+                if matches!(proto, PROTO_UDP | PROTO_TCP) {
+                    self.transport(&ip, proto, body, cut, pkt.ts_ns, sink);
+                }
+                *self.defrag.done_mut() = payload;
+            }
+        }
+    }
+
+    fn transport(
+        &mut self,
+        ip: &ip::Ip<'_>,
+        proto: u8,
+        l4: &[u8],
+        cut: bool,
+        ts_ns: u64,
+        sink: &mut impl Sink,
+    ) {
+        let mut ctx = MsgCtx {
+            ts_ns,
+            ip_version: ip.version,
+            transport: Transport::Udp,
+            src: ip.src,
+            dst: ip.dst,
+            sport: 0,
+            dport: 0,
+            size: 0,
+        };
+        if proto == PROTO_UDP {
+            let (sport, dport, len, payload) = match ip::udp(l4) {
+                Ok(u) => u,
+                Err(m) => return sink.malformed(m, None),
+            };
+            if !self.is_dns(sport, dport) {
+                return;
+            }
+            ctx.sport = sport;
+            ctx.dport = dport;
+            ctx.size = (len - 8) as u32;
+            let cut = cut || payload.len() < len - 8;
+            dns_message(&mut self.name, payload, &ctx, cut, sink);
+            return;
+        }
+        let seg = match ip::tcp(l4) {
+            Ok(t) => t,
+            Err(m) => return sink.malformed(m, None),
+        };
+        if !self.is_dns(seg.sport, seg.dport) {
+            return;
+        }
+        ctx.transport = Transport::Tcp;
+        ctx.sport = seg.sport;
+        ctx.dport = seg.dport;
+        if !seg.payload.is_empty() {
+            sink.event(Event::TcpSegment);
+        }
+        let key = tcp::FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            sport: seg.sport,
+            dport: seg.dport,
+        };
+        let name = &mut self.name;
+        self.tcp.segment(key, &seg, ts_ns, &mut |o| match o {
+            tcp::Out::Message(m) => {
+                ctx.size = m.len() as u32;
+                dns_message(name, m, &ctx, false, sink);
+            }
+            tcp::Out::Incomplete => sink.malformed(Malformed::TcpIncomplete, Some(&ctx)),
+            tcp::Out::Event(e) => sink.event(e),
+        });
+    }
+}
+
+/// Parses one DNS message and hands it to the sink.
+fn dns_message(name: &mut Name, payload: &[u8], ctx: &MsgCtx, cut: bool, sink: &mut impl Sink) {
+    match dns::parse(payload, name) {
+        Ok(mut msg) => {
+            if cut && msg.malformed.is_some() {
+                // The snapshot length, not the sender, cut this message short.
+                msg.malformed = Some(Malformed::CaptureTruncated);
+            }
+            sink.message(ctx, &msg, name);
+        }
+        Err(m) => sink.malformed(if cut { Malformed::CaptureTruncated } else { m }, Some(ctx)),
+    }
+}
+
+/// A symmetric hash of a frame's IP addresses, to choose its worker: both directions of a
+/// conversation, all fragments of a datagram and all segments of a flow get the same value.
+/// Frames without IP hash to 0.
+pub fn shard_hash(pkt: &Packet<'_>) -> u64 {
+    let Ok(link::Link::Ip(p)) = link::strip(pkt.link, pkt.data) else {
+        return 0;
+    };
+    let (a, b) = match p.first().map(|b| b >> 4) {
+        Some(4) => match (p.get(12..16), p.get(16..20)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return 0,
+        },
+        Some(6) => match (p.get(8..24), p.get(24..40)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return 0,
+        },
+        _ => return 0,
+    };
+    let fold = |s: &[u8]| {
+        s.iter().fold(0u64, |h, &x| {
+            (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let (x, y) = (fold(a), fold(b));
+    // Order-independent combination, then a final mix so `% n` uses all bits.
+    let h = (x ^ y).wrapping_add(x.wrapping_mul(y) | 1);
+    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 16
+}

@@ -1,0 +1,314 @@
+//! The Prometheus metric families, rendered from a merged [`Aggregate`].
+//!
+//! Encoding goes through the official `prometheus-client` crate (the tikv `prometheus` crate the
+//! project first preferred has had no release since March 2025 and started the RustSec
+//! "unmaintained" process): a [`Collector`] reads a snapshot at scrape time, so the packet path
+//! never touches a metrics library. Every label value comes from a fixed table (`iana`,
+//! `Malformed`, `Event`), unassigned codes fold into `other`: cardinality is bounded by design.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::aggregate::{Aggregate, UDP_SIZE_BUCKETS, transport_label};
+use crate::decode::dns::opt;
+use crate::decode::iana;
+use crate::decode::{Event, Malformed};
+
+const IPV: [&str; 2] = ["4", "6"];
+
+/// Something that yields the current merged counters (a replay result, or the daemon's
+/// per-worker snapshots merged on demand).
+pub trait Snapshot: Send + Sync + 'static {
+    /// The merged counters now.
+    fn snapshot(&self) -> Arc<Aggregate>;
+}
+
+impl Snapshot for Arc<Aggregate> {
+    fn snapshot(&self) -> Arc<Aggregate> {
+        Arc::clone(self)
+    }
+}
+
+/// A `prometheus-client` collector over a [`Snapshot`].
+pub struct AggregateCollector<S>(pub S);
+
+impl<S> fmt::Debug for AggregateCollector<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AggregateCollector")
+    }
+}
+
+impl<S: Snapshot> Collector for AggregateCollector<S> {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+        encode(&self.0.snapshot(), &mut enc)
+    }
+}
+
+/// A registry holding the DNS families of `source` and `dnsobs_build_info`.
+pub fn registry(source: impl Snapshot) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(AggregateCollector(source)));
+    r.register_collector(Box::new(BuildInfo));
+    r
+}
+
+/// Renders the families in the Prometheus text format 0.0.4 (what `promtool check metrics`
+/// and every Prometheus version read).
+pub fn render_text(r: &Registry) -> Result<String, fmt::Error> {
+    let mut s = String::with_capacity(16 << 10);
+    prometheus_client::encoding::prometheus_text::encode(&mut s, r)?;
+    Ok(s)
+}
+
+/// Renders the families in the OpenMetrics text format.
+pub fn render_openmetrics(r: &Registry) -> Result<String, fmt::Error> {
+    let mut s = String::with_capacity(16 << 10);
+    prometheus_client::encoding::text::encode(&mut s, r)?;
+    Ok(s)
+}
+
+#[derive(Debug)]
+struct BuildInfo;
+
+impl Collector for BuildInfo {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+        let mut m = enc.encode_descriptor(
+            "dnsobs_build_info",
+            "dnsobs build information; the value is always 1.",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = [("version", env!("CARGO_PKG_VERSION"))];
+        ConstGauge::new(1i64).encode(m.encode_family(&labels)?)
+    }
+}
+
+fn counter(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> fmt::Result {
+    let m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(v).encode(m)
+}
+
+fn counters<'a>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, u64)>,
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
+    for (labels, v) in series {
+        ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Sums a code-indexed array into bounded labels (unassigned codes into `other`).
+fn folded(values: &[u64], label: fn(u16) -> &'static str) -> Vec<(&'static str, u64)> {
+    let mut out: Vec<(&'static str, u64)> = Vec::new();
+    for (code, &v) in values.iter().enumerate() {
+        if v == 0 {
+            continue;
+        }
+        let l = label(code as u16);
+        match out.iter_mut().find(|(k, _)| *k == l) {
+            Some((_, n)) => *n += v,
+            None => out.push((l, v)),
+        }
+    }
+    out
+}
+
+/// Writes every DNS family of `a`.
+pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    counter(
+        enc,
+        "dnsobs_frames",
+        "Frames captured or read from capture files.",
+        a.frames,
+    )?;
+    let tv = |arr: &[[u64; 2]; 2]| {
+        let mut v = Vec::new();
+        for (t, row) in arr.iter().enumerate() {
+            for (i, &n) in row.iter().enumerate() {
+                v.push((
+                    vec![("transport", transport_label(t)), ("ip_version", IPV[i])],
+                    n,
+                ));
+            }
+        }
+        v
+    };
+    counters(
+        enc,
+        "dnsobs_queries",
+        "DNS queries (QR=0) by transport and IP version.",
+        None,
+        tv(&a.queries),
+    )?;
+    counters(
+        enc,
+        "dnsobs_responses",
+        "DNS responses (QR=1) by transport and IP version.",
+        None,
+        tv(&a.responses),
+    )?;
+    let by_ipv = |arr: &[u64; 2]| {
+        (0..2)
+            .map(|i| (vec![("ip_version", IPV[i])], arr[i]))
+            .collect::<Vec<_>>()
+    };
+    counters(
+        enc,
+        "dnsobs_queries_edns",
+        "Queries with an OPT record (EDNS).",
+        None,
+        by_ipv(&a.queries_edns),
+    )?;
+    counters(
+        enc,
+        "dnsobs_queries_do",
+        "Queries with the DNSSEC OK bit set.",
+        None,
+        by_ipv(&a.queries_do),
+    )?;
+    counters(
+        enc,
+        "dnsobs_query_flags",
+        "Queries with a header flag set (flags overlap: do not sum over flag).",
+        None,
+        [
+            (vec![("flag", "rd")], a.queries_rd),
+            (vec![("flag", "cd")], a.queries_cd),
+        ],
+    )?;
+    counters(
+        enc,
+        "dnsobs_response_flags",
+        "Responses with a header flag set (flags overlap: do not sum over flag).",
+        None,
+        [
+            (vec![("flag", "aa")], a.responses_aa),
+            (vec![("flag", "tc")], a.responses_tc),
+        ],
+    )?;
+    let series = |name: &'static str, v: Vec<(&'static str, u64)>| {
+        v.into_iter()
+            .map(move |(l, n)| (vec![(name, l)], n))
+            .collect::<Vec<_>>()
+    };
+    counters(
+        enc,
+        "dnsobs_query_qtypes",
+        "Queries by QTYPE of the first question (unassigned types as other).",
+        None,
+        series("qtype", folded(&a.qtypes, iana::qtype_label)),
+    )?;
+    counters(
+        enc,
+        "dnsobs_query_qclasses",
+        "Queries by QCLASS of the first question.",
+        None,
+        series("qclass", folded(&a.qclasses, iana::qclass_label)),
+    )?;
+    counters(
+        enc,
+        "dnsobs_query_opcodes",
+        "Queries by OPCODE.",
+        None,
+        series("opcode", folded(&a.opcodes, iana::opcode_label)),
+    )?;
+    counters(
+        enc,
+        "dnsobs_response_rcodes",
+        "Responses by RCODE (extended with the OPT record's upper bits).",
+        None,
+        series("rcode", folded(&a.rcodes, iana::rcode_label)),
+    )?;
+    let bytes = Unit::Bytes;
+    counters(
+        enc,
+        "dnsobs_message_size",
+        "Sum of DNS message sizes (UDP payload, or TCP length prefix) by direction.",
+        Some(&bytes),
+        [
+            (vec![("direction", "query")], a.query_bytes),
+            (vec![("direction", "response")], a.response_bytes),
+        ],
+    )?;
+    counters(
+        enc,
+        "dnsobs_query_edns_options",
+        "Queries carrying each EDNS option.",
+        None,
+        opt::LABELS
+            .iter()
+            .zip(a.query_options)
+            .map(|((_, l), n)| (vec![("option", *l)], n)),
+    )?;
+    let other_versions: u64 = a.edns_versions[2..].iter().sum();
+    counters(
+        enc,
+        "dnsobs_query_edns_versions",
+        "Queries with EDNS by EDNS version.",
+        None,
+        [
+            (vec![("version", "0")], a.edns_versions[0]),
+            (vec![("version", "1")], a.edns_versions[1]),
+            (vec![("version", "other")], other_versions),
+        ],
+    )?;
+    let mut m = enc.encode_descriptor(
+        "dnsobs_query_edns_udp_payload_size",
+        "EDNS UDP payload size advertised by queries (1232 is the DNS Flag Day 2020 value).",
+        Some(&bytes),
+        MetricType::Histogram,
+    )?;
+    let mut acc = 0;
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for (i, &ub) in UDP_SIZE_BUCKETS.iter().enumerate() {
+        acc += a.udp_sizes[i];
+        buckets.push((f64::from(ub), a.udp_sizes[i]));
+    }
+    let count = acc + a.udp_sizes[UDP_SIZE_BUCKETS.len()];
+    buckets.push((f64::INFINITY, a.udp_sizes[UDP_SIZE_BUCKETS.len()]));
+    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        a.udp_size_sum as f64,
+        count,
+        &buckets,
+        None,
+    )?;
+    let (v4, v6) = a.sources.counts();
+    let mut m = enc.encode_descriptor(
+        "dnsobs_unique_query_sources",
+        "Distinct source addresses of queries (exact up to the configured cap).",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(v4 as i64).encode(m.encode_family(&[("ip_version", "4")])?)?;
+    ConstGauge::new(v6 as i64).encode(m.encode_family(&[("ip_version", "6")])?)?;
+    counters(
+        enc,
+        "dnsobs_malformed_packets",
+        "Malformed frames, datagrams or DNS messages by reason (first problem found).",
+        None,
+        Malformed::ALL
+            .iter()
+            .map(|m| (vec![("reason", m.label())], a.malformed[m.index()])),
+    )?;
+    counters(
+        enc,
+        "dnsobs_decode_events",
+        "Decoder events: non-IP frames, IP fragments and reassembly, TCP stream handling.",
+        None,
+        Event::ALL
+            .iter()
+            .map(|e| (vec![("event", e.label())], a.events[e.index()])),
+    )
+}

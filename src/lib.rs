@@ -1,0 +1,18 @@
+//! dnsobs: passive DNS traffic measurement.
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! 1. [`capture`]: frames in, from capture files (pcap, pcapng, compressed) or live.
+//! 2. [`decode`]: frames → DNS messages: link layers, IP and fragment reassembly, UDP, TCP
+//!    stream reassembly, the DNS header, first question and OPT record; malformed input is
+//!    classified by a fixed taxonomy. Hot path: no allocation, lock or log per packet.
+//! 3. [`aggregate`]: per-worker counters with a `merge`.
+//! 4. [`export`]: reports (table, JSON) and Prometheus families from merged counters.
+//!
+//! [`pipeline`] wires them: readers, workers sharded by flow, the final merge.
+
+pub mod aggregate;
+pub mod capture;
+pub mod decode;
+pub mod export;
+pub mod pipeline;

@@ -1,0 +1,260 @@
+//! The wiring: readers feed workers, workers decode and aggregate, totals are merged once.
+//!
+//! With one thread the reader's frames go straight through [`Worker::process`]. With N threads
+//! the reader shards frames by a symmetric hash of the IP addresses, so that both directions
+//! of a conversation, every fragment of a datagram and every segment of a TCP flow reach the
+//! same worker: reassembly and per-flow state never cross threads, and the merged result does
+//! not depend on N (tested). Frames travel in recycled batches over bounded crossbeam channels
+//! (back-pressure, not loss: replay never drops).
+
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::aggregate::{self, Aggregate};
+use crate::capture::file::{FileKind, ReadError, Reader};
+use crate::capture::{LinkType, Packet};
+use crate::decode::{self, Decoder};
+
+/// Frames per batch handed to a worker.
+const BATCH_FRAMES: usize = 512;
+/// Batches in flight per worker.
+const BATCHES_PER_WORKER: usize = 8;
+
+//------------ Worker --------------------------------------------------------
+
+/// One decode+aggregate unit: owns its decoder tables and its aggregate.
+pub struct Worker {
+    decoder: Decoder,
+    /// This worker's counters.
+    pub agg: Aggregate,
+}
+
+impl Worker {
+    /// A fresh worker.
+    pub fn new(decode: &decode::Settings, aggregate: &aggregate::Settings) -> Self {
+        Self {
+            decoder: Decoder::new(decode),
+            agg: Aggregate::new(aggregate),
+        }
+    }
+
+    /// Processes one frame.
+    #[inline]
+    pub fn process(&mut self, pkt: &Packet<'_>) {
+        self.agg.frame(pkt.ts_ns, pkt.data.len());
+        self.decoder.decode(pkt, &mut self.agg);
+    }
+}
+
+//------------ Replay --------------------------------------------------------
+
+/// Replay settings.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Worker threads (0 = one per available core).
+    pub threads: usize,
+    /// Decoder settings.
+    pub decode: decode::Settings,
+    /// Aggregation settings.
+    pub aggregate: aggregate::Settings,
+}
+
+/// What was read from one file.
+#[derive(Clone, Debug)]
+pub struct FileSummary {
+    /// Path as given.
+    pub path: PathBuf,
+    /// Format.
+    pub kind: FileKind,
+    /// Compression ("none", "gzip", "zstd").
+    pub compression: &'static str,
+    /// Link types declared.
+    pub link_types: Vec<LinkType>,
+    /// Records read.
+    pub records: u64,
+    /// A problem that stopped reading early (figures before it are kept).
+    pub warning: Option<String>,
+}
+
+/// The outcome of a replay.
+pub struct Replay {
+    /// Merged counters.
+    pub agg: Aggregate,
+    /// Per-file facts.
+    pub files: Vec<FileSummary>,
+    /// Wall-clock time of reading and decoding.
+    pub elapsed: Duration,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+/// A file that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why (part of the message, deliberately not a `source`, so it is printed once).
+    pub reason: ReadError,
+}
+
+/// Resolves `threads = 0` to the number of available cores.
+pub fn effective_threads(threads: usize) -> usize {
+    if threads > 0 {
+        threads
+    } else {
+        thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Reads every file in order through one pipeline (state such as TCP flows carries over from
+/// one file to the next, as in a capture rotated into several files).
+pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileError> {
+    // Open everything first: a missing or foreign file is an error before any work.
+    let mut readers = Vec::with_capacity(paths.len());
+    for p in paths {
+        readers.push(Reader::open(p).map_err(|reason| FileError {
+            path: p.clone(),
+            reason,
+        })?);
+    }
+    let threads = effective_threads(settings.threads);
+    let start = Instant::now();
+    let (agg, files) = if threads == 1 {
+        let mut w = Worker::new(&settings.decode, &settings.aggregate);
+        let files = readers
+            .into_iter()
+            .map(|r| read_file(r, |p| w.process(p)))
+            .collect();
+        (w.agg, files)
+    } else {
+        sharded(readers, threads, settings)
+    };
+    Ok(Replay {
+        agg,
+        files,
+        elapsed: start.elapsed(),
+        threads,
+    })
+}
+
+fn read_file(mut r: Reader, mut f: impl FnMut(&Packet<'_>)) -> FileSummary {
+    let warning = loop {
+        match r.next() {
+            Ok(Some(p)) => f(&p),
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    summary(&r, warning)
+}
+
+fn summary(r: &Reader, warning: Option<String>) -> FileSummary {
+    FileSummary {
+        path: r.path().to_owned(),
+        kind: r.kind(),
+        compression: r.compression(),
+        link_types: r.link_types().to_vec(),
+        records: r.records(),
+        warning,
+    }
+}
+
+/// Frames copied out of the reader's buffer, for one worker.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<(u64, u32, u32, u32, LinkType)>,
+}
+
+fn sharded(
+    readers: Vec<Reader>,
+    threads: usize,
+    settings: &Settings,
+) -> (Aggregate, Vec<FileSummary>) {
+    thread::scope(|s| {
+        let mut to_workers: Vec<Sender<Batch>> = Vec::new();
+        let mut handles = Vec::new();
+        let (back_tx, back_rx) = bounded::<Batch>(threads * BATCHES_PER_WORKER);
+        for _ in 0..threads {
+            let (tx, rx) = bounded::<Batch>(BATCHES_PER_WORKER);
+            to_workers.push(tx);
+            let back = back_tx.clone();
+            let (ds, ags) = (&settings.decode, &settings.aggregate);
+            handles.push(s.spawn(move || work(rx, back, Worker::new(ds, ags))));
+        }
+        drop(back_tx);
+        let mut pending: Vec<Batch> = (0..threads).map(|_| fresh(&back_rx)).collect();
+        let mut files = Vec::new();
+        for r in readers {
+            files.push(read_file(r, |p| {
+                let w = (decode::shard_hash(p) % threads as u64) as usize;
+                let b = &mut pending[w];
+                let off = b.data.len() as u32;
+                b.data.extend_from_slice(p.data);
+                b.frames
+                    .push((p.ts_ns, off, p.data.len() as u32, p.orig_len, p.link));
+                if b.frames.len() >= BATCH_FRAMES {
+                    let full = std::mem::replace(b, fresh(&back_rx));
+                    // A worker only goes away when it panicked; the scope re-raises that.
+                    let _ = to_workers[w].send(full);
+                }
+            }));
+        }
+        for (w, b) in pending.into_iter().enumerate() {
+            let _ = to_workers[w].send(b);
+        }
+        drop(to_workers);
+        let mut total: Option<Aggregate> = None;
+        for h in handles {
+            // A worker panic is a bug; propagate it rather than report partial totals.
+            let agg = match h.join() {
+                Ok(a) => a,
+                Err(p) => std::panic::resume_unwind(p),
+            };
+            match &mut total {
+                Some(t) => t.merge(&agg),
+                None => total = Some(agg),
+            }
+        }
+        let agg = total.unwrap_or_else(|| Aggregate::new(&settings.aggregate));
+        (agg, files)
+    })
+}
+
+/// A recycled batch if one came back, else a new one (only while the pipeline fills up).
+fn fresh(back: &Receiver<Batch>) -> Batch {
+    back.try_recv().unwrap_or_default()
+}
+
+fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
+    for mut b in rx {
+        for &(ts_ns, off, len, orig_len, link) in &b.frames {
+            let data = &b.data[off as usize..(off + len) as usize];
+            w.process(&Packet {
+                ts_ns,
+                link,
+                data,
+                orig_len,
+            });
+        }
+        b.data.clear();
+        b.frames.clear();
+        let _ = back.try_send(b);
+    }
+    w.agg
+}
+
+/// Convenience for tests and benches: replay one file with `threads` workers.
+pub fn replay_file(path: &Path, threads: usize) -> Result<Replay, FileError> {
+    replay(
+        &[path.to_owned()],
+        &Settings {
+            threads,
+            ..Settings::default()
+        },
+    )
+}

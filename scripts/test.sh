@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The test command: everything `cargo test` covers, then a check of the systemd unit.
+#
+# CI=1 makes the tests that need root, tcpreplay, promtool or the Prometheus server fail when
+# these are missing instead of skipping (scripts/install-deps.sh installs them). Run as root
+# for the live-capture tests (network namespaces, veth pairs).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export CI=1
+
+echo "test: cargo test --release"
+cargo test --release
+
+# systemd-analyze verify resolves ExecStart=, so check a copy that runs the binary just built
+# instead of /usr/bin/dnsobs. It prints problems (unknown keys, bad values) as warnings and still
+# exits 0: any output counts as a failure.
+if command -v systemd-analyze >/dev/null 2>&1; then
+    echo "test: systemd-analyze verify systemd/dnsobs.service"
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    sed "s|^ExecStart=/usr/bin/dnsobs |ExecStart=$PWD/target/release/dnsobs |" \
+        systemd/dnsobs.service >"$tmp/dnsobs.service"
+    grep -q "^ExecStart=$PWD/target/release/dnsobs run " "$tmp/dnsobs.service" || {
+        echo "test: systemd/dnsobs.service has no 'ExecStart=/usr/bin/dnsobs run ...' line" >&2
+        exit 1
+    }
+    out="$(systemd-analyze verify "$tmp/dnsobs.service" 2>&1)" || {
+        printf '%s\n' "$out" >&2
+        echo "test: systemd-analyze verify failed" >&2
+        exit 1
+    }
+    if [[ -n "$out" ]]; then
+        printf '%s\n' "$out" >&2
+        echo "test: systemd-analyze verify reported problems" >&2
+        exit 1
+    fi
+    if command -v systemd-sysusers >/dev/null 2>&1; then
+        systemd-sysusers --dry-run systemd/dnsobs.sysusers >/dev/null 2>"$tmp/sysusers.err" || {
+            cat "$tmp/sysusers.err" >&2
+            echo "test: systemd/dnsobs.sysusers is invalid" >&2
+            exit 1
+        }
+    fi
+    echo "test: systemd unit ok"
+else
+    echo "test: systemd-analyze not found: systemd/dnsobs.service not verified"
+fi

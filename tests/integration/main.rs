@@ -3,3 +3,5 @@
 mod util;
 // Every fixture in pcaps/ against its oracle, key by key.
 mod oracle;
+// malformed.pcap frame by frame against the strict taxonomy.
+mod malformed;

@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -72,7 +73,8 @@ impl ReadError {
 /// Bytes to parse: a memory map, or a buffered stream (decompressor, stdin).
 enum Source {
     Mapped {
-        map: Mmap,
+        /// Shared by the readers of one file that [`Reader::share`] made (one worker each).
+        map: Arc<Mmap>,
         pos: usize,
     },
     Stream {
@@ -176,6 +178,7 @@ struct Iface {
     resol: Result<u8, u8>,
 }
 
+#[derive(Clone)]
 enum Format {
     Pcap {
         endian: Endian,
@@ -236,7 +239,10 @@ impl Reader {
                 let map = unsafe { Mmap::map(&file)? };
                 #[cfg(unix)]
                 let _ = map.advise(memmap2::Advice::Sequential);
-                Source::Mapped { map, pos: 0 }
+                Source::Mapped {
+                    map: Arc::new(map),
+                    pos: 0,
+                }
             } else {
                 stream(Box::new(file))
             }
@@ -380,6 +386,25 @@ impl Reader {
             Source::Mapped { pos, .. } => Some(*pos),
             Source::Stream { .. } => None,
         }
+    }
+
+    /// Another reader over the same memory-mapped file, at the same position, sharing the map
+    /// (so the pages are mapped, and counted in RSS, once). `None` for streamed input.
+    pub fn share(&self) -> Option<Self> {
+        let Source::Mapped { map, pos } = &self.src else {
+            return None;
+        };
+        Some(Self {
+            path: self.path.clone(),
+            src: Source::Mapped {
+                map: Arc::clone(map),
+                pos: *pos,
+            },
+            format: self.format.clone(),
+            records: self.records,
+            compression: self.compression,
+            links: self.links.clone(),
+        })
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
@@ -613,7 +638,7 @@ fn into_reader(src: Source) -> Box<dyn Read + Send> {
 }
 
 /// A memory map usable as `AsRef<[u8]>` for `io::Cursor`.
-struct MapBytes(Mmap);
+struct MapBytes(Arc<Mmap>);
 
 impl AsRef<[u8]> for MapBytes {
     fn as_ref(&self) -> &[u8] {

@@ -40,7 +40,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
         exit 1
     fi
     if command -v systemd-sysusers >/dev/null 2>&1; then
-        systemd-sysusers --dry-run systemd/dnsobs.sysusers >/dev/null 2>"$tmp/sysusers.err" || {
+        systemd-sysusers --dry-run "$PWD/systemd/dnsobs.sysusers" >/dev/null 2>"$tmp/sysusers.err" || {
             cat "$tmp/sysusers.err" >&2
             echo "test: systemd/dnsobs.sysusers is invalid" >&2
             exit 1

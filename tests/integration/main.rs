@@ -5,5 +5,7 @@ mod util;
 mod oracle;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;
+// Seeded mutation fuzzer over every fixture frame: decoding never panics.
+mod fuzz;
 // Zero heap allocations per packet in a warmed-up worker (counting global allocator).
 mod alloc;

@@ -9,3 +9,5 @@ mod malformed;
 mod fuzz;
 // Zero heap allocations per packet in a warmed-up worker (counting global allocator).
 mod alloc;
+// The dnsobs binary: exit statuses, messages, formats, compressed and piped input.
+mod cli;

@@ -1,0 +1,369 @@
+//! The real `dnsobs` binary: exit statuses, messages, output formats, compressed and piped input.
+//!
+//! Exit statuses (src/cli.rs): 0 ok, 2 usage, 3 an input could not be read at all (nothing on
+//! stdout), 4 an input is truncated or corrupt after some records (the report is still printed,
+//! a warning on stderr names the file).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{mismatches, oracle, pcaps};
+
+fn dnsobs() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+}
+
+/// Runs `dnsobs replay ARGS...` with stdin from `stdin` (or nothing).
+fn replay(args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut c = dnsobs();
+    c.arg("replay").args(args);
+    c.stdin(match stdin {
+        Some(p) => Stdio::from(File::open(p).expect("stdin file")),
+        None => Stdio::null(),
+    });
+    c.output().expect("dnsobs runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_out(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+fn fixture(name: &str) -> String {
+    pcaps().join(name).display().to_string()
+}
+
+/// An input that cannot be read: exit 3, nothing on stdout, one error naming the file.
+fn assert_unreadable(path: &str, reason: &str) {
+    let o = replay(&["--format", "json", path], None);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 3, "{path}: stderr {err}");
+    assert!(o.stdout.is_empty(), "{path}: something was reported");
+    assert!(
+        err.starts_with(&format!("dnsobs: error: {path}: ")),
+        "{path}: {err}"
+    );
+    assert!(err.contains(reason), "{path}: {err:?} lacks {reason:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn unreadable_inputs_exit_3() {
+    let d = scratch("unreadable");
+    let missing = d.join("no-such.pcap");
+    assert_unreadable(&missing.display().to_string(), "No such file or directory");
+    assert_unreadable(&d.display().to_string(), "is a directory");
+    let text = d.join("notes.txt");
+    std::fs::write(&text, "hello, this is not a capture file\n").expect("write");
+    assert_unreadable(
+        &text.display().to_string(),
+        "not a capture file (unknown magic number 0x68656c6c",
+    );
+    let empty = d.join("zero.pcap");
+    File::create(&empty).expect("create");
+    assert_unreadable(&empty.display().to_string(), "empty file (0 bytes)");
+    // A pcap header cut short: nothing readable either.
+    let head = std::fs::read(fixture("lt-ethernet.pcap")).expect("read");
+    let short = d.join("short-header.pcap");
+    std::fs::write(&short, &head[..10]).expect("write");
+    assert_unreadable(&short.display().to_string(), "truncated");
+    // A valid file before an unreadable one: still nothing is reported.
+    let o = replay(
+        &[&fixture("lt-ethernet.pcap"), &empty.display().to_string()],
+        None,
+    );
+    assert_eq!((code(&o), o.stdout.len()), (3, 0));
+}
+
+#[test]
+fn usage_errors() {
+    let o = replay(&[], None);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("<FILE>"), "{}", stderr(&o));
+    let o = replay(&["--format", "xml", &fixture("empty.pcap")], None);
+    assert_eq!(code(&o), 2);
+    let o = replay(&["--threads", "0", &fixture("empty.pcap")], None);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("--threads must be at least 1"));
+}
+
+#[test]
+fn truncated_file_exits_4_with_the_report() {
+    let path = fixture("truncated.pcap");
+    let o = replay(&["--format", "json", &path], None);
+    assert_eq!(code(&o), 4, "stderr: {}", stderr(&o));
+    let got = json_out(&o);
+    let want = oracle("truncated.pcap");
+    assert_eq!(got["frames"], 47);
+    assert_eq!(want["frames"], 47);
+    let bad = mismatches(&want, &got);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert_eq!(got["dnsobs"]["files"][0]["records"], 47);
+    assert!(
+        got["dnsobs"]["files"][0]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("truncated")),
+        "{}",
+        got["dnsobs"]["files"][0]
+    );
+    let err = stderr(&o);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "dnsobs: warning: {path}: file is truncated: it ends in the middle of a record \
+             after 47 complete records; the report covers the records read before it"
+        )
+    );
+    // --quiet silences the warning, not the status.
+    let o = replay(&["--quiet", "--format", "json", &path], None);
+    assert_eq!((code(&o), stderr(&o).as_str()), (4, ""));
+    assert_eq!(json_out(&o)["frames"], 47);
+}
+
+/// The first `records` records of a classic pcap (header included).
+fn pcap_prefix(data: &[u8], records: usize) -> Vec<u8> {
+    let mut at = 24;
+    for _ in 0..records {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4 bytes"));
+        at += 16 + caplen as usize;
+    }
+    data[..at].to_vec()
+}
+
+#[test]
+fn impossible_record_length_is_corrupt_exit_4() {
+    let d = scratch("corrupt");
+    let src = std::fs::read(fixture("lt-ethernet.pcap")).expect("read");
+    assert_eq!(
+        &src[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian µs pcap"
+    );
+    let mut bad = pcap_prefix(&src, 5);
+    // A record header claiming 0xFFFFFFF0 captured bytes, then some bytes.
+    bad.extend_from_slice(&[0; 8]);
+    bad.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    bad.extend_from_slice(&60u32.to_le_bytes());
+    bad.extend_from_slice(&[0xAB; 64]);
+    let path = d.join("huge-caplen.pcap");
+    std::fs::write(&path, &bad).expect("write");
+    let p = path.display().to_string();
+    let o = replay(&["--format", "json", &p], None);
+    assert_eq!(code(&o), 4, "stderr: {}", stderr(&o));
+    let got = json_out(&o);
+    assert_eq!(got["frames"], 5);
+    assert_eq!(got["dnsobs"]["files"][0]["records"], 5);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!(
+            "dnsobs: warning: {p}: corrupt capture after 5 records"
+        )),
+        "{err}"
+    );
+}
+
+/// The report's counters: everything but what names the file or measures the run.
+fn counters(mut v: Value) -> Value {
+    let m = v.as_object_mut().expect("object");
+    m.remove("file");
+    m.remove("dnsobs");
+    v
+}
+
+#[test]
+fn compressed_and_piped_input_give_the_same_counters() {
+    let d = scratch("compressed");
+    let name = "tcp-pipelined.pcap";
+    let plain = fixture(name);
+    let raw = std::fs::read(&plain).expect("read");
+    let gz = d.join(format!("{name}.gz"));
+    let mut enc = flate2::write::GzEncoder::new(
+        File::create(&gz).expect("create"),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&raw).expect("gzip");
+    enc.finish().expect("gzip");
+    let zst = d.join(format!("{name}.zst"));
+    std::fs::write(&zst, zstd::encode_all(&raw[..], 3).expect("zstd")).expect("write");
+
+    let base = replay(&["--format", "json", &plain], None);
+    assert_eq!(code(&base), 0, "{}", stderr(&base));
+    let base = json_out(&base);
+    assert!(mismatches(&oracle(name), &base).is_empty());
+    assert_eq!(base["queries"], 338);
+    let want = counters(base);
+    let cases: [(&str, Option<&Path>, &str); 5] = [
+        (&gz.to_str().expect("utf-8"), None, "gzip"),
+        (&zst.to_str().expect("utf-8"), None, "zstd"),
+        ("-", Some(Path::new(&plain)), "none"),
+        ("-", Some(&gz), "gzip"),
+        ("-", Some(&zst), "zstd"),
+    ];
+    for (arg, stdin, compression) in cases {
+        let o = replay(&["--format", "json", arg], stdin);
+        assert_eq!(code(&o), 0, "{arg} {stdin:?}: {}", stderr(&o));
+        let got = json_out(&o);
+        assert_eq!(
+            got["dnsobs"]["files"][0]["compression"], compression,
+            "{arg} {stdin:?}"
+        );
+        assert_eq!(got["dnsobs"]["files"][0]["records"], 701);
+        assert_eq!(counters(got), want, "{arg} {stdin:?}");
+    }
+}
+
+#[test]
+fn table_format_shows_the_totals() {
+    let o = replay(&[&fixture("lt-ethernet.pcap")], None);
+    assert_eq!(code(&o), 0);
+    let out = String::from_utf8(o.stdout).expect("utf-8");
+    let want = oracle("lt-ethernet.pcap");
+    let total = |label: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"));
+        line.split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line:?}"))
+    };
+    assert_eq!(total("queries "), want["queries"].as_u64().expect("n"));
+    assert_eq!(total("responses "), want["responses"].as_u64().expect("n"));
+    assert_eq!(
+        total("DNS messages "),
+        want["dns_messages"].as_u64().expect("n")
+    );
+    assert!(out.contains(": 276 frames"), "{out}");
+}
+
+/// The value of one sample line `series value` in a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no sample {series}"));
+    line[series.len() + 1..]
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{line:?}"))
+}
+
+fn prometheus(name: &str, status: i32) -> String {
+    let o = replay(&["--format", "prometheus", &fixture(name)], None);
+    assert_eq!(code(&o), status, "{name}: {}", stderr(&o));
+    String::from_utf8(o.stdout).expect("utf-8")
+}
+
+fn series(transport: &str, v: &str) -> String {
+    format!("dnsobs_queries_total{{transport=\"{transport}\",ip_version=\"{v}\"}}")
+}
+
+#[test]
+fn prometheus_format_has_the_oracle_counts() {
+    // truncated.pcap: every query is UDP over IPv4, so the oracle fixes that series exactly
+    // (the report still comes out with status 4).
+    let t = prometheus("truncated.pcap", 4);
+    let o = oracle("truncated.pcap");
+    assert_eq!(
+        (
+            &o["queries_by_transport"]["tcp"],
+            &o["queries_by_ip_version"]["6"]
+        ),
+        (&0.into(), &0.into())
+    );
+    let q = o["queries"].as_u64().expect("n");
+    assert_eq!(q, 24);
+    assert!(t.contains(&format!("{} {q}\n", series("udp", "4"))), "{t}");
+    // tcp-pipelined.pcap: TCP only, so both TCP series are the oracle's per-version counts.
+    let t = prometheus("tcp-pipelined.pcap", 0);
+    let o = oracle("tcp-pipelined.pcap");
+    for v in ["4", "6"] {
+        assert_eq!(
+            sample(&t, &series("tcp", v)),
+            o["queries_by_ip_version"][v].as_u64().expect("n")
+        );
+        assert_eq!(sample(&t, &series("udp", v)), 0);
+    }
+    // lt-ethernet.pcap: the four series add up to the oracle's marginals.
+    let t = prometheus("lt-ethernet.pcap", 0);
+    let o = oracle("lt-ethernet.pcap");
+    let n = |tr: &str, v: &str| sample(&t, &series(tr, v));
+    let want = |k: &str, x: &str| o[k][x].as_u64().expect("n");
+    for tr in ["udp", "tcp"] {
+        assert_eq!(n(tr, "4") + n(tr, "6"), want("queries_by_transport", tr));
+    }
+    for v in ["4", "6"] {
+        assert_eq!(n("udp", v) + n("tcp", v), want("queries_by_ip_version", v));
+    }
+    assert!(t.contains("# TYPE dnsobs_queries_total counter\n"));
+}
+
+#[test]
+fn prometheus_output_passes_promtool() {
+    let have = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("1"),
+            "CI=1 but promtool is not on PATH"
+        );
+        eprintln!("promtool not on PATH: skipping `promtool check metrics`");
+        return;
+    }
+    for (name, status) in [
+        ("root-mix-v4v6.pcap", 0),
+        ("malformed.pcap", 0),
+        ("empty.pcap", 0),
+        ("truncated.pcap", 4),
+    ] {
+        let text = prometheus(name, status);
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool runs");
+        p.stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write to promtool");
+        let o = p.wait_with_output().expect("promtool ends");
+        assert!(
+            o.status.success(),
+            "{name}: promtool check metrics failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

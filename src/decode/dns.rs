@@ -151,7 +151,8 @@ pub struct Edns {
 /// (the root is empty). Lives in the worker and is overwritten by every message.
 #[derive(Clone, Debug)]
 pub struct Name {
-    buf: [u8; MAX_NAME + 1],
+    /// Eight bytes of slack past the longest name: labels are copied in 8-byte words.
+    buf: [u8; MAX_NAME + 1 + 8],
     len: usize,
     labels: u8,
     last_label: usize,
@@ -163,7 +164,7 @@ pub struct Name {
 impl Default for Name {
     fn default() -> Self {
         Self {
-            buf: [0; MAX_NAME + 1],
+            buf: [0; MAX_NAME + 1 + 8],
             len: 0,
             labels: 0,
             last_label: 0,
@@ -184,9 +185,17 @@ impl Name {
         self.valid = false;
     }
 
-    fn push_label(&mut self, label: &[u8], upper: &mut bool, lower: &mut bool) {
+    /// Appends the label `msg[start..start + len]` (bounds checked by the caller), lower-cased.
+    fn push_label(
+        &mut self,
+        msg: &[u8],
+        start: usize,
+        len: usize,
+        upper: &mut bool,
+        lower: &mut bool,
+    ) {
         let dot = usize::from(self.labels > 0);
-        let need = self.len + dot + label.len();
+        let need = self.len + dot + len;
         if need > MAX_NAME {
             return; // the caller reports NameTooLong; keep what fits
         }
@@ -196,11 +205,39 @@ impl Name {
         }
         self.second_label = self.last_label;
         self.last_label = self.len;
-        for (d, &c) in self.buf[self.len..need].iter_mut().zip(label) {
-            *upper |= c.is_ascii_uppercase();
-            *lower |= c.is_ascii_lowercase();
-            *d = c.to_ascii_lowercase();
+        // Eight bytes at a time (SWAR): byte by byte, this loop was ~40 % of `parse`. Words are
+        // read from the message (past the label when the message goes on; masked) and written
+        // whole into `buf` (past `need` into the slack, which `len` excludes).
+        let (mut up, mut low) = (0u64, 0u64);
+        let mut i = 0;
+        while i < len {
+            let n = (len - i).min(8);
+            let at = start + i;
+            let x = match msg
+                .get(at..at + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            {
+                Some(w) => u64::from_le_bytes(w),
+                None => {
+                    let mut w = [0u8; 8];
+                    w[..n].copy_from_slice(&msg[at..at + n]);
+                    u64::from_le_bytes(w)
+                }
+            };
+            let x = if n == 8 {
+                x
+            } else {
+                x & ((1u64 << (8 * n)) - 1)
+            };
+            let (u, l) = ascii_case(x);
+            up |= u;
+            low |= l;
+            let o = self.len + i;
+            self.buf[o..o + 8].copy_from_slice(&(x | (u >> 2)).to_le_bytes());
+            i += 8;
         }
+        *upper |= up != 0;
+        *lower |= low != 0;
         self.len = need;
         self.labels = self.labels.saturating_add(1);
     }
@@ -234,6 +271,21 @@ impl Name {
     pub fn is_valid(&self) -> bool {
         self.valid
     }
+}
+
+/// For eight bytes at once: 0x80 in each byte that is an ASCII upper-case letter, and 0x80 in
+/// each byte that is an ASCII lower-case letter (bytes >= 0x80 are neither). Adding to the low
+/// seven bits never carries into the next byte, so each byte is compared on its own.
+#[inline]
+fn ascii_case(x: u64) -> (u64, u64) {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let a = x & !H;
+    let ascii = !x & H;
+    // High bit set iff a >= 0x41 ('A'), > 0x5A ('Z'), >= 0x61 ('a'), > 0x7A ('z').
+    let upper = (a + 0x3F * L) & !(a + 0x25 * L) & ascii;
+    let lower = (a + 0x1F * L) & !(a + 0x05 * L) & ascii;
+    (upper, lower)
 }
 
 //------------ Message -------------------------------------------------------
@@ -465,7 +517,7 @@ fn walk_name(msg: &[u8], start: usize, name: &mut Name) -> Walk {
                 if wire_len > MAX_NAME {
                     soft.get_or_insert(Malformed::NameTooLong);
                 } else {
-                    name.push_label(label, &mut upper, &mut lower);
+                    name.push_label(msg, pos + 1, label.len(), &mut upper, &mut lower);
                 }
                 pos += 1 + len;
             }
@@ -525,6 +577,19 @@ fn looks_like_text(msg: &[u8]) -> bool {
 #[cfg(test)]
 pub(crate) mod test {
     use super::*;
+
+    #[test]
+    fn ascii_case_matches_std_for_every_byte() {
+        for b in 0..=255u8 {
+            let x = u64::from_le_bytes([b, 0, b'A', b'z', 0x80, b, 0xFF, b]);
+            let (u, l) = ascii_case(x);
+            let lowered = (x | (u >> 2)).to_le_bytes();
+            assert_eq!(lowered[0], b.to_ascii_lowercase(), "byte {b:#x}");
+            assert_eq!(u & 0x80 != 0, b.is_ascii_uppercase(), "byte {b:#x}");
+            assert_eq!(l & 0x80 != 0, b.is_ascii_lowercase(), "byte {b:#x}");
+            assert_eq!(&lowered[2..5], b"az\x80");
+        }
+    }
 
     /// Builds a query: header, one question, optional raw additional bytes.
     pub(crate) fn query(qname: &[u8], qtype: u16, arcount: u16, extra: &[u8]) -> Vec<u8> {

@@ -416,9 +416,60 @@ impl Reader {
                 endian,
                 nanos,
                 link,
+            } if matches!(self.src, Source::Mapped { .. }) => {
+                self.next_pcap_mapped(endian, nanos, link)
+            }
+            Format::Pcap {
+                endian,
+                nanos,
+                link,
             } => self.next_pcap(endian, nanos, link),
             Format::PcapNg { .. } => self.next_pcapng(),
         }
+    }
+
+    /// [`Self::next_pcap`] for a memory-mapped file: the same checks and results, without the
+    /// buffer management a stream needs (the generic path cost ~20 ns per record).
+    #[inline]
+    fn next_pcap_mapped(
+        &mut self,
+        e: Endian,
+        nanos: bool,
+        link: LinkType,
+    ) -> Result<Option<Packet<'_>>, ReadError> {
+        let Source::Mapped { map, pos } = &mut self.src else {
+            return Ok(None);
+        };
+        let m: &[u8] = map;
+        let start = *pos;
+        let Some(h) = m.get(start..start + 16) else {
+            return if start >= m.len() {
+                Ok(None)
+            } else {
+                Err(ReadError::Truncated(self.records))
+            };
+        };
+        let (sec, frac, caplen, orig) =
+            (e.u32(h, 0), e.u32(h, 4), e.u32(h, 8) as usize, e.u32(h, 12));
+        if caplen > MAX_RECORD {
+            return Err(ReadError::Corrupt {
+                records: self.records,
+                what: "record length larger than any snapshot length",
+            });
+        }
+        let end = start + 16 + caplen;
+        let Some(data) = m.get(start + 16..end) else {
+            return Err(ReadError::Truncated(self.records));
+        };
+        *pos = end;
+        self.records += 1;
+        let ts_ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * if nanos { 1 } else { 1000 };
+        Ok(Some(Packet {
+            ts_ns,
+            link,
+            data,
+            orig_len: orig,
+        }))
     }
 
     fn next_pcap(

@@ -341,7 +341,7 @@ fn mutants_never_panic() {
     let mut names: Vec<String> = std::fs::read_dir(pcaps())
         .expect("pcaps/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".gz"))
         .collect();
     names.sort();
     let mut targets: Vec<Target> = names
@@ -356,7 +356,7 @@ fn mutants_never_panic() {
         .filter(|t| !t.frames.is_empty())
         .collect();
     assert!(
-        targets.len() >= 14,
+        targets.len() >= 18,
         "only {} non-empty fixtures",
         targets.len()
     );

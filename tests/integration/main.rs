@@ -11,3 +11,5 @@ mod fuzz;
 mod alloc;
 // The dnsobs binary: exit statuses, messages, formats, compressed and piped input.
 mod cli;
+// Capture containers: derived fixtures (byte order, interfaces, sections, gzip), SPBs, errors.
+mod formats;

@@ -217,8 +217,8 @@ fn compressed_and_piped_input_give_the_same_counters() {
     assert_eq!(base["queries"], 338);
     let want = counters(base);
     let cases: [(&str, Option<&Path>, &str); 5] = [
-        (&gz.to_str().expect("utf-8"), None, "gzip"),
-        (&zst.to_str().expect("utf-8"), None, "zstd"),
+        (gz.to_str().expect("utf-8"), None, "gzip"),
+        (zst.to_str().expect("utf-8"), None, "zstd"),
         ("-", Some(Path::new(&plain)), "none"),
         ("-", Some(&gz), "gzip"),
         ("-", Some(&zst), "zstd"),

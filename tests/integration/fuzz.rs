@@ -51,7 +51,7 @@ impl Rng {
     }
     /// Uniform-ish in `0..n` (`n > 0`).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
     fn byte(&mut self) -> u8 {
         self.next() as u8

@@ -44,6 +44,40 @@ pub enum Command {
         "4 an input file is truncated or corrupt (the report covers the records read)."
     ))]
     Replay(ReplayArgs),
+    /// Capture live with libpcap on every core and serve Prometheus metrics.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  dnsobs run --config /etc/dnsobs/dnsobs.toml\n",
+        "  dnsobs run --interface eth0 --interface eth1 --listen 127.0.0.1:10053\n\n",
+        "Signals: SIGTERM/SIGINT stop capture, log the final counts and exit 0; SIGHUP reloads the\n",
+        "configuration (bpf_filter and log_level apply live; an invalid file keeps the running one).\n",
+        "Endpoints: GET /metrics (Prometheus text, or OpenMetrics if asked), GET /healthz.\n",
+        "Exit status: 0 after SIGTERM/SIGINT; 1 start-up failure (bad config, interface, port in use)."
+    ))]
+    Run(RunArgs),
+    /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
+    #[command(after_help = "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml")]
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `run`; flags override the file.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file (TOML); without it, built-in defaults.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Interface to capture on (repeatable); replaces capture.interfaces.
+    #[arg(long, short, value_name = "IF")]
+    pub interface: Vec<String>,
+    /// Metrics address; replaces export.listen.
+    #[arg(long, short, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Capture workers per interface; replaces capture.workers.
+    #[arg(long, short, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 /// Output formats of `replay`.

@@ -9,10 +9,13 @@
 //! 3. [`aggregate`]: per-worker counters with a `merge`.
 //! 4. [`export`]: reports (table, JSON) and Prometheus families from merged counters.
 //!
-//! [`pipeline`] wires them: readers, workers sharded by flow, the final merge.
+//! [`pipeline`] wires them for replay: readers, workers sharded by flow, the final merge.
+//! [`daemon`] wires them for live capture (`dnsobs run`), configured by [`config`].
 
 pub mod aggregate;
 pub mod capture;
+pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod export;
 pub mod pipeline;

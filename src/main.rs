@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, Format, ReplayArgs};
+use cli::{Cli, Command, Format, ReplayArgs, RunArgs};
+use dnsobs::config::{Config, ConfigError, RawConfig};
 use dnsobs::export::{prometheus, report};
 use dnsobs::pipeline;
 
@@ -16,6 +17,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay(args),
+        Command::Run(args) => run(args),
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(c) => {
+                println!(
+                    "{}: valid ({} interface(s), {} worker(s) each, metrics on {})",
+                    file.display(),
+                    c.raw.capture.interfaces.len(),
+                    c.workers,
+                    c.listen
+                );
+                Ok(cli::EXIT_OK)
+            }
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -81,4 +96,36 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Reads the file (if any), applies the command-line overrides, validates.
+fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
+    let path = args.config.clone().unwrap_or_else(|| "(defaults)".into());
+    let mut raw = match &args.config {
+        Some(p) => RawConfig::read(p)?,
+        None => RawConfig::default(),
+    };
+    if !args.interface.is_empty() {
+        raw.capture.interfaces = args.interface.clone();
+    }
+    if let Some(l) = &args.listen {
+        raw.export.listen = l.clone();
+    }
+    if let Some(w) = args.workers {
+        raw.capture.workers = w;
+    }
+    raw.validate(&path)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let config = load_config(&args)?;
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Trace)
+        .format_target(false)
+        .parse_env(env_logger::Env::new().filter("DNSOBS_LOG"))
+        .init();
+    log::set_max_level(config.log_level);
+    log::info!("dnsobs {} starting", env!("CARGO_PKG_VERSION"));
+    dnsobs::daemon::run(config, || load_config(&args).map_err(|e| e.to_string()))?;
+    Ok(cli::EXIT_OK)
 }

@@ -96,32 +96,11 @@ impl Aggregate {
     /// An empty aggregate.
     pub fn new(settings: &Settings) -> Self {
         Self {
-            frames: 0,
-            bytes: 0,
-            first_ns: u64::MAX,
-            last_ns: 0,
-            dns_messages: 0,
-            queries: [[0; 2]; 2],
-            responses: [[0; 2]; 2],
-            queries_edns: [0; 2],
-            queries_do: [0; 2],
-            queries_rd: 0,
-            queries_cd: 0,
             qtypes: vec![0; 65536].into_boxed_slice(),
             qclasses: vec![0; 65536].into_boxed_slice(),
-            opcodes: [0; 16],
             rcodes: vec![0; 4096].into_boxed_slice(),
-            responses_tc: 0,
-            responses_aa: 0,
-            query_bytes: 0,
-            response_bytes: 0,
-            edns_versions: [0; 256],
-            query_options: [0; opt::LABELS.len()],
-            udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
-            udp_size_sum: 0,
-            malformed: [0; Malformed::COUNT],
-            events: [0; Event::COUNT],
             sources: Sources::new(settings.max_sources),
+            ..Self::empty_scalars()
         }
     }
 
@@ -145,6 +124,59 @@ impl Aggregate {
     /// Total malformed.
     pub fn total_malformed(&self) -> u64 {
         self.malformed.iter().sum()
+    }
+
+    /// Resets every counter, keeping allocations (so a recycled aggregate costs nothing).
+    pub fn clear(&mut self) {
+        let sources = std::mem::replace(&mut self.sources, Sources::new(0));
+        let (qtypes, qclasses, rcodes) = (
+            std::mem::take(&mut self.qtypes),
+            std::mem::take(&mut self.qclasses),
+            std::mem::take(&mut self.rcodes),
+        );
+        *self = Self {
+            qtypes,
+            qclasses,
+            rcodes,
+            sources,
+            ..Self::empty_scalars()
+        };
+        self.qtypes.fill(0);
+        self.qclasses.fill(0);
+        self.rcodes.fill(0);
+        self.sources.clear();
+    }
+
+    /// Every scalar and fixed array zero; the boxed tables empty (filled in by the caller).
+    fn empty_scalars() -> Self {
+        Self {
+            frames: 0,
+            bytes: 0,
+            first_ns: u64::MAX,
+            last_ns: 0,
+            dns_messages: 0,
+            queries: [[0; 2]; 2],
+            responses: [[0; 2]; 2],
+            queries_edns: [0; 2],
+            queries_do: [0; 2],
+            queries_rd: 0,
+            queries_cd: 0,
+            qtypes: Box::default(),
+            qclasses: Box::default(),
+            opcodes: [0; 16],
+            rcodes: Box::default(),
+            responses_tc: 0,
+            responses_aa: 0,
+            query_bytes: 0,
+            response_bytes: 0,
+            edns_versions: [0; 256],
+            query_options: [0; opt::LABELS.len()],
+            udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
+            udp_size_sum: 0,
+            malformed: [0; Malformed::COUNT],
+            events: [0; Event::COUNT],
+            sources: Sources::new(0),
+        }
     }
 
     /// Adds `other` into `self`.

@@ -49,6 +49,13 @@ impl Sources {
         }
     }
 
+    /// Forgets every address, keeping the tables' memory.
+    pub fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+        self.overflow = 0;
+    }
+
     /// Distinct IPv4 and IPv6 sources.
     pub fn counts(&self) -> (usize, usize) {
         (self.v4.len(), self.v6.len())

@@ -1,8 +1,10 @@
 //! Stage 1, capture: frames in, with their link type and timestamp. No DNS knowledge here.
 //!
-//! [`file`] reads capture files (pcap, pcapng, gzip/zstd compressed) for `replay`.
+//! [`file`] reads capture files (pcap, pcapng, gzip/zstd compressed) for `replay`;
+//! [`live`] opens libpcap handles joined into a PACKET_FANOUT group for the daemon.
 
 pub mod file;
+pub mod live;
 
 /// Link-layer header types dnsobs decodes (LINKTYPE_* / DLT_* values in [`LinkType::from_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -23,16 +23,16 @@ use crate::decode::{Event, Malformed};
 
 const IPV: [&str; 2] = ["4", "6"];
 
-/// Something that yields the current merged counters (a replay result, or the daemon's
-/// per-worker snapshots merged on demand).
+/// Something that lends the current merged counters (a replay result, or the daemon's
+/// merged total, locked only for the duration of a scrape).
 pub trait Snapshot: Send + Sync + 'static {
-    /// The merged counters now.
-    fn snapshot(&self) -> Arc<Aggregate>;
+    /// Calls `f` with the merged counters.
+    fn with(&self, f: &mut dyn FnMut(&Aggregate) -> fmt::Result) -> fmt::Result;
 }
 
 impl Snapshot for Arc<Aggregate> {
-    fn snapshot(&self) -> Arc<Aggregate> {
-        Arc::clone(self)
+    fn with(&self, f: &mut dyn FnMut(&Aggregate) -> fmt::Result) -> fmt::Result {
+        f(self)
     }
 }
 
@@ -47,7 +47,7 @@ impl<S> fmt::Debug for AggregateCollector<S> {
 
 impl<S: Snapshot> Collector for AggregateCollector<S> {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
-        encode(&self.0.snapshot(), &mut enc)
+        self.0.with(&mut |a| encode(a, &mut enc))
     }
 }
 
@@ -57,6 +57,21 @@ pub fn registry(source: impl Snapshot) -> Registry {
     r.register_collector(Box::new(AggregateCollector(source)));
     r.register_collector(Box::new(BuildInfo));
     r
+}
+
+/// Writes a gauge family with one series per label set.
+pub fn gauges<'a>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, f64)>,
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    for (labels, v) in series {
+        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// Renders the families in the Prometheus text format 0.0.4 (what `promtool check metrics`
@@ -95,7 +110,8 @@ fn counter(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> f
     ConstCounter::new(v).encode(m)
 }
 
-fn counters<'a>(
+/// Writes a counter family with one series per label set.
+pub fn counters<'a>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,

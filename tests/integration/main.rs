@@ -13,3 +13,7 @@ mod alloc;
 mod cli;
 // Capture containers: derived fixtures (byte order, interfaces, sections, gzip), SPBs, errors.
 mod formats;
+// Test hosts in network namespaces (veth pair, tcpreplay, HTTP from inside).
+mod netns;
+// The daemon end to end: live capture, /metrics, Prometheus, signals.
+mod live;

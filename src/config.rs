@@ -1,0 +1,494 @@
+//! Daemon configuration: a strict TOML file (unknown keys are errors) validated into settings
+//! for each stage. Errors name the file, the key and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{aggregate, decode};
+
+/// Default metrics address. The Prometheus exporter port range 9100–9999 is fully allocated, so
+/// dnsobs sits just outside it, on a port no well-known exporter uses ("10053": DNS is 53).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10053";
+
+//------------ Errors --------------------------------------------------------
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// The TOML parser's message (it names the key and the line).
+        message: String,
+    },
+    /// A value of the right type but not allowed.
+    #[error("{file}: key `{key}`: {reason}")]
+    Invalid {
+        /// The file (or "command line").
+        file: PathBuf,
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+//------------ Raw file ------------------------------------------------------
+
+/// `[capture]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSection {
+    /// Interfaces to capture on.
+    pub interfaces: Vec<String>,
+    /// BPF filter; empty = derived from the DNS ports (plus IP fragments).
+    pub bpf_filter: String,
+    /// Snapshot length in bytes.
+    pub snaplen: u32,
+    /// Kernel ring buffer per capture handle, in bytes.
+    pub buffer_size_bytes: u64,
+    /// Capture handles (workers) per interface; 0 = one per available core.
+    pub workers: usize,
+    /// Put the interface into promiscuous mode.
+    pub promiscuous: bool,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        Self {
+            interfaces: Vec::new(),
+            bpf_filter: String::new(),
+            snaplen: 65535,
+            buffer_size_bytes: 64 << 20,
+            workers: 0,
+            promiscuous: false,
+        }
+    }
+}
+
+/// `[decode]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeSection {
+    /// DNS ports (UDP and TCP, either direction).
+    pub dns_ports: Vec<u16>,
+    /// IP datagrams reassembled at once, per worker.
+    pub max_fragment_datagrams: usize,
+    /// Seconds a fragmented datagram may take to complete.
+    pub fragment_timeout_seconds: u64,
+    /// TCP directions tracked at once, per worker.
+    pub max_tcp_flows: usize,
+    /// Bytes buffered for TCP reassembly, per worker.
+    pub max_tcp_buffer_bytes: usize,
+    /// Seconds of idleness after which a TCP direction is forgotten.
+    pub tcp_timeout_seconds: u64,
+}
+
+impl Default for DecodeSection {
+    fn default() -> Self {
+        let d = decode::Settings::default();
+        Self {
+            dns_ports: d.ports,
+            max_fragment_datagrams: d.defrag.max_datagrams,
+            fragment_timeout_seconds: d.defrag.timeout_ns / 1_000_000_000,
+            max_tcp_flows: d.tcp.max_flows,
+            max_tcp_buffer_bytes: d.tcp.max_buffered,
+            tcp_timeout_seconds: d.tcp.timeout_ns / 1_000_000_000,
+        }
+    }
+}
+
+/// `[aggregate]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregateSection {
+    /// Distinct query sources remembered exactly, per IP version.
+    pub max_unique_sources: usize,
+    /// Seconds between a worker's publications of its counters.
+    pub flush_interval_seconds: f64,
+}
+
+impl Default for AggregateSection {
+    fn default() -> Self {
+        Self {
+            max_unique_sources: aggregate::Settings::default().max_sources,
+            flush_interval_seconds: 1.0,
+        }
+    }
+}
+
+/// `[export]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSection {
+    /// Address of the HTTP endpoint (`/metrics`, `/healthz`).
+    pub listen: String,
+    /// Allow a non-loopback listen address (the endpoint has no authentication).
+    pub allow_non_loopback: bool,
+    /// Concurrent HTTP connections; more are closed at once.
+    pub max_connections: usize,
+    /// Seconds a client may take to send its request headers.
+    pub header_read_timeout_seconds: u64,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            allow_non_loopback: false,
+            max_connections: 32,
+            header_read_timeout_seconds: 5,
+        }
+    }
+}
+
+/// `[daemon]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    /// User to switch to once capture is open, when started as root ("" = stay).
+    pub user: String,
+    /// Log level: error, warn, info, debug, trace.
+    pub log_level: String,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        Self {
+            user: String::new(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[capture]`.
+    pub capture: CaptureSection,
+    /// `[decode]`.
+    pub decode: DecodeSection,
+    /// `[aggregate]`.
+    pub aggregate: AggregateSection,
+    /// `[export]`.
+    pub export: ExportSection,
+    /// `[daemon]`.
+    pub daemon: DaemonSection,
+}
+
+//------------ Validated -----------------------------------------------------
+
+/// A validated configuration, with the settings each stage needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it came from (for messages).
+    pub source: PathBuf,
+    /// The file as read (for reload comparisons).
+    pub raw: RawConfig,
+    /// Decoder settings.
+    pub decode: decode::Settings,
+    /// Aggregation settings.
+    pub aggregate: aggregate::Settings,
+    /// Parsed listen address.
+    pub listen: SocketAddr,
+    /// Effective BPF filter.
+    pub bpf_filter: String,
+    /// Effective workers per interface.
+    pub workers: usize,
+    /// Log level.
+    pub log_level: log::LevelFilter,
+}
+
+/// The default BPF filter for a set of DNS ports: UDP and TCP on those ports, plus every IP
+/// fragment (non-first fragments carry no ports and are needed for reassembly).
+pub fn default_filter(ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+    format!(
+        "((udp or tcp) and ({})) or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)",
+        ports.join(" or ")
+    )
+}
+
+impl RawConfig {
+    /// Reads and parses a file (no validation).
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every value and derives the stage settings.
+    pub fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        let bad = |key: &'static str, reason: String| ConfigError::Invalid {
+            file: path.to_owned(),
+            key,
+            reason,
+        };
+        let c = &self.capture;
+        for i in &c.interfaces {
+            if i.is_empty() || i.len() > 15 || i.contains(['/', ' ']) {
+                return Err(bad(
+                    "capture.interfaces",
+                    format!("`{i}` is not a valid interface name"),
+                ));
+            }
+        }
+        if !(64..=262_144).contains(&c.snaplen) {
+            return Err(bad(
+                "capture.snaplen",
+                format!("{} is outside 64..=262144", c.snaplen),
+            ));
+        }
+        if !(1 << 20..=1 << 31).contains(&c.buffer_size_bytes) {
+            return Err(bad(
+                "capture.buffer_size_bytes",
+                format!("{} is outside 1 MiB..=2 GiB", c.buffer_size_bytes),
+            ));
+        }
+        if c.workers > 256 {
+            return Err(bad(
+                "capture.workers",
+                format!("{} is more than 256", c.workers),
+            ));
+        }
+        let d = &self.decode;
+        if d.dns_ports.is_empty() || d.dns_ports.contains(&0) {
+            return Err(bad(
+                "decode.dns_ports",
+                "needs at least one port, none of them 0".into(),
+            ));
+        }
+        if !(1..=1 << 20).contains(&d.max_fragment_datagrams) {
+            return Err(bad(
+                "decode.max_fragment_datagrams",
+                "must be between 1 and 1048576".into(),
+            ));
+        }
+        if !(1..=1 << 24).contains(&d.max_tcp_flows) {
+            return Err(bad(
+                "decode.max_tcp_flows",
+                "must be between 1 and 16777216".into(),
+            ));
+        }
+        if !(1 << 16..=1 << 34).contains(&d.max_tcp_buffer_bytes) {
+            return Err(bad(
+                "decode.max_tcp_buffer_bytes",
+                "must be between 64 KiB and 16 GiB".into(),
+            ));
+        }
+        if !(1..=3600).contains(&d.fragment_timeout_seconds) {
+            return Err(bad(
+                "decode.fragment_timeout_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if !(1..=86400).contains(&d.tcp_timeout_seconds) {
+            return Err(bad(
+                "decode.tcp_timeout_seconds",
+                "must be between 1 and 86400".into(),
+            ));
+        }
+        let a = &self.aggregate;
+        if !(1..=1 << 26).contains(&a.max_unique_sources) {
+            return Err(bad(
+                "aggregate.max_unique_sources",
+                "must be between 1 and 67108864".into(),
+            ));
+        }
+        if !(0.05..=60.0).contains(&a.flush_interval_seconds) {
+            return Err(bad(
+                "aggregate.flush_interval_seconds",
+                "must be between 0.05 and 60".into(),
+            ));
+        }
+        let e = &self.export;
+        let listen: SocketAddr = e.listen.parse().map_err(|_| {
+            bad(
+                "export.listen",
+                format!("`{}` is not an ADDRESS:PORT", e.listen),
+            )
+        })?;
+        if !listen.ip().is_loopback() && !e.allow_non_loopback {
+            return Err(bad(
+                "export.listen",
+                format!(
+                    "{listen} is not a loopback address; the endpoint has no authentication, \
+                     set export.allow_non_loopback = true to expose it"
+                ),
+            ));
+        }
+        if !(1..=10_000).contains(&e.max_connections) {
+            return Err(bad(
+                "export.max_connections",
+                "must be between 1 and 10000".into(),
+            ));
+        }
+        if !(1..=300).contains(&e.header_read_timeout_seconds) {
+            return Err(bad(
+                "export.header_read_timeout_seconds",
+                "must be between 1 and 300".into(),
+            ));
+        }
+        let log_level: log::LevelFilter = self.daemon.log_level.parse().map_err(|_| {
+            bad(
+                "daemon.log_level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    self.daemon.log_level
+                ),
+            )
+        })?;
+        if self.daemon.user.contains(['/', ':', ' ']) {
+            return Err(bad(
+                "daemon.user",
+                format!("`{}` is not a user name", self.daemon.user),
+            ));
+        }
+        let bpf_filter = if c.bpf_filter.trim().is_empty() {
+            default_filter(&d.dns_ports)
+        } else {
+            c.bpf_filter.clone()
+        };
+        let decode = decode::Settings {
+            ports: d.dns_ports.clone(),
+            defrag: decode::defrag::Limits {
+                max_datagrams: d.max_fragment_datagrams,
+                timeout_ns: d.fragment_timeout_seconds * 1_000_000_000,
+            },
+            tcp: decode::tcp::Limits {
+                max_flows: d.max_tcp_flows,
+                max_buffered: d.max_tcp_buffer_bytes,
+                timeout_ns: d.tcp_timeout_seconds * 1_000_000_000,
+            },
+        };
+        Ok(Config {
+            source: path.to_owned(),
+            decode,
+            aggregate: aggregate::Settings {
+                max_sources: a.max_unique_sources,
+            },
+            listen,
+            bpf_filter,
+            workers: crate::pipeline::effective_threads(c.workers),
+            log_level,
+            raw: self,
+        })
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        RawConfig::read(path)?.validate(path)
+    }
+
+    /// Keys whose change needs a restart, given the running configuration `old`.
+    pub fn restart_needed(&self, old: &Self) -> Vec<&'static str> {
+        let (n, o) = (&self.raw, &old.raw);
+        let mut v = Vec::new();
+        if n.capture.interfaces != o.capture.interfaces {
+            v.push("capture.interfaces");
+        }
+        if n.capture.snaplen != o.capture.snaplen {
+            v.push("capture.snaplen");
+        }
+        if n.capture.buffer_size_bytes != o.capture.buffer_size_bytes {
+            v.push("capture.buffer_size_bytes");
+        }
+        if n.capture.workers != o.capture.workers {
+            v.push("capture.workers");
+        }
+        if n.capture.promiscuous != o.capture.promiscuous {
+            v.push("capture.promiscuous");
+        }
+        if n.decode != o.decode {
+            v.push("decode");
+        }
+        if n.aggregate != o.aggregate {
+            v.push("aggregate");
+        }
+        if n.export != o.export {
+            v.push("export");
+        }
+        if n.daemon.user != o.daemon.user {
+            v.push("daemon.user");
+        }
+        v
+    }
+}
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        RawConfig::parse(text, Path::new("t.toml"))?.validate(Path::new("t.toml"))
+    }
+
+    #[test]
+    fn example_config_is_valid_and_complete() {
+        let text = include_str!("../config/dnsobs.toml");
+        let c = check(text).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        // The example spells out every key with its default value.
+        assert_eq!(c.raw.decode, DecodeSection::default());
+        assert_eq!(c.raw.aggregate, AggregateSection::default());
+        assert_eq!(c.raw.export, ExportSection::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = check("[capture]\nsnaplenn = 5\n").unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains("snaplenn"), "{e}");
+        let e = check("[capture]\nsnaplen = 5\n").unwrap_err().to_string();
+        assert_eq!(e, "t.toml: key `capture.snaplen`: 5 is outside 64..=262144");
+        let e = check("[export]\nlisten = \"0.0.0.0:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("export.listen") && e.contains("allow_non_loopback"),
+            "{e}"
+        );
+        let e = check("[daemon]\nlog_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daemon.log_level"), "{e}");
+        let e = check("[decode]\ndns_ports = []\n").unwrap_err().to_string();
+        assert!(e.contains("decode.dns_ports"), "{e}");
+        let e = check("[capture]\nsnaplen = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("snaplen"), "{e}");
+    }
+
+    #[test]
+    fn default_filter_covers_ports_and_fragments() {
+        let f = default_filter(&[53, 5353]);
+        assert!(f.contains("port 53 or port 5353") && f.contains("ip6[6] == 44"));
+    }
+}

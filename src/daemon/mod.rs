@@ -257,12 +257,20 @@ pub enum StartError {
     #[error(transparent)]
     Capture(#[from] LiveError),
     /// The metrics address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         /// The address.
         addr: std::net::SocketAddr,
+        /// Why (printed in the message, not chained, so it appears once).
+        error: std::io::Error,
+    },
+    /// A thread or the HTTP runtime could not be started.
+    #[error("cannot start the {what}: {error}")]
+    Start {
+        /// What.
+        what: &'static str,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Switching user failed.
     #[error(transparent)]
@@ -278,7 +286,12 @@ pub fn run(
     if ifaces.is_empty() {
         return Err(StartError::NoInterface);
     }
-    // Everything that needs privileges first: capture handles and the listening socket.
+    // Everything that needs privileges first: the listening socket and the capture handles.
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|error| StartError::Listen {
+            addr: config.listen,
+            error,
+        })?;
     let group_base = (std::process::id() & 0x7FFF) as u16;
     let mut handles = Vec::new();
     for (i, iface) in ifaces.iter().enumerate() {
@@ -295,11 +308,6 @@ pub fn run(
             handles.push((s, w, h));
         }
     }
-    let listener =
-        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
-            addr: config.listen,
-            source,
-        })?;
     if !config.raw.daemon.user.is_empty() {
         privileges::drop_to(&config.raw.daemon.user)?;
     }
@@ -365,9 +373,9 @@ pub fn run(
             thread::Builder::new()
                 .name(name)
                 .spawn(move || cw.run())
-                .map_err(|e| StartError::Listen {
-                    addr: config.listen,
-                    source: e,
+                .map_err(|error| StartError::Start {
+                    what: "capture threads",
+                    error,
                 })?,
         );
     }
@@ -377,15 +385,15 @@ pub fn run(
         thread::Builder::new()
             .name("merger".into())
             .spawn(move || merge_loop(from_workers, recycle_tx, shared))
-            .map_err(|source| StartError::Listen {
-                addr: config.listen,
-                source,
+            .map_err(|error| StartError::Start {
+                what: "merger thread",
+                error,
             })?
     };
-    let server = http::Server::start(listener, Arc::clone(&shared), &config).map_err(|source| {
-        StartError::Listen {
-            addr: config.listen,
-            source,
+    let server = http::Server::start(listener, Arc::clone(&shared), &config).map_err(|error| {
+        StartError::Start {
+            what: "metrics endpoint",
+            error,
         }
     })?;
 

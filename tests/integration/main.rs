@@ -17,3 +17,5 @@ mod formats;
 mod netns;
 // The daemon end to end: live capture, /metrics, Prometheus, signals.
 mod live;
+// The daemon under faults: start-up errors, vanishing interface, privilege drop, HTTP abuse.
+mod daemon;

@@ -119,36 +119,72 @@ impl Netns {
         assert!(st.success(), "tcpreplay failed");
     }
 
-    /// HTTP GET inside the capture namespace (from a thread moved into it with setns).
-    pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+    /// Runs `f` on a thread moved into the capture namespace with setns (sockets it opens
+    /// live there).
+    pub fn in_ns<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let ns = format!("/run/netns/{}", self.cap);
-        let path = path.to_owned();
         std::thread::spawn(move || {
-            let f = File::open(&ns).ok()?;
+            let file = File::open(&ns).expect("netns file");
             // SAFETY: setns on this thread only, with a namespace fd we hold open.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return None;
-            }
-            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-            write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .ok()?;
-            let mut buf = String::new();
-            s.read_to_string(&mut buf).ok()?;
-            let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-            let body = buf
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_owned())
-                .unwrap_or_default();
-            Some((status, body))
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns");
+            f()
         })
         .join()
-        .ok()
-        .flatten()
+        .expect("netns thread")
     }
+
+    /// HTTP GET inside the capture namespace: (status, body).
+    pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        self.in_ns(move || http(port, req.as_bytes()))
+    }
+
+    /// Adds the veth pair again after a test deleted it.
+    pub fn recreate_link(&self) {
+        ip(&[
+            "link",
+            "add",
+            "cap0",
+            "netns",
+            &self.cap,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "gen0",
+            "netns",
+            &self.gen_ns,
+        ]);
+        ip(&["-n", &self.cap, "link", "set", "cap0", "mtu", "65535", "up"]);
+        ip(&[
+            "-n",
+            &self.gen_ns,
+            "link",
+            "set",
+            "gen0",
+            "mtu",
+            "65535",
+            "up",
+        ]);
+    }
+}
+
+/// Sends raw request bytes to 127.0.0.1:`port` (in the caller's namespace) and reads the
+/// answer: (status, body).
+pub fn http(port: u16, request: &[u8]) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(request).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let buf = String::from_utf8_lossy(&buf).into_owned();
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
 }
 
 impl Drop for Netns {

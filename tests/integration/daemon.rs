@@ -1,0 +1,266 @@
+//! The daemon under faults: start-up errors, an interface that vanishes and returns, privilege
+//! drop, and an abused HTTP endpoint while traffic is being counted.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::netns::{Netns, http, samples, value};
+use crate::util::{oracle, pcaps};
+
+const PORT: u16 = 10053;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dnsobs")
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dnsobs-daemon-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("dnsobs.toml");
+    let text = format!(
+        "[capture]\ninterfaces = [\"cap0\"]\nworkers = 1\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
+         [export]\nlisten = \"127.0.0.1:{PORT}\"\nheader_read_timeout_seconds = 1\nmax_connections = 8\n\n{extra}"
+    );
+    std::fs::write(&p, text).expect("config");
+    p
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn start(tag: &str, extra: &str) -> (Netns, u32, PathBuf) {
+    let dir = tmpdir(tag);
+    let cfg = config(&dir, extra);
+    let mut ns = Netns::new(tag);
+    let pid = ns.spawn(
+        &[bin(), "run", "--config", cfg.to_str().expect("utf-8")],
+        &dir.join("dnsobs.log"),
+    );
+    wait_for("healthy daemon", Duration::from_secs(15), || {
+        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    (ns, pid, dir)
+}
+
+fn metric(ns: &Netns, series: &str) -> f64 {
+    let (_, body) = ns.get(PORT, "/metrics").expect("scrape");
+    let s = samples(&body);
+    s.iter()
+        .filter(|(k, _)| k.starts_with(series))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Queries counted, once every worker has flushed what it has.
+fn settled_queries(ns: &Netns) -> f64 {
+    let mut last = -1.0;
+    loop {
+        std::thread::sleep(Duration::from_millis(600));
+        let q = metric(ns, "dnsobs_queries_total{");
+        if q == last {
+            return q;
+        }
+        last = q;
+    }
+}
+
+#[test]
+fn start_up_errors_are_one_clear_line() {
+    // Port in use: checked before capture is opened, so no root is needed.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let out = Command::new(bin())
+        .args(["run", "-i", "lo", "--listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+    // A non-loopback address needs an explicit setting.
+    let out = Command::new(bin())
+        .args(["run", "-i", "lo", "--listen", "0.0.0.0:10053"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("export.allow_non_loopback"));
+    // No interface at all.
+    let out = Command::new(bin())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no interface to capture on"));
+    // An interface that does not exist (as root the message is libpcap's "No such device").
+    if unsafe { libc::geteuid() } == 0 {
+        let out = Command::new(bin())
+            .args(["run", "-i", "nope0", "--listen", "127.0.0.1:0"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("interface nope0") && err.contains("No such device"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn interface_vanishes_and_comes_back() {
+    if !crate::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let (ns, _pid, dir) = start("vanish", "");
+    let ip = |args: &[&str]| {
+        assert!(
+            Command::new("ip")
+                .args(args)
+                .status()
+                .expect("ip")
+                .success()
+        )
+    };
+    ip(&["-n", &ns.cap, "link", "del", "cap0"]);
+    wait_for("capture down", Duration::from_secs(10), || {
+        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 503)
+    });
+    assert!(metric(&ns, "dnsobs_capture_errors_total{") >= 1.0);
+    assert_eq!(metric(&ns, "dnsobs_capture_up{"), 0.0);
+    ns.recreate_link();
+    wait_for("capture reopened", Duration::from_secs(40), || {
+        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
+    let want = oracle("lt-ethernet.pcap")["queries"]
+        .as_f64()
+        .expect("queries");
+    assert_eq!(
+        settled_queries(&ns),
+        want,
+        "traffic after the interface returned is counted"
+    );
+    let log = std::fs::read_to_string(dir.join("dnsobs.log")).expect("log");
+    assert!(
+        log.contains("capture failed") && log.contains("capture reopened"),
+        "{log}"
+    );
+}
+
+#[test]
+fn privileges_are_dropped_after_opening_capture() {
+    if !crate::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let (ns, pid, _dir) = start("privs", "[daemon]\nuser = \"nobody\"\n");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>())
+            .expect(k)
+    };
+    assert!(field("Uid:").iter().all(|u| *u == "65534"), "{status}");
+    assert!(field("Gid:").iter().all(|g| *g == "65534"), "{status}");
+    // Only CAP_NET_ADMIN (12) and CAP_NET_RAW (13): 0x3000.
+    assert_eq!(field("CapEff:"), vec!["0000000000003000"]);
+    assert_eq!(field("CapPrm:"), vec!["0000000000003000"]);
+    // Still capturing.
+    ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
+    let want = oracle("lt-ethernet.pcap")["queries"]
+        .as_f64()
+        .expect("queries");
+    assert_eq!(settled_queries(&ns), want);
+}
+
+#[test]
+fn http_abuse_does_not_disturb_capture() {
+    if !crate::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let (ns, _pid, _dir) = start("http", "");
+    // Unknown path, wrong method, oversized header.
+    assert_eq!(ns.get(PORT, "/nope").map(|r| r.0), Some(404));
+    let post = ns.in_ns(|| {
+        http(
+            PORT,
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+    });
+    assert_eq!(post.map(|r| r.0), Some(405));
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 << 10)
+    );
+    let big = ns.in_ns(move || http(PORT, huge.as_bytes()));
+    assert!(
+        big.as_ref().is_none_or(|r| r.0 == 431),
+        "oversized header answered {big:?}"
+    );
+    // Slowloris: connections that never finish their headers are cut after the timeout, and
+    // the ones over the connection limit are refused at once. Traffic is replayed meanwhile.
+    let slow = ns.in_ns(|| {
+        let mut conns: Vec<TcpStream> = (0..40)
+            .filter_map(|_| TcpStream::connect(("127.0.0.1", PORT)).ok())
+            .inspect(|s| {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            })
+            .collect();
+        for c in &mut conns {
+            let _ = c.write_all(b"GET /metrics HTTP/1.1\r\nHost");
+        }
+        let start = Instant::now();
+        let mut closed = 0;
+        for c in &mut conns {
+            let mut b = [0u8; 256];
+            // Closed: end of stream, a 408 answer, or a reset. Still open: the read times out.
+            match c.read(&mut b) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                _ => closed += 1,
+            }
+        }
+        (conns.len(), closed, start.elapsed())
+    });
+    assert_eq!(slow.0, slow.1, "every slow connection was closed");
+    assert!(
+        slow.2 < Duration::from_secs(4),
+        "slow clients held for {:?}",
+        slow.2
+    );
+    ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
+    let want = oracle("lt-ethernet.pcap")["queries"]
+        .as_f64()
+        .expect("queries");
+    assert_eq!(
+        settled_queries(&ns),
+        want,
+        "capture counted exactly during the abuse"
+    );
+    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    assert_eq!(
+        value(&s, "dnsobs_capture_up{interface=\"cap0\",worker=\"0\"}"),
+        1.0
+    );
+}

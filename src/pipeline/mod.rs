@@ -26,6 +26,13 @@ const BATCHES_PER_WORKER: usize = 8;
 //------------ Worker --------------------------------------------------------
 
 /// One decode+aggregate unit: owns its decoder tables and its aggregate.
+///
+/// No lock, atomic or shared write per packet, by construction: a `Worker` owns its
+/// [`Decoder`] (reassembly tables, name buffer) and its [`Aggregate`] outright (no `Arc`,
+/// `Mutex`, `RefCell` or atomic inside either), [`Worker::process`] takes `&mut self`, and each
+/// worker thread moves its own `Worker` in (see `mapped` and `work` below), so the borrow
+/// checker proves no other thread can reach this state. Totals cross threads once, by value,
+/// when a thread is joined and its aggregate merged.
 pub struct Worker {
     decoder: Decoder,
     /// This worker's counters.
@@ -166,11 +173,12 @@ fn summary(r: &Reader, warning: Option<String>) -> FileSummary {
 }
 
 /// Memory-mapped input with N workers: every worker walks the shared, read-only map of every
-/// file itself (its own [`Reader::share`] cursor) and processes only the frames whose [`decode::shard_hash`] maps to it. Nothing is
-/// copied and nothing crosses threads until the final merge; the split is the same as
-/// [`sharded`]'s, so the result is identical. Measured on a 2-core machine (docs/performance.md):
-/// the reader thread that copies frames into batches for the workers capped 2 threads *below*
-/// 1 thread, while walking a record header costs a few ns, so walking the file twice is cheaper.
+/// file itself (its own [`Reader::share`] cursor) and processes only the frames whose
+/// [`decode::shard_hash`] maps to it. Nothing is copied and nothing crosses threads until the
+/// final merge; the split is the same as [`sharded`]'s, so the result is identical. Measured on
+/// a 2-core machine (docs/performance.md): the reader thread that copied frames into batches
+/// made 2 threads *slower* than 1, while skipping a foreign frame costs a record header and a
+/// hash, so walking the file twice is cheaper.
 fn mapped(
     readers: Vec<Reader>,
     threads: usize,

@@ -367,3 +367,65 @@ fn prometheus_output_passes_promtool() {
         );
     }
 }
+
+/// Adds two oracle values (numbers, or maps of numbers key by key).
+fn add(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut m = x.clone();
+            for (k, v) in y {
+                let sum = add(m.get(k).unwrap_or(&Value::from(0)), v);
+                m.insert(k.clone(), sum);
+            }
+            Value::Object(m)
+        }
+        _ => Value::from(a.as_u64().expect("number") + b.as_u64().expect("number")),
+    }
+}
+
+#[test]
+fn several_files_add_up_and_a_truncated_one_exits_4() {
+    // truncated.pcap first: reading goes on with the next file after its warning.
+    let (a, b) = ("truncated.pcap", "tcp-pipelined.pcap");
+    let o = replay(&["--format", "json", &fixture(a), &fixture(b)], None);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{}: file is truncated", fixture(a))),
+        "{err}"
+    );
+    let got = json_out(&o);
+    let (oa, ob) = (oracle(a), oracle(b));
+    let mut compared = 0;
+    for (k, va) in oa.as_object().expect("object") {
+        if [
+            "file",
+            "oracle",
+            "notes",
+            "malformed",
+            "unique_query_sources",
+        ]
+        .contains(&k.as_str())
+        {
+            continue;
+        }
+        let want = crate::util::norm(&add(va, &ob[k]));
+        assert_eq!(crate::util::norm(&got[k]), want, "{k}");
+        compared += 1;
+    }
+    assert!(compared >= 18, "{compared} keys");
+    assert_eq!(got["frames"], 47 + 701);
+    // The two captures' query sources are disjoint.
+    for v in ["4", "6"] {
+        let n = |x: &Value| x["unique_query_sources"][v].as_u64().expect("n");
+        assert_eq!(n(&got), n(&oa) + n(&ob), "IPv{v} sources");
+    }
+    let files = got["dnsobs"]["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    assert_eq!(
+        (&files[0]["records"], &files[1]["records"]),
+        (&47.into(), &701.into())
+    );
+    assert!(files[1]["warning"].is_null());
+}

@@ -10,11 +10,18 @@
 //! `DNSOBS_FUZZ_CASES` (default 2,000,000) sets the number of frames fed in total,
 //! `DNSOBS_FUZZ_SEED` the seed. A panic prints the fixture, case, link type and the mutant's
 //! bytes, enough to reproduce it by hand.
+//!
+//! A second test mutates whole capture files (the first ~6 kB of every fixture, aiming at record
+//! and block headers: lengths, link types, magic numbers, byte order, duplicated or cut blocks),
+//! a third of them then gzip- or zstd-compressed so the streaming path sees them too, and reads
+//! each with `Reader` into a `Worker`: `DNSOBS_FUZZ_FILE_CASES` files (default 5,000). The
+//! reader may refuse or stop with an error, never panic, and the record count in its errors
+//! must equal the records it handed out. A panicking mutant is kept in the test's tmp dir.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Instant;
 
-use dnsobs::capture::file::Reader;
+use dnsobs::capture::file::{ReadError, Reader};
 use dnsobs::capture::{LinkType, Packet};
 use dnsobs::decode::{Malformed, ip, link};
 use dnsobs::pipeline::Worker;
@@ -467,4 +474,279 @@ fn mutants_never_panic() {
         hit.len(),
         Malformed::COUNT
     );
+}
+
+//------------ Capture files -------------------------------------------------
+
+/// Offsets where the records/blocks of a pcap or pcapng file start (plus the file header).
+fn boundaries(f: &[u8]) -> Vec<usize> {
+    let mut v = vec![0];
+    let u32at = |at: usize, be: bool| {
+        f.get(at..at + 4).map(|b| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if be {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        })
+    };
+    match f.get(..4) {
+        Some([0x0A, 0x0D, 0x0D, 0x0A]) => {
+            let mut at = 0;
+            let mut be = false;
+            while let Some(len) = u32at(at + 4, be) {
+                if u32at(at, false) == Some(0x0A0D_0D0A) {
+                    be = f.get(at + 8..at + 12) == Some(&[0x1A, 0x2B, 0x3C, 0x4D]);
+                }
+                let len = u32at(at + 4, be).unwrap_or(len) as usize;
+                if len < 12 {
+                    break;
+                }
+                at += len;
+                v.push(at);
+            }
+        }
+        Some(m) => {
+            let be = m[0] == 0xA1;
+            let mut at = 24;
+            while let Some(cap) = u32at(at + 8, be) {
+                v.push(at);
+                at += 16 + cap as usize;
+            }
+        }
+        None => {}
+    }
+    v.retain(|&b| b < f.len());
+    v
+}
+
+/// The file header and the records/blocks before offset `max` (cut at a boundary).
+fn seed(f: &[u8], max: usize) -> Vec<u8> {
+    let b = boundaries(f);
+    let end = b.iter().copied().rfind(|&x| x <= max).unwrap_or(f.len());
+    let end = if end == 0 { f.len().min(max) } else { end };
+    f[..end].to_vec()
+}
+
+/// Mutates a whole capture file, aiming at record/block headers.
+fn mutate_file(rng: &mut Rng, m: &mut Vec<u8>, bounds: &[usize]) {
+    const EXTREME32: [u32; 10] = [
+        0,
+        1,
+        12,
+        16,
+        20,
+        0x7FFF_FFFF,
+        0x8000_0000,
+        0xFFFF_FFF0,
+        0xFFFF_FFFF,
+        1 << 24,
+    ];
+    let at_field = |rng: &mut Rng, m: &[u8]| {
+        let b = rng.pick(bounds);
+        (b + 4 * rng.below(8)).min(m.len().saturating_sub(1))
+    };
+    match rng.below(8) {
+        0 => {
+            for _ in 0..1 + rng.below(4) {
+                if !m.is_empty() {
+                    let i = rng.below(m.len());
+                    m[i] ^= 1 << rng.below(8);
+                }
+            }
+        }
+        1 | 2 => {
+            let at = at_field(rng, m);
+            let v = match rng.below(3) {
+                0 => rng.next() as u32,
+                1 => {
+                    // A length near the real one.
+                    let cur = m
+                        .get(at..at + 4)
+                        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    cur.wrapping_add(rng.pick(&[1, 2, 3, 4, 8, 0xFFFF_FFFC, 0xFFFF_FFFF]))
+                }
+                _ => rng.pick(&EXTREME32),
+            };
+            let bytes = if rng.chance(2) {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            };
+            if let Some(s) = m.get_mut(at..at + 4) {
+                s.copy_from_slice(&bytes);
+            }
+        }
+        3 => {
+            let n = rng.below(m.len() + 1);
+            m.truncate(n);
+        }
+        4 => {
+            let at = rng.pick(bounds).min(m.len());
+            let n = 1 + rng.below(8);
+            let bytes: Vec<u8> = (0..n).map(|_| rng.byte()).collect();
+            m.splice(at..at, bytes);
+        }
+        5 => {
+            if !m.is_empty() {
+                let at = rng.pick(bounds).min(m.len() - 1);
+                let n = (1 + rng.below(8)).min(m.len() - at);
+                m.drain(at..at + n);
+            }
+        }
+        6 => {
+            // Duplicate a whole record/block (or a random chunk).
+            let i = rng.below(bounds.len());
+            let a = bounds[i].min(m.len());
+            let b = bounds.get(i + 1).copied().unwrap_or(m.len()).min(m.len());
+            let chunk = m[a..b.max(a)].to_vec();
+            let at = rng.pick(bounds).min(m.len());
+            m.splice(at..at, chunk);
+        }
+        _ => {
+            // Link type / byte-order magic / block type to something else.
+            let at = at_field(rng, m);
+            if let Some(s) = m.get_mut(at..at + 2) {
+                s.copy_from_slice(
+                    &rng.pick(&[0u16, 1, 3, 6, 101, 147, 276, 0xFFFF])
+                        .to_le_bytes(),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn mutated_capture_files_never_panic() {
+    let cases = env_u64("DNSOBS_FUZZ_FILE_CASES", 5_000);
+    let seed_value = env_u64("DNSOBS_FUZZ_SEED", DEFAULT_SEED) ^ 0xF11E;
+    let mut seeds = Vec::new();
+    for e in std::fs::read_dir(pcaps()).expect("pcaps/") {
+        let path = e.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+            let s = seed(&std::fs::read(&path).expect("read"), 6000);
+            let b = boundaries(&s);
+            seeds.push((name, s, b));
+        }
+    }
+    seeds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(seeds.len() >= 17, "{} seeds", seeds.len());
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-files");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("case.bin");
+    let mut rng = Rng(seed_value);
+    let mut w = Worker::new(&Default::default(), &Default::default());
+    let (mut records, mut outcomes) = (0u64, std::collections::BTreeMap::new());
+    let start = Instant::now();
+    for case in 0..cases {
+        let (name, s, b) = &seeds[(case % seeds.len() as u64) as usize];
+        let mut m = s.clone();
+        for _ in 0..1 + rng.below(3) {
+            mutate_file(&mut rng, &mut m, b);
+        }
+        // A third go through the decompressing stream path.
+        let how = match rng.below(6) {
+            0 => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut e, &m).expect("gzip");
+                m = e.finish().expect("gzip");
+                "gzip"
+            }
+            1 => {
+                m = zstd::encode_all(&m[..], 1).expect("zstd");
+                "zstd"
+            }
+            _ => "plain",
+        };
+        std::fs::write(&path, &m).expect("write case");
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut r = match Reader::open(&path) {
+                Ok(r) => r,
+                Err(e) => return (0, format!("open: {}", kind(&e))),
+            };
+            let mut n = 0u64;
+            loop {
+                match r.next() {
+                    Ok(Some(p)) => {
+                        n += 1;
+                        w.process(&p);
+                    }
+                    Ok(None) => return (n, "end".to_owned()),
+                    Err(e) => {
+                        // The count in the error is the count of records handed out.
+                        match e {
+                            ReadError::Truncated(k) | ReadError::Corrupt { records: k, .. } => {
+                                assert_eq!(k, n, "{e}");
+                            }
+                            _ => {}
+                        }
+                        assert_eq!(r.records(), n);
+                        return (n, format!("next: {}", kind(&e)));
+                    }
+                }
+            }
+        }));
+        match outcome {
+            Ok((n, what)) => {
+                records += n;
+                *outcomes.entry(format!("{how} {what}")).or_insert(0u64) += 1;
+            }
+            Err(p) => {
+                let keep = dir.join(format!("panic-{case}.bin"));
+                let _ = std::fs::copy(&path, &keep);
+                eprintln!(
+                    "PANIC reading a mutant of {name} (case {case}, {how}), kept as {keep:?}"
+                );
+                resume_unwind(p);
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "fuzz files: {cases} files in {secs:.2} s ({:.0} files/s), {records} records; outcomes:",
+        cases as f64 / secs.max(1e-9)
+    );
+    for (k, v) in &outcomes {
+        println!("  {k:<40} {v}");
+    }
+    assert_eq!(w.agg.frames, records);
+    if cases >= 5000 {
+        for want in [
+            "plain open: not_capture",
+            "plain open: unknown_link_type",
+            "plain open: truncated",
+            "plain next: truncated",
+            "plain next: corrupt",
+            "plain end",
+            "gzip next: corrupt",
+            "gzip next: truncated",
+            "zstd end",
+        ] {
+            assert!(
+                outcomes.contains_key(want),
+                "no case ended in {want:?}: {outcomes:?}"
+            );
+        }
+    }
+}
+
+// The wildcard keeps this compiling if `ReadError` grows a variant.
+#[allow(unreachable_patterns)]
+fn kind(e: &ReadError) -> &'static str {
+    match e {
+        ReadError::Io(_) => "io",
+        ReadError::Directory => "directory",
+        ReadError::Empty => "empty",
+        ReadError::NotCapture(_) => "not_capture",
+        ReadError::UnknownLinkType(_) => "unknown_link_type",
+        ReadError::Truncated(_) => "truncated",
+        ReadError::Corrupt { .. } => "corrupt",
+        _ => "other",
+    }
 }

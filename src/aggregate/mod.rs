@@ -4,6 +4,7 @@
 //! Each worker owns one [`Aggregate`] (the borrow checker proves nobody else writes it);
 //! [`Aggregate::merge`] adds another worker's into it when a report or a scrape needs totals.
 
+pub mod classify;
 pub mod sources;
 
 use crate::decode::dns::opt;
@@ -86,6 +87,12 @@ pub struct Aggregate {
     pub events: [u64; Event::COUNT],
     /// Distinct query sources.
     pub sources: Sources,
+    /// Junk, abuse and penetration indicators.
+    pub ind: classify::Indicators,
+    /// Responses by EDNS UDP payload size bucket (`UDP_SIZE_BUCKETS`): what servers advertise.
+    pub response_udp_sizes: [u64; UDP_SIZE_BUCKETS.len() + 1],
+    /// Sum of advertised EDNS UDP payload sizes of responses.
+    pub response_udp_size_sum: u64,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -176,6 +183,9 @@ impl Aggregate {
             malformed: [0; Malformed::COUNT],
             events: [0; Event::COUNT],
             sources: Sources::new(0),
+            ind: classify::Indicators::default(),
+            response_udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
+            response_udp_size_sum: 0,
         }
     }
 
@@ -214,12 +224,15 @@ impl Aggregate {
         add(&mut self.malformed, &other.malformed);
         add(&mut self.events, &other.events);
         self.sources.merge(&other.sources);
+        self.ind.merge(&other.ind);
+        add(&mut self.response_udp_sizes, &other.response_udp_sizes);
+        self.response_udp_size_sum += other.response_udp_size_sum;
     }
 }
 
 impl Sink for Aggregate {
     #[inline]
-    fn message(&mut self, ctx: &MsgCtx, msg: &Message, _name: &Name) {
+    fn message(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
         self.dns_messages += 1;
         if let Some(m) = msg.malformed {
             self.malformed[m.index()] += 1;
@@ -227,7 +240,12 @@ impl Sink for Aggregate {
         let t = ctx.transport as usize;
         let v = ipv(ctx.ip_version);
         let h = &msg.header;
+        self.ind.observe(ctx, msg, name);
         if h.qr() {
+            if let Some(e) = msg.edns {
+                self.response_udp_sizes[udp_size_bucket(e.udp_size)] += 1;
+                self.response_udp_size_sum += u64::from(e.udp_size);
+            }
             self.responses[t][v] += 1;
             self.rcodes[usize::from(msg.rcode() & 0xFFF)] += 1;
             self.responses_tc += u64::from(h.tc());
@@ -251,11 +269,7 @@ impl Sink for Aggregate {
             for (i, (bit, _)) in opt::LABELS.iter().enumerate() {
                 self.query_options[i] += u64::from(e.options & bit != 0);
             }
-            let b = UDP_SIZE_BUCKETS
-                .iter()
-                .position(|&ub| e.udp_size <= ub)
-                .unwrap_or(UDP_SIZE_BUCKETS.len());
-            self.udp_sizes[b] += 1;
+            self.udp_sizes[udp_size_bucket(e.udp_size)] += 1;
             self.udp_size_sum += u64::from(e.udp_size);
         }
         self.sources.insert(ctx.ip_version, &ctx.src);
@@ -270,6 +284,15 @@ impl Sink for Aggregate {
     fn event(&mut self, event: Event) {
         self.events[event.index()] += 1;
     }
+}
+
+/// Index of an EDNS UDP payload size in `UDP_SIZE_BUCKETS` (+1 slot for larger values).
+#[inline]
+pub fn udp_size_bucket(size: u16) -> usize {
+    UDP_SIZE_BUCKETS
+        .iter()
+        .position(|&ub| size <= ub)
+        .unwrap_or(UDP_SIZE_BUCKETS.len())
 }
 
 /// Transport label.

@@ -309,6 +309,7 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     )?;
     ConstGauge::new(v4 as i64).encode(m.encode_family(&[("ip_version", "4")])?)?;
     ConstGauge::new(v6 as i64).encode(m.encode_family(&[("ip_version", "6")])?)?;
+    encode_indicators(a, enc)?;
     counters(
         enc,
         "dnsobs_malformed_packets",
@@ -327,4 +328,120 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
             .iter()
             .map(|e| (vec![("event", e.label())], a.events[e.index()])),
     )
+}
+
+/// Writes a histogram from exact value-indexed counts (`counts[v]` = observations of value `v`).
+fn histogram_from_exact(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    counts: &[u64],
+    bounds: &[f64],
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Histogram)?;
+    let mut buckets: Vec<(f64, u64)> = bounds.iter().map(|b| (*b, 0)).collect();
+    buckets.push((f64::INFINITY, 0));
+    let (mut sum, mut count) = (0.0, 0);
+    for (v, &n) in counts.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let i = bounds
+            .iter()
+            .position(|b| v as f64 <= *b)
+            .unwrap_or(bounds.len());
+        buckets[i].1 += n;
+        sum += v as f64 * n as f64;
+        count += n;
+    }
+    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+}
+
+/// Junk, abuse and penetration families.
+fn encode_indicators(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    use crate::aggregate::classify::{Class, EDE_CODES};
+    let ind = &a.ind;
+    counters(
+        enc,
+        "dnsobs_query_classes",
+        "Queries by junk/abuse class of their name (exclusive, first match: priming, any, \
+         special_use, leaked, chromium_probe, reverse, other).",
+        None,
+        Class::ALL
+            .iter()
+            .map(|c| (vec![("class", c.label())], ind.classes[*c as usize])),
+    )?;
+    counters(
+        enc,
+        "dnsobs_nxdomain_responses",
+        "NXDOMAIN responses by class of their question (at a root server: non-existent TLDs).",
+        None,
+        Class::ALL.iter().map(|c| {
+            (
+                vec![("class", c.label())],
+                ind.nxdomain_classes[*c as usize],
+            )
+        }),
+    )?;
+    counter(
+        enc,
+        "dnsobs_queries_idn",
+        "Queries with an IDNA A-label (xn--) in the name.",
+        ind.idn,
+    )?;
+    counter(
+        enc,
+        "dnsobs_queries_mixed_case",
+        "Queries whose name mixes upper and lower case (0x20 randomisation by the resolver).",
+        ind.mixed_case,
+    )?;
+    let codes: Vec<String> = (0..EDE_CODES).map(|c| c.to_string()).collect();
+    counters(
+        enc,
+        "dnsobs_response_ede",
+        "Responses carrying an Extended DNS Error (RFC 8914), by INFO-CODE (above 30: other).",
+        None,
+        codes
+            .iter()
+            .map(String::as_str)
+            .chain(["other"])
+            .zip(ind.ede)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (vec![("code", c)], n)),
+    )?;
+    let bytes = Unit::Bytes;
+    histogram_from_exact(
+        enc,
+        "dnsobs_query_name_length",
+        "Length of query names in presentation form without the final dot.",
+        Some(&bytes),
+        &ind.name_lengths,
+        &[
+            4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 96.0, 128.0, 192.0, 255.0,
+        ],
+    )?;
+    histogram_from_exact(
+        enc,
+        "dnsobs_query_name_labels",
+        "Number of labels in query names.",
+        None,
+        &ind.label_counts,
+        &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 16.0, 32.0],
+    )?;
+    let mut m = enc.encode_descriptor(
+        "dnsobs_response_edns_udp_payload_size",
+        "EDNS UDP payload size advertised by responses.",
+        Some(&bytes),
+        MetricType::Histogram,
+    )?;
+    let mut buckets: Vec<(f64, u64)> = UDP_SIZE_BUCKETS
+        .iter()
+        .zip(a.response_udp_sizes)
+        .map(|(b, n)| (f64::from(*b), n))
+        .collect();
+    buckets.push((f64::INFINITY, a.response_udp_sizes[UDP_SIZE_BUCKETS.len()]));
+    let count = a.response_udp_sizes.iter().sum();
+    let sum = a.response_udp_size_sum as f64;
+    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
 }

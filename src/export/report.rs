@@ -117,6 +117,7 @@ pub fn json(r: &Replay) -> Value {
         "query_edns_udp_payload_size": sizes,
         "unique_query_sources_exact": a.sources.is_exact(),
         "decode_events": events,
+        "indicators": indicators(a),
         "dnsobs": {
             "version": env!("CARGO_PKG_VERSION"),
             "files": files,
@@ -127,6 +128,73 @@ pub fn json(r: &Replay) -> Value {
             "elapsed_seconds": secs,
             "packets_per_second": if secs > 0.0 { a.frames as f64 / secs } else { 0.0 },
         },
+    })
+}
+
+/// The junk / penetration section of the JSON report.
+fn indicators(a: &crate::aggregate::Aggregate) -> Value {
+    use crate::aggregate::classify::{Class, EDE_CODES};
+    let ind = &a.ind;
+    let classes: Map<String, Value> = Class::ALL
+        .iter()
+        .map(|c| (c.label().to_owned(), json!(ind.classes[*c as usize])))
+        .collect();
+    let nx: Map<String, Value> = Class::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.label().to_owned(),
+                json!(ind.nxdomain_classes[*c as usize]),
+            )
+        })
+        .collect();
+    let ede: Map<String, Value> = ind
+        .ede
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| {
+            (
+                if c == EDE_CODES {
+                    "other".to_owned()
+                } else {
+                    c.to_string()
+                },
+                json!(n),
+            )
+        })
+        .collect();
+    let dist = |v: &[u64]| -> Map<String, Value> {
+        v.iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.to_string(), json!(n)))
+            .collect()
+    };
+    let mut rsizes = Map::new();
+    for (i, ub) in UDP_SIZE_BUCKETS.iter().enumerate() {
+        rsizes.insert(format!("le_{ub}"), json!(a.response_udp_sizes[i]));
+    }
+    rsizes.insert(
+        "above".into(),
+        json!(a.response_udp_sizes[UDP_SIZE_BUCKETS.len()]),
+    );
+    let q = ind.named_queries;
+    json!({
+        "queries_with_valid_name": q,
+        "query_classes": classes,
+        "nxdomain_responses_by_class": nx,
+        "queries_idn": ind.idn,
+        "queries_mixed_case": ind.mixed_case,
+        "shares": {
+            "idn": ratio(ind.idn, q),
+            "mixed_case": ratio(ind.mixed_case, q),
+            "junk": ratio(q - ind.classes[Class::Other as usize] - ind.classes[Class::Reverse as usize], q),
+        },
+        "response_ede_codes": ede,
+        "query_name_lengths": dist(&ind.name_lengths),
+        "query_label_counts": dist(&ind.label_counts),
+        "response_edns_udp_payload_size": rsizes,
     })
 }
 
@@ -225,6 +293,37 @@ pub fn table(r: &Replay) -> String {
     mix(&mut o, "Query classes", &get("queries_by_qclass"), q);
     mix(&mut o, "Opcodes", &get("queries_by_opcode"), q);
     mix(&mut o, "Response codes", &get("responses_by_rcode"), resp);
+    let ind = j.get("indicators").cloned().unwrap_or_default();
+    let sub = |k: &str| {
+        ind.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    mix(
+        &mut o,
+        "Query name classes (junk and abuse)",
+        &sub("query_classes"),
+        a.ind.named_queries,
+    );
+    mix(
+        &mut o,
+        "NXDOMAIN responses by class",
+        &sub("nxdomain_responses_by_class"),
+        a.total_responses(),
+    );
+    let _ = writeln!(
+        o,
+        "  IDN (xn--) queries     {:>12}  {}",
+        a.ind.idn,
+        pct(a.ind.idn, a.ind.named_queries)
+    );
+    let _ = writeln!(
+        o,
+        "  0x20 mixed-case        {:>12}  {}",
+        a.ind.mixed_case,
+        pct(a.ind.mixed_case, a.ind.named_queries)
+    );
     mix(
         &mut o,
         "Malformed by reason",

@@ -19,3 +19,5 @@ mod netns;
 mod live;
 // The daemon under faults: start-up errors, vanishing interface, privilege drop, HTTP abuse.
 mod daemon;
+// Junk/abuse/penetration indicators against a crafted capture with known figures.
+mod classify;

@@ -43,6 +43,7 @@ fixtures! {
     root_mix_v4v6 => "root-mix-v4v6.pcap",
     tcp_pipelined => "tcp-pipelined.pcap",
     truncated => "truncated.pcap",
+    indicators => "indicators.pcap",
 }
 
 /// Every fixture in pcaps/ is covered above: a new one cannot be forgotten.

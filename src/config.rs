@@ -86,6 +86,8 @@ pub struct DecodeSection {
     pub dns_ports: Vec<u16>,
     /// IP datagrams reassembled at once, per worker.
     pub max_fragment_datagrams: usize,
+    /// Bytes of fragment reassembly buffers, per worker.
+    pub max_fragment_buffer_bytes: usize,
     /// Seconds a fragmented datagram may take to complete.
     pub fragment_timeout_seconds: u64,
     /// TCP directions tracked at once, per worker.
@@ -102,6 +104,7 @@ impl Default for DecodeSection {
         Self {
             dns_ports: d.ports,
             max_fragment_datagrams: d.defrag.max_datagrams,
+            max_fragment_buffer_bytes: d.defrag.max_bytes,
             fragment_timeout_seconds: d.defrag.timeout_ns / 1_000_000_000,
             max_tcp_flows: d.tcp.max_flows,
             max_tcp_buffer_bytes: d.tcp.max_buffered,
@@ -293,6 +296,12 @@ impl RawConfig {
                 "must be between 1 and 16777216".into(),
             ));
         }
+        if !(1 << 16..=1 << 34).contains(&d.max_fragment_buffer_bytes) {
+            return Err(bad(
+                "decode.max_fragment_buffer_bytes",
+                "must be between 64 KiB and 16 GiB".into(),
+            ));
+        }
         if !(1 << 16..=1 << 34).contains(&d.max_tcp_buffer_bytes) {
             return Err(bad(
                 "decode.max_tcp_buffer_bytes",
@@ -376,6 +385,7 @@ impl RawConfig {
             ports: d.dns_ports.clone(),
             defrag: decode::defrag::Limits {
                 max_datagrams: d.max_fragment_datagrams,
+                max_bytes: d.max_fragment_buffer_bytes,
                 timeout_ns: d.fragment_timeout_seconds * 1_000_000_000,
             },
             tcp: decode::tcp::Limits {

@@ -41,6 +41,8 @@ type Buffers = (Vec<u8>, Vec<(u32, u32)>);
 pub struct Limits {
     /// Datagrams being reassembled at once.
     pub max_datagrams: usize,
+    /// Bytes of reassembly buffers in use at once (a datagram that would exceed it is dropped).
+    pub max_bytes: usize,
     /// Drop a datagram this long (capture time) after its first fragment.
     pub timeout_ns: u64,
 }
@@ -49,6 +51,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_datagrams: 4096,
+            max_bytes: 16 << 20,
             timeout_ns: 30_000_000_000,
         }
     }
@@ -61,6 +64,8 @@ pub struct Defrag {
     pool: Vec<Buffers>,
     /// The most recently completed datagram's payload (valid until the next call).
     done: Vec<u8>,
+    /// Sum of the buffer lengths of the datagrams in the table.
+    bytes: usize,
     last_sweep_ns: u64,
 }
 
@@ -82,6 +87,7 @@ impl Defrag {
             table: HashMap::with_capacity_and_hasher(limits.max_datagrams, Default::default()),
             pool: Vec::new(),
             done: Vec::new(),
+            bytes: 0,
             last_sweep_ns: 0,
         }
     }
@@ -168,7 +174,18 @@ impl Defrag {
             }
             e.total = Some(end);
         }
-        if e.buf.len() < end {
+        let grow = end.saturating_sub(e.buf.len());
+        if self.bytes + grow > self.limits.max_bytes {
+            // Over the memory budget (a fragment flood): drop this datagram, count it.
+            self.remove(&key);
+            events(Event::FragmentEvicted);
+            return Outcome::Pending;
+        }
+        self.bytes += grow;
+        let Some(e) = self.table.get_mut(&key) else {
+            return Outcome::Pending; // unreachable: present above
+        };
+        if grow > 0 {
             e.buf.resize(end, 0);
         }
         e.buf[frag.offset..end].copy_from_slice(data);
@@ -180,6 +197,7 @@ impl Defrag {
             return Outcome::Pending;
         }
         if let Some(mut e) = self.table.remove(&key) {
+            self.bytes -= e.buf.len();
             e.buf.truncate(total);
             std::mem::swap(&mut self.done, &mut e.buf);
             self.recycle(e);
@@ -189,6 +207,7 @@ impl Defrag {
 
     fn remove(&mut self, key: &Key) {
         if let Some(e) = self.table.remove(key) {
+            self.bytes -= e.buf.len();
             self.recycle(e);
         }
     }
@@ -226,6 +245,7 @@ impl Defrag {
             .extract_if(|_, e| now.saturating_sub(e.first_ns) > timeout)
         {
             expired += 1;
+            self.bytes -= e.buf.len();
             if pool.len() < 64 {
                 e.buf.clear();
                 e.pieces.clear();
@@ -292,6 +312,7 @@ mod test {
         let mut d = Defrag::new(Limits {
             max_datagrams: 4,
             timeout_ns: 10,
+            ..Limits::default()
         });
         let mut seen = Vec::new();
         let mut ev = |e: Event| seen.push(e);
@@ -325,6 +346,29 @@ mod test {
             (count(Event::FragmentEvicted), count(Event::FragmentExpired)),
             (96, 4)
         );
+    }
+
+    #[test]
+    fn buffer_bytes_are_bounded() {
+        let limits = Limits {
+            max_datagrams: 100,
+            max_bytes: 1000,
+            timeout_ns: 1 << 40,
+        };
+        let mut d = Defrag::new(limits);
+        let mut evicted = 0;
+        for i in 0..50u32 {
+            let f = Frag {
+                id: i,
+                offset: 0,
+                more: true,
+            };
+            d.push(4, &[0; 16], &[0; 16], 17, f, &[0; 512], 5, &mut |e| {
+                evicted += usize::from(e == Event::FragmentEvicted);
+            });
+        }
+        assert_eq!((d.len(), evicted), (1, 49));
+        assert!(d.bytes <= 1000);
     }
 
     #[test]

@@ -48,11 +48,30 @@ const DERIVED: [(&str, FileKind, &str, &[LinkType]); 4] = [
     ),
 ];
 
-fn scratch(test: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("formats-{test}"));
+/// A scratch directory private to this process and test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh scratch directory for one test (the process id keeps concurrent `cargo test` runs in
+/// the same checkout apart).
+fn scratch(test: &str) -> Scratch {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("formats-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("scratch dir");
-    d
+    Scratch(d)
 }
 
 #[test]
@@ -137,7 +156,7 @@ fn make_fixtures_is_deterministic() {
     let status = Command::new("python3")
         .arg(&script)
         .arg(pcaps().join("lt-ethernet.pcap"))
-        .arg(&d)
+        .arg(&*d)
         .status();
     let status = match status {
         Ok(s) => s,

@@ -637,9 +637,10 @@ fn mutated_capture_files_never_panic() {
     }
     seeds.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(seeds.len() >= 17, "{} seeds", seeds.len());
+    // One file per process: a file rewritten while another run has it mapped would SIGBUS.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-files");
     std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("case.bin");
+    let path = dir.join(format!("case-{}.bin", std::process::id()));
     let mut rng = Rng(seed_value);
     let mut w = Worker::new(&Default::default(), &Default::default());
     let (mut records, mut outcomes) = (0u64, std::collections::BTreeMap::new());
@@ -698,7 +699,7 @@ fn mutated_capture_files_never_panic() {
                 *outcomes.entry(format!("{how} {what}")).or_insert(0u64) += 1;
             }
             Err(p) => {
-                let keep = dir.join(format!("panic-{case}.bin"));
+                let keep = dir.join(format!("panic-{}-{case}.bin", std::process::id()));
                 let _ = std::fs::copy(&path, &keep);
                 eprintln!(
                     "PANIC reading a mutant of {name} (case {case}, {how}), kept as {keep:?}"
@@ -707,6 +708,7 @@ fn mutated_capture_files_never_panic() {
             }
         }
     }
+    let _ = std::fs::remove_file(&path);
     let secs = start.elapsed().as_secs_f64();
     println!(
         "fuzz files: {cases} files in {secs:.2} s ({:.0} files/s), {records} records; outcomes:",

@@ -5,6 +5,7 @@
 //! [`Aggregate::merge`] adds another worker's into it when a report or a scrape needs totals.
 
 pub mod classify;
+pub mod rssac002;
 pub mod sources;
 
 use crate::decode::dns::opt;

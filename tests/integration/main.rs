@@ -19,5 +19,7 @@ mod netns;
 mod live;
 // The daemon under faults: start-up errors, vanishing interface, privilege drop, HTTP abuse.
 mod daemon;
+// RSSAC002v5 day counters and YAML on root-mix-v4v6.pcap against its oracle, parsed back.
+mod rssac002;
 // Junk/abuse/penetration indicators against a crafted capture with known figures.
 mod classify;

@@ -1,0 +1,673 @@
+//! RSSAC002 version 5 counters: one set per UTC day, for the daily YAML documents
+//! (`export::rssac002`). RSSAC002 is ICANN RSSAC's "Advisory on Measurements of the Root Server
+//! System"; v5 is dated 22 June 2023. Of its six metrics, the four that passive capture can
+//! measure live here: traffic-volume, traffic-sizes, rcode-volume and unique-sources (load-time
+//! and zone-size are about zone publication, not traffic).
+//!
+//! What counts, where the spec leaves room (dnsobs' reading, stated once here):
+//!
+//! * **Messages.** Every DNS message with a complete 12-byte header that the decoder hands over
+//!   (also one malformed further on) counts: QR clear is a query *received*, QR set is a
+//!   response *sent* (dnsobs watches the server's traffic). All opcodes count. Transport and IP
+//!   version are those the message travelled over (`dns-udp-queries-received-ipv4`, ...).
+//! * **Sizes.** The spec says "DNS query sizes are determined by the length of the entire DNS
+//!   message": the UDP payload (UDP length − 8) or, over TCP, the message without its two-octet
+//!   length prefix ([`MsgCtx::size`]). Bins are 16 bytes wide (`0-15`, `16-31`, ...); requests
+//!   of 288 bytes or more share the open bin `288-` and responses of 4096 or more `4096-`, as the
+//!   published v4/v5 files have them. Only those bins are stored: 19 request and 257 response
+//!   counters per transport (4.4 KiB a day) instead of 4096 bins of the 64 KiB message range.
+//! * **Rcodes.** Responses by their 12-bit extended RCODE ([`Message::rcode`]: the header's 4
+//!   bits extended by the OPT record's upper 8, RFC 6891), so BADVERS is 16, not 0.
+//! * **Unique sources.** Distinct source addresses of *queries* received in the day: IPv4
+//!   addresses, IPv6 addresses, and IPv6 addresses aggregated to their /64 prefix.
+//!
+//! # Memory bound
+//!
+//! At most [`MAX_DAYS`] (400) days are kept; a message of a day older than all kept days when
+//! the table is full, or of a day already sealed by [`Rssac002::take_days_before`], is counted
+//! in [`Rssac002::late`] and otherwise dropped, and a new day evicts the oldest one (counted in
+//! [`Rssac002::evicted_days`]). Each day remembers at most `cap` distinct keys of each kind
+//! (default [`DEFAULT_SOURCE_CAP`], 4,000,000). A hash set of `cap` keys takes about
+//! `2^⌈log2(cap·8/7)⌉ · (key + 1)` bytes: with the default cap, 8,388,608 buckets, so ≈ 42 MiB
+//! for IPv4 (4-byte keys), ≈ 143 MiB for IPv6 (16 bytes) and ≈ 75 MiB for /64 prefixes
+//! (8 bytes): ≈ 260 MiB for one day at the cap, per table (each worker's and the merged one).
+//! Days written by the daemon are taken out of the merged table, which frees them.
+//!
+//! # Past the cap
+//!
+//! A key not already in a full set is not stored; the query is counted in that kind's
+//! overflow. The count then stops growing and is a lower bound: [`SourceCounts::exact`] says so,
+//! and the YAML and JSON writers mark the value as a lower bound.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use crate::decode::{Message, MsgCtx};
+
+type Set<T> = HashSet<T, foldhash::fast::RandomState>;
+
+/// Nanoseconds in a UTC day (POSIX time has no leap seconds).
+pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+/// Days kept at most (a little over a year of daily files).
+pub const MAX_DAYS: usize = 400;
+/// Default cap on distinct sources remembered per kind per day.
+pub const DEFAULT_SOURCE_CAP: usize = 4_000_000;
+/// Width of a size bin.
+pub const BIN_WIDTH: usize = 16;
+/// Request size bins: `0-15` ... `272-287`, then `288-`.
+pub const REQUEST_BINS: usize = 288 / BIN_WIDTH + 1;
+/// Response size bins: `0-15` ... `4080-4095`, then `4096-`.
+pub const RESPONSE_BINS: usize = 4096 / BIN_WIDTH + 1;
+/// Largest DNS message size (the TCP length prefix is 16 bits): upper bound of the open bins.
+pub const MAX_SIZE: u32 = 65_535;
+/// Rcodes counted in a fixed array; rarer extended codes go to a small sorted list.
+const RCODES_FIXED: usize = 32;
+
+/// Kinds of distinct sources, as indices of [`SourceCounts`] arrays.
+pub const SOURCE_KINDS: [&str; 3] = [
+    "num-sources-ipv4",
+    "num-sources-ipv6",
+    "num-sources-ipv6-aggregate",
+];
+
+/// The UTC day number (days since 1970-01-01) of a capture timestamp.
+#[inline]
+pub fn day_of(ts_ns: u64) -> u32 {
+    (ts_ns / NS_PER_DAY) as u32
+}
+
+/// `(lower, upper)` byte bounds of size bin `i` of a histogram with `bins` bins (the last bin
+/// is open and ends at [`MAX_SIZE`]).
+pub fn bin_bounds(i: usize, bins: usize) -> (u32, u32) {
+    let lo = (i * BIN_WIDTH) as u32;
+    if i + 1 == bins {
+        (lo, MAX_SIZE)
+    } else {
+        (lo, lo + BIN_WIDTH as u32 - 1)
+    }
+}
+
+#[inline]
+fn bin(size: u32, bins: usize) -> usize {
+    (size as usize / BIN_WIDTH).min(bins - 1)
+}
+
+//------------ Sources -------------------------------------------------------
+
+/// Distinct query sources of one day, exact up to a cap per kind.
+#[derive(Clone, Debug, Default)]
+struct Sources {
+    v4: Set<u32>,
+    v6: Set<u128>,
+    v6_64: Set<u64>,
+    /// Queries whose key could not be stored, per kind.
+    overflow: [u64; 3],
+}
+
+/// Inserts `k` unless the set is full; false if it was left out.
+#[inline]
+fn insert_capped<T: Hash + Eq>(set: &mut Set<T>, k: T, cap: usize) -> bool {
+    if set.len() < cap {
+        set.insert(k);
+        true
+    } else {
+        set.contains(&k)
+    }
+}
+
+impl Sources {
+    #[inline]
+    fn insert(&mut self, version: u8, a: &[u8; 16], cap: usize) {
+        if version == 4 {
+            let k = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+            if !insert_capped(&mut self.v4, k, cap) {
+                self.overflow[0] += 1;
+            }
+        } else {
+            let k = u128::from_be_bytes(*a);
+            if !insert_capped(&mut self.v6, k, cap) {
+                self.overflow[1] += 1;
+            }
+            if !insert_capped(&mut self.v6_64, (k >> 64) as u64, cap) {
+                self.overflow[2] += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Self, cap: usize) {
+        for &k in &o.v4 {
+            if !insert_capped(&mut self.v4, k, cap) {
+                self.overflow[0] += 1;
+            }
+        }
+        for &k in &o.v6 {
+            if !insert_capped(&mut self.v6, k, cap) {
+                self.overflow[1] += 1;
+            }
+        }
+        for &k in &o.v6_64 {
+            if !insert_capped(&mut self.v6_64, k, cap) {
+                self.overflow[2] += 1;
+            }
+        }
+        for (a, b) in self.overflow.iter_mut().zip(o.overflow) {
+            *a += b;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+        self.v6_64.clear();
+        self.overflow = [0; 3];
+    }
+}
+
+/// Distinct sources of a day, as the unique-sources document reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Distinct IPv4 addresses, IPv6 addresses and IPv6 /64 prefixes ([`SOURCE_KINDS`] order).
+    pub counts: [u64; 3],
+    /// Per kind: true if every source was remembered; false if the cap was reached, so the
+    /// count is a lower bound.
+    pub exact: [bool; 3],
+}
+
+//------------ DayCounts -----------------------------------------------------
+
+/// Every RSSAC002 counter of one UTC day.
+#[derive(Clone, Debug)]
+pub struct DayCounts {
+    day: u32,
+    /// `[transport][ip version]`, transport 0 UDP 1 TCP, version 0 IPv4 1 IPv6.
+    queries: [[u64; 2]; 2],
+    responses: [[u64; 2]; 2],
+    /// Per transport.
+    request_sizes: [[u64; REQUEST_BINS]; 2],
+    response_sizes: [[u64; RESPONSE_BINS]; 2],
+    rcodes: [u64; RCODES_FIXED],
+    /// Rcodes ≥ `RCODES_FIXED`, sorted by code (at most 4064 entries).
+    rcodes_rare: Vec<(u16, u64)>,
+    sources: Sources,
+}
+
+impl DayCounts {
+    fn empty(day: u32) -> Self {
+        Self {
+            day,
+            queries: [[0; 2]; 2],
+            responses: [[0; 2]; 2],
+            request_sizes: [[0; REQUEST_BINS]; 2],
+            response_sizes: [[0; RESPONSE_BINS]; 2],
+            rcodes: [0; RCODES_FIXED],
+            rcodes_rare: Vec::new(),
+            sources: Sources::default(),
+        }
+    }
+
+    /// Zeroes everything, keeping the sets' memory.
+    fn reset(&mut self, day: u32) {
+        self.day = day;
+        self.queries = [[0; 2]; 2];
+        self.responses = [[0; 2]; 2];
+        self.request_sizes = [[0; REQUEST_BINS]; 2];
+        self.response_sizes = [[0; RESPONSE_BINS]; 2];
+        self.rcodes = [0; RCODES_FIXED];
+        self.rcodes_rare.clear();
+        self.sources.clear();
+    }
+
+    /// The UTC day number (days since 1970-01-01).
+    pub fn day(&self) -> u32 {
+        self.day
+    }
+    /// Start of the day, in seconds since the epoch.
+    pub fn start_secs(&self) -> u64 {
+        u64::from(self.day) * 86_400
+    }
+    /// Queries received over `transport` (0 UDP, 1 TCP) and IP version index (0 v4, 1 v6).
+    pub fn queries(&self, transport: usize, ipv: usize) -> u64 {
+        self.queries[transport][ipv]
+    }
+    /// Responses sent over `transport` and IP version index.
+    pub fn responses(&self, transport: usize, ipv: usize) -> u64 {
+        self.responses[transport][ipv]
+    }
+    /// All queries of the day.
+    pub fn total_queries(&self) -> u64 {
+        self.queries.iter().flatten().sum()
+    }
+    /// All responses of the day.
+    pub fn total_responses(&self) -> u64 {
+        self.responses.iter().flatten().sum()
+    }
+    /// Request size histogram of `transport` ([`REQUEST_BINS`] bins, see [`bin_bounds`]).
+    pub fn request_sizes(&self, transport: usize) -> &[u64] {
+        &self.request_sizes[transport]
+    }
+    /// Response size histogram of `transport` ([`RESPONSE_BINS`] bins).
+    pub fn response_sizes(&self, transport: usize) -> &[u64] {
+        &self.response_sizes[transport]
+    }
+    /// `(extended rcode, responses)` of every rcode seen, ascending.
+    pub fn rcodes(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.rcodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (c as u16, *n))
+            .chain(self.rcodes_rare.iter().copied())
+    }
+    /// Distinct sources.
+    pub fn sources(&self) -> SourceCounts {
+        let s = &self.sources;
+        SourceCounts {
+            counts: [s.v4.len() as u64, s.v6.len() as u64, s.v6_64.len() as u64],
+            exact: [s.overflow[0] == 0, s.overflow[1] == 0, s.overflow[2] == 0],
+        }
+    }
+
+    #[inline]
+    fn add_rcode(&mut self, code: u16, n: u64) {
+        if let Some(c) = self.rcodes.get_mut(usize::from(code)) {
+            *c += n;
+            return;
+        }
+        match self.rcodes_rare.binary_search_by_key(&code, |e| e.0) {
+            Ok(i) => self.rcodes_rare[i].1 += n,
+            Err(i) => self.rcodes_rare.insert(i, (code, n)),
+        }
+    }
+
+    #[inline]
+    fn observe(&mut self, ctx: &MsgCtx, msg: &Message, cap: usize) {
+        let t = ctx.transport as usize;
+        let v = usize::from(ctx.ip_version == 6);
+        if msg.header.qr() {
+            self.responses[t][v] += 1;
+            self.response_sizes[t][bin(ctx.size, RESPONSE_BINS)] += 1;
+            self.add_rcode(msg.rcode() & 0xFFF, 1);
+        } else {
+            self.queries[t][v] += 1;
+            self.request_sizes[t][bin(ctx.size, REQUEST_BINS)] += 1;
+            self.sources.insert(ctx.ip_version, &ctx.src, cap);
+        }
+    }
+
+    fn merge(&mut self, o: &Self, cap: usize) {
+        fn add(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        for t in 0..2 {
+            add(&mut self.queries[t], &o.queries[t]);
+            add(&mut self.responses[t], &o.responses[t]);
+            add(&mut self.request_sizes[t], &o.request_sizes[t]);
+            add(&mut self.response_sizes[t], &o.response_sizes[t]);
+        }
+        add(&mut self.rcodes, &o.rcodes);
+        for &(c, n) in &o.rcodes_rare {
+            self.add_rcode(c, n);
+        }
+        self.sources.merge(&o.sources, cap);
+    }
+
+    fn messages(&self) -> u64 {
+        self.total_queries() + self.total_responses()
+    }
+}
+
+//------------ Rssac002 ------------------------------------------------------
+
+/// RSSAC002 counters per UTC day, for one worker or merged.
+#[derive(Clone, Debug)]
+pub struct Rssac002 {
+    cap: usize,
+    /// Sorted by day, at most [`MAX_DAYS`].
+    days: Vec<DayCounts>,
+    /// Cleared days whose memory is reused for new days.
+    spare: Vec<DayCounts>,
+    /// The day of the last message and its index in `days` (`u32::MAX`: none).
+    cur_day: u32,
+    cur_idx: usize,
+    /// Days before this one were taken out (written): their messages are late.
+    sealed_before: u32,
+    late: u64,
+    evicted_days: u64,
+}
+
+impl Rssac002 {
+    /// Empty counters remembering up to `cap` distinct sources per kind per day.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            days: Vec::new(),
+            spare: Vec::new(),
+            cur_day: u32::MAX,
+            cur_idx: 0,
+            sealed_before: 0,
+            late: 0,
+            evicted_days: 0,
+        }
+    }
+
+    /// The cap on distinct sources per kind per day.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Counts one DNS message. HOT PATH: one comparison to find the day in the common case; no
+    /// allocation in steady state except the growth of the source sets (and a new day's
+    /// counters when no cleared day can be reused).
+    #[inline]
+    pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
+        let day = day_of(ctx.ts_ns);
+        let idx = if day == self.cur_day {
+            self.cur_idx
+        } else {
+            match self.slot(day) {
+                Some(i) => i,
+                None => {
+                    self.late += 1;
+                    return;
+                }
+            }
+        };
+        let cap = self.cap;
+        self.days[idx].observe(ctx, msg, cap);
+    }
+
+    /// The index of `day`, created if needed; `None` if the day is sealed or older than every
+    /// kept day while the table is full. Updates the cache.
+    #[cold]
+    fn slot(&mut self, day: u32) -> Option<usize> {
+        if day < self.sealed_before {
+            return None;
+        }
+        let i = match self.days.binary_search_by_key(&day, DayCounts::day) {
+            Ok(i) => i,
+            Err(mut i) => {
+                if self.days.len() >= MAX_DAYS {
+                    if i == 0 {
+                        return None;
+                    }
+                    let mut old = self.days.remove(0);
+                    old.reset(0);
+                    self.spare.push(old);
+                    self.evicted_days += 1;
+                    i -= 1;
+                }
+                let d = match self.spare.pop() {
+                    Some(mut d) => {
+                        d.reset(day);
+                        d
+                    }
+                    None => DayCounts::empty(day),
+                };
+                self.days.insert(i, d);
+                i
+            }
+        };
+        self.cur_day = day;
+        self.cur_idx = i;
+        Some(i)
+    }
+
+    /// Adds `other` into `self` (day by day; the source sets are united, still capped).
+    pub fn merge(&mut self, other: &Self) {
+        for d in &other.days {
+            match self.slot(d.day) {
+                Some(i) => {
+                    let cap = self.cap;
+                    self.days[i].merge(d, cap);
+                }
+                None => self.late += d.messages(),
+            }
+        }
+        self.late += other.late;
+        self.evicted_days += other.evicted_days;
+    }
+
+    /// Resets every counter, keeping the days' memory for reuse.
+    pub fn clear(&mut self) {
+        for mut d in self.days.drain(..) {
+            d.reset(0);
+            self.spare.push(d);
+        }
+        self.spare.truncate(MAX_DAYS);
+        self.cur_day = u32::MAX;
+        self.cur_idx = 0;
+        self.sealed_before = 0;
+        self.late = 0;
+        self.evicted_days = 0;
+    }
+
+    /// The days counted, oldest first.
+    pub fn days(&self) -> impl Iterator<Item = &DayCounts> + '_ {
+        self.days.iter()
+    }
+
+    /// The counters of one day, if any message of it was seen.
+    pub fn day(&self, day: u32) -> Option<&DayCounts> {
+        self.days
+            .binary_search_by_key(&day, DayCounts::day)
+            .ok()
+            .map(|i| &self.days[i])
+    }
+
+    /// Removes and returns the days before `day` (oldest first) and seals them: later messages
+    /// or merges of those days are counted as [`late`](Self::late) instead. Their memory is
+    /// freed when the caller drops them. For the daemon, once a day's files are written.
+    pub fn take_days_before(&mut self, day: u32) -> Vec<DayCounts> {
+        let n = self.days.partition_point(|d| d.day < day);
+        let taken: Vec<DayCounts> = self.days.drain(..n).collect();
+        self.sealed_before = self.sealed_before.max(day);
+        self.cur_day = u32::MAX;
+        self.cur_idx = 0;
+        taken
+    }
+
+    /// Puts back days taken by [`take_days_before`](Self::take_days_before) (for instance
+    /// because writing them failed), merging with any counted since; unseals them.
+    pub fn restore(&mut self, days: Vec<DayCounts>) {
+        if let Some(first) = days.first() {
+            self.sealed_before = self.sealed_before.min(first.day);
+        }
+        for d in days {
+            match self.slot(d.day) {
+                Some(i) => {
+                    let cap = self.cap;
+                    self.days[i].merge(&d, cap);
+                }
+                None => self.late += d.messages(),
+            }
+        }
+    }
+
+    /// Messages not counted: their day was sealed, or older than every kept day when
+    /// [`MAX_DAYS`] days were held.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Days dropped (oldest first) to make room for a new one.
+    pub fn evicted_days(&self) -> u64 {
+        self.evicted_days
+    }
+}
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::decode::Transport;
+    use crate::decode::dns::{Edns, Header};
+
+    const DAY0: u64 = 20_089 * NS_PER_DAY; // 2025-01-01
+
+    fn ctx(ts_ns: u64, v: u8, t: Transport, src: [u8; 16], size: u32) -> MsgCtx {
+        MsgCtx {
+            ts_ns,
+            ip_version: v,
+            transport: t,
+            src,
+            dst: [0; 16],
+            sport: 53,
+            dport: 53,
+            size,
+        }
+    }
+
+    fn v4(last: u8) -> [u8; 16] {
+        let mut a = [0; 16];
+        a[..4].copy_from_slice(&[192, 0, 2, last]);
+        a
+    }
+
+    fn v6(prefix: u8, iid: u8) -> [u8; 16] {
+        let mut a = [0; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        a[7] = prefix;
+        a[15] = iid;
+        a
+    }
+
+    fn query() -> Message {
+        Message::default()
+    }
+
+    fn response(rcode: u8, ext: Option<u8>) -> Message {
+        Message {
+            header: Header {
+                flags: 0x8000 | u16::from(rcode),
+                ..Header::default()
+            },
+            edns: ext.map(|e| Edns {
+                ext_rcode: e,
+                ..Edns::default()
+            }),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn counts_by_transport_version_size_and_rcode() {
+        let mut r = Rssac002::new(DEFAULT_SOURCE_CAP);
+        let (u, t) = (Transport::Udp, Transport::Tcp);
+        r.observe(&ctx(DAY0, 4, u, v4(1), 0), &query()); // bin 0
+        r.observe(&ctx(DAY0 + 1, 4, u, v4(1), 15), &query()); // bin 0
+        r.observe(&ctx(DAY0 + 2, 4, u, v4(2), 16), &query()); // bin 1
+        r.observe(&ctx(DAY0 + 3, 6, u, v6(1, 1), 287), &query()); // bin 17
+        r.observe(&ctx(DAY0 + 4, 6, t, v6(1, 2), 288), &query()); // bin 18 (288-)
+        r.observe(&ctx(DAY0 + 5, 6, t, v6(2, 1), 65_535), &query()); // bin 18
+        r.observe(&ctx(DAY0 + 6, 4, u, [0; 16], 4095), &response(0, None)); // bin 255
+        r.observe(&ctx(DAY0 + 7, 4, u, [0; 16], 4096), &response(3, None)); // bin 256
+        r.observe(&ctx(DAY0 + 8, 6, t, [0; 16], 100), &response(0, Some(1))); // rcode 16
+        r.observe(&ctx(DAY0 + 9, 6, t, [0; 16], 100), &response(5, Some(2))); // rcode 37
+        let days: Vec<_> = r.days().collect();
+        assert_eq!(days.len(), 1);
+        let d = days[0];
+        assert_eq!(d.day(), 20_089);
+        assert_eq!(d.start_secs(), 1_735_689_600);
+        assert_eq!(d.queries, [[3, 1], [0, 2]]);
+        assert_eq!(d.responses, [[2, 0], [0, 2]]);
+        let mut udp_req = [0u64; REQUEST_BINS];
+        udp_req[0] = 2;
+        udp_req[1] = 1;
+        udp_req[17] = 1;
+        assert_eq!(d.request_sizes(0), &udp_req);
+        let mut tcp_req = [0u64; REQUEST_BINS];
+        tcp_req[18] = 2;
+        assert_eq!(d.request_sizes(1), &tcp_req);
+        assert_eq!(d.response_sizes(0)[255], 1);
+        assert_eq!(d.response_sizes(0)[256], 1);
+        assert_eq!(d.response_sizes(1)[6], 2);
+        assert_eq!(
+            d.rcodes().collect::<Vec<_>>(),
+            vec![(0, 1), (3, 1), (16, 1), (37, 1)]
+        );
+        // 192.0.2.1, 192.0.2.2; 2001:db8:0:1::1, ::2 (same /64), 2001:db8:0:2::1.
+        assert_eq!(
+            d.sources(),
+            SourceCounts {
+                counts: [2, 3, 2],
+                exact: [true; 3]
+            }
+        );
+        assert_eq!(bin_bounds(0, REQUEST_BINS), (0, 15));
+        assert_eq!(bin_bounds(17, REQUEST_BINS), (272, 287));
+        assert_eq!(bin_bounds(18, REQUEST_BINS), (288, 65_535));
+        assert_eq!(bin_bounds(256, RESPONSE_BINS), (4096, 65_535));
+    }
+
+    #[test]
+    fn days_split_at_utc_midnight_and_merge() {
+        let mut a = Rssac002::new(10);
+        let mut b = Rssac002::new(10);
+        let u = Transport::Udp;
+        a.observe(&ctx(DAY0 + NS_PER_DAY - 1, 4, u, v4(1), 40), &query());
+        a.observe(&ctx(DAY0 + NS_PER_DAY, 4, u, v4(1), 40), &query());
+        a.observe(&ctx(DAY0 + 5, 4, u, v4(2), 40), &query()); // back to day 0: cache miss
+        b.observe(&ctx(DAY0 + 2 * NS_PER_DAY, 4, u, v4(3), 40), &query());
+        b.observe(&ctx(DAY0, 4, u, v4(1), 40), &query()); // same source as a's: one
+        b.observe(&ctx(DAY0, 4, u, [0; 16], 40), &response(3, None));
+        a.merge(&b);
+        let got: Vec<_> = a
+            .days()
+            .map(|d| (d.day(), d.total_queries(), d.sources().counts[0]))
+            .collect();
+        assert_eq!(got, vec![(20_089, 3, 2), (20_090, 1, 1), (20_091, 1, 1)]);
+        assert_eq!(a.day(20_089).map(|d| d.total_responses()), Some(1));
+        a.clear();
+        assert_eq!(a.days().count(), 0);
+        assert_eq!(a.spare.len(), 3);
+        a.observe(&ctx(DAY0, 4, u, v4(9), 40), &query());
+        assert_eq!(a.spare.len(), 2, "a cleared day is reused");
+        assert_eq!(a.day(20_089).map(|d| d.sources().counts), Some([1, 0, 0]));
+    }
+
+    #[test]
+    fn cap_makes_a_lower_bound() {
+        let mut r = Rssac002::new(2);
+        let u = Transport::Udp;
+        for i in 0..5 {
+            r.observe(&ctx(DAY0, 4, u, v4(i), 40), &query());
+            r.observe(&ctx(DAY0, 6, u, v6(i, 1), 40), &query());
+        }
+        r.observe(&ctx(DAY0, 4, u, v4(0), 40), &query()); // already known: not an overflow
+        let s = r.day(20_089).map(DayCounts::sources);
+        assert_eq!(
+            s,
+            Some(SourceCounts {
+                counts: [2, 2, 2],
+                exact: [false; 3]
+            })
+        );
+        assert_eq!(r.day(20_089).map(|d| d.sources.overflow), Some([3, 3, 3]));
+        assert_eq!(r.day(20_089).map(DayCounts::total_queries), Some(11));
+    }
+
+    #[test]
+    fn bounded_days_and_sealing() {
+        let mut r = Rssac002::new(4);
+        let u = Transport::Udp;
+        for d in 0..MAX_DAYS as u64 + 2 {
+            r.observe(&ctx(DAY0 + d * NS_PER_DAY, 4, u, v4(1), 40), &query());
+        }
+        assert_eq!(r.days().count(), MAX_DAYS);
+        assert_eq!(r.evicted_days(), 2);
+        assert_eq!(r.days().next().map(DayCounts::day), Some(20_091));
+        r.observe(&ctx(DAY0, 4, u, v4(1), 40), &query()); // older than all kept
+        assert_eq!(r.late(), 1);
+        let taken = r.take_days_before(20_100);
+        assert_eq!(taken.len(), 9);
+        r.observe(&ctx(DAY0 + 5 * NS_PER_DAY, 4, u, v4(1), 40), &query());
+        assert_eq!(r.late(), 2);
+        r.restore(taken);
+        assert_eq!(r.days().count(), MAX_DAYS);
+        r.observe(&ctx(DAY0 + 5 * NS_PER_DAY, 4, u, v4(1), 40), &query());
+        assert_eq!(r.day(20_094).map(DayCounts::total_queries), Some(2));
+    }
+}

@@ -32,8 +32,10 @@ fn name_length_and_label_distributions_match_the_names() {
     // 7 priming queries for "." have length 0 and no label.
     assert_eq!(lengths["0"], 7);
     assert_eq!(labels["0"], 7);
-    // "www.xn--80ak6aa92e.com" is 22 bytes, 3 labels; the only query of that length.
-    assert_eq!(lengths["22"], 1);
+    // Two names are 22 bytes long: "www.xn--80ak6aa92e.com" and "1.2.0.192.in-addr.arpa".
+    assert_eq!(lengths["22"], 2);
+    // One name has 6 labels: "1.2.0.192.in-addr.arpa"; "b.a.9.8.ip6.arpa" has 6 too.
+    assert_eq!(labels["6"], 2);
     let total: u64 = lengths.values().filter_map(Value::as_u64).sum();
     assert_eq!(total, r["queries"].as_u64().expect("queries"));
     let total: u64 = labels.values().filter_map(Value::as_u64).sum();

@@ -264,3 +264,75 @@ fn http_abuse_does_not_disturb_capture() {
         1.0
     );
 }
+
+#[test]
+fn sighup_storm_then_sigterm_under_full_load() {
+    if !crate::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let (mut ns, pid, dir) = start("storm", "");
+    // 100 reloads of a valid file within a second: the daemon keeps running and counting.
+    for _ in 0..100 {
+        crate::netns::signal(pid, libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
+    let want = oracle("lt-ethernet.pcap")["queries"]
+        .as_f64()
+        .expect("queries");
+    assert_eq!(
+        settled_queries(&ns),
+        want,
+        "counting survives a SIGHUP storm"
+    );
+    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    assert_eq!(value(&s, "dnsobs_config_last_reload_successful"), 1.0);
+    // SIGTERM while tcpreplay sends as fast as it can (bounded: 20 loops of a small capture).
+    let gen_ns = ns.gen_ns.clone();
+    let pcap = pcaps().join("root-mix-v4v6.pcap");
+    let load = std::thread::spawn(move || {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &gen_ns,
+                "tcpreplay",
+                "-q",
+                "-i",
+                "gen0",
+                "--topspeed",
+                "--loop",
+                "20",
+            ])
+            .arg(pcap)
+            .output()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    crate::netns::signal(pid, libc::SIGTERM);
+    let st = ns
+        .wait(pid, Duration::from_secs(10))
+        .expect("exits under load");
+    assert!(st.success(), "exit status {st:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}",
+        t0.elapsed()
+    );
+    let _ = load.join();
+    let log = std::fs::read_to_string(dir.join("dnsobs.log")).expect("log");
+    let line = log
+        .lines()
+        .find(|l| l.contains("final counts:"))
+        .expect("final counts logged");
+    let frames: u64 = line
+        .split("frames=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("frames figure");
+    assert!(frames > 276, "final counts include the load: {line}");
+    // Signals of one kind that arrive while one is pending merge in the kernel: allow a few.
+    let reloads = log.matches("configuration reloaded").count();
+    assert!((90..=100).contains(&reloads), "{reloads} reloads for 100 SIGHUPs");
+}

@@ -207,6 +207,8 @@ pub enum FileKind {
 /// Sequential reader over one capture file.
 pub struct Reader {
     path: PathBuf,
+    /// Time of the last packet returned (for pcapng blocks without a timestamp).
+    last_ts_ns: u64,
     src: Source,
     format: Format,
     records: u64,
@@ -248,10 +250,14 @@ impl Reader {
             }
         };
         if !src.ensure(4)? {
-            return Err(if src.avail().is_empty() {
+            // Too short for any magic number: not a capture file at all.
+            let a = src.avail();
+            return Err(if a.is_empty() {
                 ReadError::Empty
             } else {
-                ReadError::Truncated(0)
+                let mut m = [0u8; 4];
+                m[..a.len()].copy_from_slice(a);
+                ReadError::NotCapture(u32::from_be_bytes(m))
             });
         }
         let head = src.avail();
@@ -269,6 +275,7 @@ impl Reader {
         }
         let mut r = Self {
             path: path.to_owned(),
+            last_ts_ns: 0,
             src,
             format: Format::PcapNg {
                 endian: Endian(false),
@@ -396,6 +403,7 @@ impl Reader {
         };
         Some(Self {
             path: self.path.clone(),
+            last_ts_ns: self.last_ts_ns,
             src: Source::Mapped {
                 map: Arc::clone(map),
                 pos: *pos,
@@ -541,6 +549,7 @@ impl Reader {
                     {
                         self.src.consume(len);
                         self.records += 1;
+                        self.last_ts_ns = ts_ns;
                         let start = match &self.src {
                             Source::Mapped { pos, .. } => *pos - len,
                             Source::Stream { start, .. } => *start - len,
@@ -646,7 +655,9 @@ impl Reader {
         if off + caplen > len - 4 {
             return Err(self.corrupt("pcapng packet data longer than its block"));
         }
-        let ts_ns = ts.map_or(0, |t| to_nanos(t, i.resol));
+        // A Simple Packet Block has no time: give it the previous packet's, so that time-based
+        // state (flow and fragment timeouts) does not see a jump back to 1970.
+        let ts_ns = ts.map_or(self.last_ts_ns, |t| to_nanos(t, i.resol));
         Ok(Some((off, caplen, orig, ts_ns, i.link)))
     }
 }

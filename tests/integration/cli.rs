@@ -101,6 +101,13 @@ fn unreadable_inputs_exit_3() {
         &text.display().to_string(),
         "not a capture file (unknown magic number 0x68656c6c",
     );
+    // Shorter than any magic number: not a capture (it was once misreported as truncated).
+    let tiny = d.join("tiny.txt");
+    std::fs::write(&tiny, "vm\n").expect("write");
+    assert_unreadable(
+        &tiny.display().to_string(),
+        "not a capture file (unknown magic number 0x766d0a00",
+    );
     let empty = d.join("zero.pcap");
     File::create(&empty).expect("create");
     assert_unreadable(&empty.display().to_string(), "empty file (0 bytes)");

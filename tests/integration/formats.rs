@@ -266,7 +266,6 @@ fn simple_packet_blocks_only() {
 /// tcp-pipelined's oracle (checked by hand with oracle.py). An SPB should take the time of the
 /// previous packet in the section (or leave the clock alone).
 #[test]
-#[ignore = "src bug: pcapng Simple Packet Blocks get timestamp 0 and expire TCP flows"]
 fn simple_packet_blocks_between_timed_blocks() {
     let d = scratch("spb-mixed");
     let path = tcp_pipelined_with_spb(&d, |n| n % 2 == 0);

@@ -304,8 +304,22 @@ pub fn run(
                 filter: config.bpf_filter.clone(),
                 fanout_group: Some(group_base.wrapping_add(i as u16)),
             };
-            let h = Handle::open(&s)?;
-            handles.push((s, w, h));
+            match Handle::open(&s) {
+                Ok(h) => handles.push((s, w, h)),
+                Err(LiveError::Fanout { iface, source }) if w == 0 => {
+                    // No PACKET_FANOUT (an old kernel, a device that refuses it): one handle
+                    // and one worker for this interface, without a group.
+                    warn!("interface {iface}: PACKET_FANOUT unavailable ({source}): one worker");
+                    let s = HandleSettings {
+                        fanout_group: None,
+                        ..s
+                    };
+                    let h = Handle::open(&s)?;
+                    handles.push((s, w, h));
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     if !config.raw.daemon.user.is_empty() {

@@ -197,6 +197,33 @@ fn http_abuse_does_not_disturb_capture() {
         return;
     }
     let (ns, _pid, _dir) = start("http", "");
+    // OpenMetrics when the scraper asks for it; process metrics and build info are there.
+    let om = ns.in_ns(|| {
+        http(
+            PORT,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n",
+        )
+    });
+    let (status, body) = om.expect("OpenMetrics scrape");
+    assert_eq!(status, 200);
+    assert!(
+        body.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
+    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    assert!(value(&s, "process_resident_memory_bytes") > 1e6);
+    assert!(value(&s, "process_open_fds") >= 3.0);
+    assert!(value(&s, "process_start_time_seconds") > 1.7e9);
+    assert_eq!(
+        value(
+            &s,
+            &format!(
+                "dnsobs_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        1.0
+    );
     // Unknown path, wrong method, oversized header.
     assert_eq!(ns.get(PORT, "/nope").map(|r| r.0), Some(404));
     let post = ns.in_ns(|| {
@@ -334,5 +361,8 @@ fn sighup_storm_then_sigterm_under_full_load() {
     assert!(frames > 276, "final counts include the load: {line}");
     // Signals of one kind that arrive while one is pending merge in the kernel: allow a few.
     let reloads = log.matches("configuration reloaded").count();
-    assert!((90..=100).contains(&reloads), "{reloads} reloads for 100 SIGHUPs");
+    assert!(
+        (90..=100).contains(&reloads),
+        "{reloads} reloads for 100 SIGHUPs"
+    );
 }

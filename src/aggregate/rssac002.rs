@@ -173,6 +173,47 @@ pub struct SourceCounts {
     pub exact: [bool; 3],
 }
 
+//------------ Lifetime ------------------------------------------------------
+
+/// Size histograms over the whole run, not per day (monotonic, for Prometheus).
+#[derive(Clone, Debug)]
+pub struct Lifetime {
+    /// Request sizes per transport, in the RSSAC002 bins.
+    pub request_sizes: [[u64; REQUEST_BINS]; 2],
+    /// Response sizes per transport.
+    pub response_sizes: [[u64; RESPONSE_BINS]; 2],
+    /// Sum of request sizes per transport.
+    pub request_bytes: [u64; 2],
+    /// Sum of response sizes per transport.
+    pub response_bytes: [u64; 2],
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Self {
+            request_sizes: [[0; REQUEST_BINS]; 2],
+            response_sizes: [[0; RESPONSE_BINS]; 2],
+            request_bytes: [0; 2],
+            response_bytes: [0; 2],
+        }
+    }
+}
+
+impl Lifetime {
+    fn merge(&mut self, o: &Self) {
+        for t in 0..2 {
+            for (a, b) in self.request_sizes[t].iter_mut().zip(&o.request_sizes[t]) {
+                *a += b;
+            }
+            for (a, b) in self.response_sizes[t].iter_mut().zip(&o.response_sizes[t]) {
+                *a += b;
+            }
+            self.request_bytes[t] += o.request_bytes[t];
+            self.response_bytes[t] += o.response_bytes[t];
+        }
+    }
+}
+
 //------------ DayCounts -----------------------------------------------------
 
 /// Every RSSAC002 counter of one UTC day.
@@ -335,6 +376,7 @@ pub struct Rssac002 {
     sealed_before: u32,
     late: u64,
     evicted_days: u64,
+    lifetime: Lifetime,
 }
 
 impl Rssac002 {
@@ -349,6 +391,7 @@ impl Rssac002 {
             sealed_before: 0,
             late: 0,
             evicted_days: 0,
+            lifetime: Lifetime::default(),
         }
     }
 
@@ -362,6 +405,15 @@ impl Rssac002 {
     /// counters when no cleared day can be reused).
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
+        let t = ctx.transport as usize;
+        let lt = &mut self.lifetime;
+        if msg.header.qr() {
+            lt.response_sizes[t][bin(ctx.size, RESPONSE_BINS)] += 1;
+            lt.response_bytes[t] += u64::from(ctx.size);
+        } else {
+            lt.request_sizes[t][bin(ctx.size, REQUEST_BINS)] += 1;
+            lt.request_bytes[t] += u64::from(ctx.size);
+        }
         let day = day_of(ctx.ts_ns);
         let idx = if day == self.cur_day {
             self.cur_idx
@@ -427,6 +479,7 @@ impl Rssac002 {
         }
         self.late += other.late;
         self.evicted_days += other.evicted_days;
+        self.lifetime.merge(&other.lifetime);
     }
 
     /// Resets every counter, keeping the days' memory for reuse.
@@ -441,6 +494,7 @@ impl Rssac002 {
         self.sealed_before = 0;
         self.late = 0;
         self.evicted_days = 0;
+        self.lifetime = Lifetime::default();
     }
 
     /// The days counted, oldest first.
@@ -489,6 +543,17 @@ impl Rssac002 {
     /// [`MAX_DAYS`] days were held.
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// Size histograms since start (or the last [`clear`](Self::clear)), whatever the day:
+    /// not taken out with the days, so they only grow (Prometheus histograms).
+    pub fn lifetime(&self) -> &Lifetime {
+        &self.lifetime
+    }
+
+    /// Days held now.
+    pub fn days_held(&self) -> usize {
+        self.days.len()
     }
 
     /// Days dropped (oldest first) to make room for a new one.
@@ -663,6 +728,9 @@ mod test {
         assert_eq!(r.late(), 1);
         let taken = r.take_days_before(20_100);
         assert_eq!(taken.len(), 9);
+        // Lifetime histograms keep everything observed, taken days included (402 + 1 late).
+        assert_eq!(r.lifetime().request_sizes[0][2], 403);
+        assert_eq!(r.lifetime().request_bytes[0], 403 * 40);
         r.observe(&ctx(DAY0 + 5 * NS_PER_DAY, 4, u, v4(1), 40), &query());
         assert_eq!(r.late(), 2);
         r.restore(taken);

@@ -17,12 +17,17 @@
 //! A unique-sources count that hit the distinct-source cap is a lower bound: a YAML comment on
 //! its line says so (comments leave the document's data exactly as the spec has it).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
 use crate::aggregate::rssac002::{
@@ -358,6 +363,81 @@ pub fn json(r: &Rssac002) -> Value {
     })
 }
 
+/// Response histogram buckets for Prometheus are 8 RSSAC002 bins wide (128 bytes): 33
+/// buckets instead of 257 keep a scrape small; the daily YAML keeps the 16-byte bins.
+pub const PROM_RESPONSE_BINS_PER_BUCKET: usize = 8;
+
+/// `(upper bound, count)` buckets of an RSSAC002 histogram, `group` bins per bucket; the open
+/// last bin is the `+Inf` bucket. Counts are per bucket (the encoder accumulates them).
+fn prom_buckets(bins: &[u64], group: usize) -> Vec<(f64, u64)> {
+    let closed = &bins[..bins.len() - 1];
+    let mut out: Vec<(f64, u64)> = closed
+        .chunks(group)
+        .enumerate()
+        .map(|(i, c)| {
+            let ub = ((i * group + c.len()) * 16 - 1) as f64;
+            (ub, c.iter().sum())
+        })
+        .collect();
+    out.push((f64::INFINITY, bins[bins.len() - 1]));
+    out
+}
+
+/// The RSSAC002 Prometheus families, from the run-long histograms and the table's state:
+///
+/// * `dnsobs_rssac002_request_size_bytes{transport}`: histogram of query sizes in the
+///   RSSAC002 request bins (`le` 15, 31, ..., 287, `+Inf` for `288-`);
+/// * `dnsobs_rssac002_response_size_bytes{transport}`: histogram of response sizes, 128-byte
+///   buckets up to 4095 and `+Inf` (`4096-`);
+/// * `dnsobs_rssac002_late_messages_total`: messages of a day already written (or beyond
+///   the 400-day window), not in any file;
+/// * `dnsobs_rssac002_days`: days held, not yet written.
+///
+/// Traffic volume and rcodes are already `dnsobs_queries_total`, `dnsobs_responses_total` and
+/// `dnsobs_response_rcodes_total`; live distinct sources are the HyperLogLog gauges.
+pub fn encode_prometheus(r: &Rssac002, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let lt = r.lifetime();
+    let bytes = Unit::Bytes;
+    for (name, help, hists, sums, group) in [
+        (
+            "dnsobs_rssac002_request_size",
+            "DNS query sizes in RSSAC002 request bins (16 bytes; the last, 288-, is +Inf).",
+            [&lt.request_sizes[0][..], &lt.request_sizes[1][..]],
+            lt.request_bytes,
+            1,
+        ),
+        (
+            "dnsobs_rssac002_response_size",
+            "DNS response sizes, 128-byte buckets of the RSSAC002 bins (the last, 4096-, is +Inf).",
+            [&lt.response_sizes[0][..], &lt.response_sizes[1][..]],
+            lt.response_bytes,
+            PROM_RESPONSE_BINS_PER_BUCKET,
+        ),
+    ] {
+        let mut m = enc.encode_descriptor(name, help, Some(&bytes), MetricType::Histogram)?;
+        for (t, transport) in ["udp", "tcp"].into_iter().enumerate() {
+            let buckets = prom_buckets(hists[t], group);
+            let count = hists[t].iter().sum();
+            m.encode_family(&[("transport", transport)])?
+                .encode_histogram::<NoLabelSet>(sums[t] as f64, count, &buckets, None)?;
+        }
+    }
+    let m = enc.encode_descriptor(
+        "dnsobs_rssac002_late_messages",
+        "DNS messages of a UTC day already written (or older than the days kept): in no file.",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(r.late()).encode(m)?;
+    let m = enc.encode_descriptor(
+        "dnsobs_rssac002_days",
+        "UTC days counted and not yet written.",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(r.days_held() as i64).encode(m)
+}
+
 //============ Testing =======================================================
 
 #[cfg(test)]
@@ -433,6 +513,58 @@ mod test {
         "service: x.example.net",
         "start-period: '2024-02-29T00:00:00Z'",
     ];
+
+    #[test]
+    fn prometheus_families() {
+        use prometheus_client::collector::Collector;
+        use prometheus_client::registry::Registry;
+
+        #[derive(Debug)]
+        struct C(Rssac002);
+        impl Collector for C {
+            fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+                encode_prometheus(&self.0, &mut enc)
+            }
+        }
+        let mut reg = Registry::default();
+        reg.register_collector(Box::new(C(tiny())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encodes");
+        // Requests: UDP 40 (le 47) and 300 (+Inf), TCP 17 (le 31); cumulative buckets.
+        for line in [
+            "# TYPE dnsobs_rssac002_request_size_bytes histogram",
+            "dnsobs_rssac002_request_size_bytes_sum{transport=\"udp\"} 340.0",
+            "dnsobs_rssac002_request_size_bytes_count{transport=\"udp\"} 2",
+            "dnsobs_rssac002_request_size_bytes_bucket{le=\"31.0\",transport=\"udp\"} 0",
+            "dnsobs_rssac002_request_size_bytes_bucket{le=\"47.0\",transport=\"udp\"} 1",
+            "dnsobs_rssac002_request_size_bytes_bucket{le=\"287.0\",transport=\"udp\"} 1",
+            "dnsobs_rssac002_request_size_bytes_bucket{le=\"+Inf\",transport=\"udp\"} 2",
+            "dnsobs_rssac002_request_size_bytes_bucket{le=\"31.0\",transport=\"tcp\"} 1",
+            // Responses: UDP 500 (le 511) and 5000 (+Inf); TCP 4095 (le 4095).
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"383.0\",transport=\"udp\"} 0",
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"511.0\",transport=\"udp\"} 1",
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"4095.0\",transport=\"udp\"} 1",
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"+Inf\",transport=\"udp\"} 2",
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"3967.0\",transport=\"tcp\"} 0",
+            "dnsobs_rssac002_response_size_bytes_bucket{le=\"4095.0\",transport=\"tcp\"} 1",
+            "dnsobs_rssac002_late_messages_total 0",
+            "dnsobs_rssac002_days 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert_eq!(
+            text.lines()
+                .filter(
+                    |l| l.starts_with("dnsobs_rssac002_response_size_bytes_bucket{")
+                        && l.contains("transport=\"udp\"")
+                )
+                .count(),
+            33
+        );
+    }
 
     #[test]
     fn dates() {

@@ -296,6 +296,17 @@ impl Decoder {
         if !seg.payload.is_empty() {
             sink.event(Event::TcpSegment);
         }
+        // A segment cut by the snapshot length would corrupt the byte stream: count it and keep
+        // only its flags (the stream resynchronises at the next segment, counted as a gap).
+        let seg = if cut && !seg.payload.is_empty() {
+            sink.malformed(Malformed::CaptureTruncated, Some(&ctx));
+            ip::Tcp {
+                payload: &[],
+                ..seg
+            }
+        } else {
+            seg
+        };
         let key = tcp::FlowKey {
             src: ip.src,
             dst: ip.dst,

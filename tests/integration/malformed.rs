@@ -134,3 +134,39 @@ fn malformed_pcap_counts_still_match_the_oracle() {
     assert_eq!(got["malformed_by_reason"]["header_truncated"], 3);
     assert_eq!(got["malformed_by_reason"]["tcp_incomplete"], 2);
 }
+
+/// A capture with a short snapshot length: every TCP segment on port 53 whose payload was cut is
+/// counted once as `capture_truncated` (not as a sender's fault), and nothing panics.
+#[test]
+fn snaplen_cut_tcp_segments_are_capture_truncated() {
+    use dnsobs::capture::Packet;
+    const SNAP: usize = 96;
+    let mut r = Reader::open(&pcaps().join("tcp-pipelined.pcap")).expect("fixture");
+    let mut w = Worker::new(&Default::default(), &Default::default());
+    let mut cut_segments = 0;
+    while let Some(p) = r.next().expect("readable") {
+        // Independently: Ethernet + IPv4/IPv6 + TCP header, then is any payload beyond SNAP?
+        let d = p.data;
+        let (l3, proto) = match u16::from_be_bytes([d[12], d[13]]) {
+            0x0800 => (14 + usize::from(d[14] & 0xF) * 4, d[23]),
+            0x86DD => (14 + 40, d[20]),
+            _ => (0, 0),
+        };
+        if proto == 6 {
+            let tcp_len = usize::from(d[l3 + 12] >> 4) * 4;
+            if d.len() > l3 + tcp_len && d.len() > SNAP {
+                cut_segments += 1;
+            }
+        }
+        let data = &d[..d.len().min(SNAP)];
+        w.process(&Packet { data, ..p });
+    }
+    assert!(
+        cut_segments > 100,
+        "the fixture has large segments ({cut_segments})"
+    );
+    assert_eq!(
+        w.agg.malformed[Malformed::CaptureTruncated.index()],
+        cut_segments
+    );
+}

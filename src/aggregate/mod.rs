@@ -5,8 +5,11 @@
 //! [`Aggregate::merge`] adds another worker's into it when a report or a scrape needs totals.
 
 pub mod classify;
+pub mod hll;
+pub mod latency;
 pub mod rssac002;
 pub mod sources;
+pub mod topk;
 
 use crate::decode::dns::opt;
 use crate::decode::{Event, Malformed, Message, MsgCtx, Name, Sink, Transport};

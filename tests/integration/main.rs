@@ -23,3 +23,5 @@ mod daemon;
 mod rssac002;
 // Junk/abuse/penetration indicators against a crafted capture with known figures.
 mod classify;
+// Top-k, HyperLogLog and latency matching on root-mix against exact counts and the oracle.
+mod indicators;

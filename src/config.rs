@@ -176,6 +176,31 @@ impl Default for DaemonSection {
     }
 }
 
+/// `[rssac002]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rssac002Section {
+    /// Directory for the daily YAML documents ("" = do not write them).
+    pub directory: String,
+    /// The documents' `service` and the files' prefix.
+    pub service: String,
+    /// Distinct sources remembered exactly per kind and UTC day.
+    pub max_unique_sources: usize,
+    /// Seconds after UTC midnight before a day is written (the last flushes must be in).
+    pub grace_seconds: u64,
+}
+
+impl Default for Rssac002Section {
+    fn default() -> Self {
+        Self {
+            directory: String::new(),
+            service: String::new(),
+            max_unique_sources: aggregate::rssac002::DEFAULT_SOURCE_CAP,
+            grace_seconds: 60,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -190,6 +215,8 @@ pub struct RawConfig {
     pub export: ExportSection,
     /// `[daemon]`.
     pub daemon: DaemonSection,
+    /// `[rssac002]`.
+    pub rssac002: Rssac002Section,
 }
 
 //------------ Validated -----------------------------------------------------
@@ -361,6 +388,23 @@ impl RawConfig {
                 "must be between 1 and 300".into(),
             ));
         }
+        let r = &self.rssac002;
+        if !r.directory.is_empty() {
+            crate::export::rssac002::check_service(&r.service)
+                .map_err(|e| bad("rssac002.service", e.to_string()))?;
+        }
+        if !(1..=1 << 28).contains(&r.max_unique_sources) {
+            return Err(bad(
+                "rssac002.max_unique_sources",
+                "must be between 1 and 268435456".into(),
+            ));
+        }
+        if !(1..=3600).contains(&r.grace_seconds) {
+            return Err(bad(
+                "rssac002.grace_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
         let log_level: log::LevelFilter = self.daemon.log_level.parse().map_err(|_| {
             bad(
                 "daemon.log_level",
@@ -399,6 +443,7 @@ impl RawConfig {
             decode,
             aggregate: aggregate::Settings {
                 max_sources: a.max_unique_sources,
+                rssac002_max_sources: self.rssac002.max_unique_sources,
             },
             listen,
             bpf_filter,
@@ -443,6 +488,9 @@ impl Config {
         if n.export != o.export {
             v.push("export");
         }
+        if n.rssac002 != o.rssac002 {
+            v.push("rssac002");
+        }
         if n.daemon.user != o.daemon.user {
             v.push("daemon.user");
         }
@@ -469,6 +517,7 @@ mod test {
         assert_eq!(c.raw.decode, DecodeSection::default());
         assert_eq!(c.raw.aggregate, AggregateSection::default());
         assert_eq!(c.raw.export, ExportSection::default());
+        assert_eq!(c.raw.rssac002, Rssac002Section::default());
     }
 
     #[test]

@@ -26,12 +26,15 @@ pub fn ipv(version: u8) -> usize {
 pub struct Settings {
     /// Distinct source addresses remembered exactly, per IP version.
     pub max_sources: usize,
+    /// Distinct RSSAC002 sources (IPv4, IPv6, IPv6 /64) remembered exactly per kind per UTC day.
+    pub rssac002_max_sources: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             max_sources: 1 << 20,
+            rssac002_max_sources: rssac002::DEFAULT_SOURCE_CAP,
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct Aggregate {
     pub response_udp_sizes: [u64; UDP_SIZE_BUCKETS.len() + 1],
     /// Sum of advertised EDNS UDP payload sizes of responses.
     pub response_udp_size_sum: u64,
+    /// RSSAC002v5 counters per UTC day (daily YAML) and size histograms over the whole run.
+    pub rssac002: rssac002::Rssac002,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -111,6 +116,7 @@ impl Aggregate {
             qclasses: vec![0; 65536].into_boxed_slice(),
             rcodes: vec![0; 4096].into_boxed_slice(),
             sources: Sources::new(settings.max_sources),
+            rssac002: rssac002::Rssac002::new(settings.rssac002_max_sources),
             ..Self::empty_scalars()
         }
     }
@@ -140,6 +146,7 @@ impl Aggregate {
     /// Resets every counter, keeping allocations (so a recycled aggregate costs nothing).
     pub fn clear(&mut self) {
         let sources = std::mem::replace(&mut self.sources, Sources::new(0));
+        let rssac002 = std::mem::replace(&mut self.rssac002, rssac002::Rssac002::new(0));
         let (qtypes, qclasses, rcodes) = (
             std::mem::take(&mut self.qtypes),
             std::mem::take(&mut self.qclasses),
@@ -150,8 +157,10 @@ impl Aggregate {
             qclasses,
             rcodes,
             sources,
+            rssac002,
             ..Self::empty_scalars()
         };
+        self.rssac002.clear();
         self.qtypes.fill(0);
         self.qclasses.fill(0);
         self.rcodes.fill(0);
@@ -190,6 +199,7 @@ impl Aggregate {
             ind: classify::Indicators::default(),
             response_udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
             response_udp_size_sum: 0,
+            rssac002: rssac002::Rssac002::new(0),
         }
     }
 
@@ -229,6 +239,7 @@ impl Aggregate {
         add(&mut self.events, &other.events);
         self.sources.merge(&other.sources);
         self.ind.merge(&other.ind);
+        self.rssac002.merge(&other.rssac002);
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
     }
@@ -245,6 +256,7 @@ impl Sink for Aggregate {
         let v = ipv(ctx.ip_version);
         let h = &msg.header;
         self.ind.observe(ctx, msg, name);
+        self.rssac002.observe(ctx, msg);
         if h.qr() {
             if let Some(e) = msg.edns {
                 self.response_udp_sizes[udp_size_bucket(e.udp_size)] += 1;

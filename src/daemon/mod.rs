@@ -8,6 +8,7 @@
 
 pub mod privileges;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -58,6 +59,10 @@ pub struct Shared {
     pub reload_time: AtomicU64,
     /// Process start, seconds since the epoch.
     pub start_time: f64,
+    /// RSSAC002 YAML files written.
+    pub rssac002_files: AtomicU64,
+    /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
+    pub rssac002_errors: AtomicU64,
 }
 
 impl Shared {
@@ -217,7 +222,23 @@ impl CaptureWorker {
 
 //------------ Merger --------------------------------------------------------
 
-fn merge_loop(rx: Receiver<Delta>, recycle: Vec<Sender<Aggregate>>, shared: Arc<Shared>) {
+/// Where and how the daemon writes RSSAC002 daily documents.
+struct RssacOut {
+    dir: PathBuf,
+    service: String,
+    grace: Duration,
+}
+
+/// How often the merger looks for finished UTC days.
+const RSSAC_CHECK: Duration = Duration::from_secs(20);
+
+fn merge_loop(
+    rx: Receiver<Delta>,
+    recycle: Vec<Sender<Aggregate>>,
+    shared: Arc<Shared>,
+    rssac: Option<RssacOut>,
+) {
+    let mut last_check = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(mut d) => {
@@ -242,6 +263,65 @@ fn merge_loop(rx: Receiver<Delta>, recycle: Vec<Sender<Aggregate>>, shared: Arc<
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        if let Some(out) = &rssac
+            && last_check.elapsed() >= RSSAC_CHECK
+        {
+            last_check = Instant::now();
+            rssac002_tick(&shared, out);
+        }
+    }
+}
+
+/// Writes every finished UTC day (outside the lock), counting files and failures. A failed
+/// write puts the days back, so the next tick retries; capture is never affected.
+fn rssac002_tick(shared: &Shared, out: &RssacOut) {
+    use crate::export::rssac002 as y;
+    let cutoff = y::cutoff_day(y::now_ns(), out.grace);
+    let (days, cap) = {
+        let mut t = shared.total.lock().unwrap_or_else(PoisonError::into_inner);
+        (t.rssac002.take_days_before(cutoff), t.rssac002.cap())
+    };
+    if days.is_empty() {
+        return;
+    }
+    match y::write_days(&out.dir, &out.service, &days, cap) {
+        Ok(paths) => {
+            for p in &paths {
+                info!("rssac002: wrote {}", p.display());
+            }
+            shared
+                .rssac002_files
+                .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            shared.rssac002_errors.fetch_add(1, Ordering::Relaxed);
+            error!(
+                "rssac002: cannot write into {}: {e}; will retry",
+                out.dir.display()
+            );
+            shared
+                .total
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .rssac002
+                .restore(days);
+        }
+    }
+}
+
+/// Checks at start that the RSSAC002 directory can be written; a problem is logged and counted,
+/// not fatal: capture matters more than a file that can be rewritten from the next day on.
+fn rssac002_probe(out: &RssacOut, shared: &Shared) {
+    let probe = out.dir.join(".dnsobs-write-test");
+    let r = std::fs::create_dir_all(&out.dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    if let Err(e) = r {
+        shared.rssac002_errors.fetch_add(1, Ordering::Relaxed);
+        error!(
+            "rssac002: directory {} is not writable: {e}; capture continues",
+            out.dir.display()
+        );
     }
 }
 
@@ -350,6 +430,8 @@ pub fn run(
         reload_ok: AtomicBool::new(true),
         reload_time: AtomicU64::new(now_secs() as u64),
         start_time: now_secs(),
+        rssac002_files: AtomicU64::new(0),
+        rssac002_errors: AtomicU64::new(0),
     });
     let (to_merger, from_workers) = bounded::<Delta>(handles.len() * 2);
     let mut recycle_tx = Vec::new();
@@ -394,11 +476,19 @@ pub fn run(
         );
     }
     drop(to_merger);
+    let rssac = (!config.raw.rssac002.directory.is_empty()).then(|| RssacOut {
+        dir: PathBuf::from(&config.raw.rssac002.directory),
+        service: config.raw.rssac002.service.clone(),
+        grace: Duration::from_secs(config.raw.rssac002.grace_seconds),
+    });
+    if let Some(out) = &rssac {
+        rssac002_probe(out, &shared);
+    }
     let merger = {
         let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("merger".into())
-            .spawn(move || merge_loop(from_workers, recycle_tx, shared))
+            .spawn(move || merge_loop(from_workers, recycle_tx, shared, rssac))
             .map_err(|error| StartError::Start {
                 what: "merger thread",
                 error,

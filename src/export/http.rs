@@ -282,6 +282,28 @@ impl Collector for HealthCollector {
                 .into_iter()
                 .map(|(l, v)| (l, v as f64)),
         )?;
+        let files = self
+            .0
+            .rssac002_files
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let errors = self
+            .0
+            .rssac002_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_rssac002_files_written",
+            "RSSAC002 YAML documents written.",
+            None,
+            [(vec![], files)],
+        )?;
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_rssac002_write_errors",
+            "Failed attempts to write RSSAC002 documents (directory missing, full or read-only).",
+            None,
+            [(vec![], errors)],
+        )?;
         let ok = self.0.reload_ok.load(std::sync::atomic::Ordering::Relaxed);
         let t = self
             .0

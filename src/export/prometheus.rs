@@ -310,6 +310,7 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     ConstGauge::new(v4 as i64).encode(m.encode_family(&[("ip_version", "4")])?)?;
     ConstGauge::new(v6 as i64).encode(m.encode_family(&[("ip_version", "6")])?)?;
     encode_indicators(a, enc)?;
+    crate::export::rssac002::encode_prometheus(&a.rssac002, enc)?;
     counters(
         enc,
         "dnsobs_malformed_packets",

@@ -80,7 +80,7 @@ pub fn json(r: &Replay) -> Value {
         })
         .collect();
     let secs = r.elapsed.as_secs_f64();
-    json!({
+    let mut v = json!({
         "file": file,
         "oracle": format!("dnsobs {}", env!("CARGO_PKG_VERSION")),
         "frames": a.frames,
@@ -128,7 +128,10 @@ pub fn json(r: &Replay) -> Value {
             "elapsed_seconds": secs,
             "packets_per_second": if secs > 0.0 { a.frames as f64 / secs } else { 0.0 },
         },
-    })
+    });
+    // Added after the literal: one json! literal this large hits the macro recursion limit.
+    v["rssac002"] = crate::export::rssac002::json(&a.rssac002);
+    v
 }
 
 /// The junk / penetration section of the JSON report.

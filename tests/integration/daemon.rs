@@ -366,3 +366,24 @@ fn sighup_storm_then_sigterm_under_full_load() {
         "{reloads} reloads for 100 SIGHUPs"
     );
 }
+
+#[test]
+fn unwritable_rssac002_directory_is_counted_not_fatal() {
+    if !crate::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    // /proc refuses new directories: the daemon must log, count, and keep capturing.
+    let extra = "[rssac002]\ndirectory = \"/proc/dnsobs-rssac002\"\nservice = \"x.example\"\n";
+    let (ns, _pid, dir) = start("rssac", extra);
+    assert_eq!(metric(&ns, "dnsobs_rssac002_write_errors_total"), 1.0);
+    ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
+    let want = oracle("lt-ethernet.pcap")["queries"]
+        .as_f64()
+        .expect("queries");
+    assert_eq!(settled_queries(&ns), want);
+    let log = std::fs::read_to_string(dir.join("dnsobs.log")).expect("log");
+    assert!(
+        log.contains("rssac002: directory /proc/dnsobs-rssac002 is not writable"),
+        "{log}"
+    );
+}

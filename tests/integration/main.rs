@@ -25,3 +25,5 @@ mod rssac002;
 mod classify;
 // Top-k, HyperLogLog and latency matching on root-mix against exact counts and the oracle.
 mod indicators;
+// Prometheus rules, scrape config and Grafana dashboard: promtool, PromQL names vs exports.
+mod rules;

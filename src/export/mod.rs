@@ -3,6 +3,7 @@
 //! [`report`] renders the replay report (table, JSON); [`prometheus`] the metric families that
 //! both `replay --format prometheus` and the daemon's `/metrics` serve.
 
+pub mod html;
 pub mod http;
 pub mod process;
 pub mod prometheus;

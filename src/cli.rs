@@ -55,6 +55,14 @@ pub enum Command {
         "Exit status: 0 after SIGTERM/SIGINT; 1 start-up failure (bad config, interface, port in use)."
     ))]
     Run(RunArgs),
+    /// Write the RSSAC002v5 daily YAML documents for every UTC day found in capture files.
+    #[command(after_help = concat!(
+        "Example:\n  dnsobs rssac002 --service a.root-servers.net --out rssac002/ day1.pcap.zst day2.pcap.zst\n\n",
+        "Writes <SERVICE>-<YYYYMMDD>-{traffic-volume,traffic-sizes,rcode-volume,unique-sources}.yaml per day\n",
+        "(temporary file, fsync, rename) and prints their paths. Exit status: 0 success; 1 other error;\n",
+        "2 bad usage; 3 an input file could not be read; 4 an input file is truncated or corrupt."
+    ))]
+    Rssac002(Rssac002Args),
     /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
     #[command(after_help = "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml")]
     CheckConfig {
@@ -89,6 +97,8 @@ pub enum Format {
     Json,
     /// Prometheus text exposition format 0.0.4.
     Prometheus,
+    /// One self-contained HTML page with charts (no script, no external resource).
+    Html,
 }
 
 /// Arguments of `replay`.
@@ -112,6 +122,40 @@ pub struct ReplayArgs {
     )]
     pub ports: Vec<u16>,
     /// Do not print warnings to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also write the HTML report to FILE (beside the --format output on stdout).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Arguments of `rssac002`.
+#[derive(Debug, clap::Args)]
+pub struct Rssac002Args {
+    /// Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The documents' `service` and the files' prefix (letters, digits, '.', '-', '_').
+    #[arg(long, short, value_name = "NAME")]
+    pub service: String,
+    /// Output directory (created if missing); files of the same day are replaced.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Worker threads (default: the number of available cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// DNS ports, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "53",
+        value_name = "PORT,..."
+    )]
+    pub ports: Vec<u16>,
+    /// Distinct sources counted exactly per kind and day (past it: lower bounds).
+    #[arg(long, value_name = "N", default_value_t = dnsobs::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
+    pub max_sources: usize,
+    /// Print neither the paths nor warnings.
     #[arg(long, short)]
     pub quiet: bool,
 }

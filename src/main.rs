@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, Format, ReplayArgs, RunArgs};
+use cli::{Cli, Command, Format, ReplayArgs, Rssac002Args, RunArgs};
 use dnsobs::config::{Config, ConfigError, RawConfig};
-use dnsobs::export::{prometheus, report};
+use dnsobs::export::{html, prometheus, report};
 use dnsobs::pipeline;
 
 fn main() -> ExitCode {
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay(args),
         Command::Run(args) => run(args),
+        Command::Rssac002(args) => rssac002(args),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!(
@@ -72,7 +73,12 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
             prometheus::render_text(&reg)
                 .map_err(|_| anyhow::anyhow!("encoding the metrics failed"))?
         }
+        Format::Html => html::html(&r),
     };
+    if let Some(path) = &args.html {
+        std::fs::write(path, html::html(&r))
+            .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
         .write_all(out.as_bytes())
@@ -128,4 +134,68 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     log::info!("dnsobs {} starting", env!("CARGO_PKG_VERSION"));
     dnsobs::daemon::run(config, || load_config(&args).map_err(|e| e.to_string()))?;
     Ok(cli::EXIT_OK)
+}
+
+fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
+    use dnsobs::aggregate::rssac002::MAX_DAYS;
+    use dnsobs::export::rssac002 as yaml;
+    if args.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    if args.max_sources == 0 {
+        anyhow::bail!("--max-sources must be at least 1");
+    }
+    yaml::check_service(&args.service)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let settings = pipeline::Settings {
+        threads: args.threads.unwrap_or(0),
+        decode: dnsobs::decode::Settings {
+            ports: args.ports.clone(),
+            ..Default::default()
+        },
+        aggregate: dnsobs::aggregate::Settings {
+            rssac002_max_sources: args.max_sources,
+            ..Default::default()
+        },
+    };
+    let r = pipeline::replay(&args.files, &settings)?;
+    let counts = &r.agg.rssac002;
+    let paths = yaml::write_all(&args.out, &args.service, counts)
+        .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;
+    let mut code = cli::EXIT_OK;
+    if !args.quiet {
+        for p in &paths {
+            println!("{}", p.display());
+        }
+        if paths.is_empty() {
+            eprintln!("dnsobs: warning: no DNS message found: no file written");
+        }
+        for d in counts.days().filter(|d| d.sources().exact.contains(&false)) {
+            eprintln!(
+                "dnsobs: warning: {}: more than {} distinct sources of one kind; unique-sources is a lower bound",
+                yaml::start_period(d.day()),
+                counts.cap()
+            );
+        }
+        if counts.late() > 0 || counts.evicted_days() > 0 {
+            eprintln!(
+                "dnsobs: warning: captures span more than {MAX_DAYS} days: {} oldest day(s) dropped, {} messages not counted",
+                counts.evicted_days(),
+                counts.late()
+            );
+        }
+    }
+    for f in &r.files {
+        if let Some(w) = &f.warning {
+            if !args.quiet {
+                eprintln!(
+                    "dnsobs: warning: {}: {w}; the files cover the records read before it",
+                    f.path.display()
+                );
+            }
+            code = cli::EXIT_PARTIAL;
+        }
+    }
+    Ok(code)
 }

@@ -25,5 +25,7 @@ mod rssac002;
 mod classify;
 // Top-k, HyperLogLog and latency matching on root-mix against exact counts and the oracle.
 mod indicators;
+// The HTML report: escaping of hostile names and paths, figures, headless Chromium render.
+mod html;
 // Prometheus rules, scrape config and Grafana dashboard: promtool, PromQL names vs exports.
 mod rules;

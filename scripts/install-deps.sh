@@ -30,6 +30,7 @@ DEPS=(
     "gzip             cmd:gzip"
     "procps           cmd:ps cmd:pgrep"
     "systemd          cmd:systemd-analyze"
+    "chromium         cmd:chromium"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.

@@ -332,6 +332,10 @@ fn histogram() -> Histogram<u64> {
 impl Latency {
     /// Empty histograms; the pending table is reserved on the first query.
     pub fn new(s: &Settings) -> Self {
+        Self::build(s, histogram)
+    }
+
+    fn build(s: &Settings, histogram: fn() -> Histogram<u64>) -> Self {
         Self {
             pending: Pending::new(s.capacity),
             timeout_ns: s.timeout_ns,
@@ -345,6 +349,20 @@ impl Latency {
             closed: [0; 2],
             unkeyed: [0; 2],
         }
+    }
+
+    /// A stand-in while the real one is moved out (`std::mem::replace` in `Aggregate::clear`):
+    /// no pending table and two tiny histograms (a few dozen bytes). Merging into it is
+    /// ignored; observing into it counts nothing useful.
+    pub fn placeholder() -> Self {
+        fn tiny() -> Histogram<u64> {
+            Histogram::new_with_bounds(1, 2, 0).expect("constant histogram bounds are valid")
+        }
+        Self::build(&Settings::default(), tiny)
+    }
+
+    fn is_placeholder(&self) -> bool {
+        self.hist[0].high() < HIST_HIGH_US
     }
 
     /// Queries waiting for a response.
@@ -461,10 +479,16 @@ impl Latency {
     /// Adds another worker's histograms and counters (not its pending queries: see the module
     /// doc).
     pub fn merge(&mut self, other: &Self) {
+        if self.is_placeholder() {
+            return;
+        }
         for t in 0..2 {
-            self.hist[t]
-                .add(&other.hist[t])
-                .expect("histograms with equal bounds add");
+            if self.hist[t].add(&other.hist[t]).is_err() {
+                // Only with unequal bounds (a placeholder as `other`): value by value, clamped.
+                for v in other.hist[t].iter_recorded() {
+                    self.hist[t].saturating_record_n(v.value_iterated_to(), v.count_at_value());
+                }
+            }
             self.sum_us[t] += other.sum_us[t];
             self.matched[t] += other.matched[t];
             self.unmatched[t] += other.unmatched[t];
@@ -710,6 +734,20 @@ mod test {
         l.close();
         assert_eq!(l.closed, [1, 0]);
         assert_eq!(l.pending(), 0);
+    }
+
+    #[test]
+    fn placeholder_is_inert() {
+        let mut p = Latency::placeholder();
+        assert!(p.memory_bytes() < 1024, "{}", p.memory_bytes());
+        let mut l = Latency::new(&Settings::default());
+        let x = pair(1, b"\x01x\x00", 1);
+        feed(&mut l, &x.q, &ctx(0, false, 1, Transport::Udp));
+        feed(&mut l, &x.r, &ctx(MS, true, 1, Transport::Udp));
+        p.merge(&l);
+        assert_eq!(p.matched, [0, 0]);
+        l.merge(&p);
+        assert_eq!((l.matched, l.count(Transport::Udp)), ([1, 0], 1));
     }
 
     #[test]

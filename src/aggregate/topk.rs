@@ -99,6 +99,28 @@ impl SpaceSaving {
         }
     }
 
+    /// A summary that allocates nothing and ignores everything: a stand-in while the real one
+    /// is moved out (`std::mem::replace` in `Aggregate::clear`), never to be observed into.
+    pub fn placeholder() -> Self {
+        Self {
+            m: 0,
+            width: 0,
+            keys: Box::default(),
+            lens: Box::default(),
+            counts: Box::default(),
+            errors: Box::default(),
+            hashes: Box::default(),
+            pos: Box::default(),
+            heap: Box::default(),
+            index: Box::default(),
+            touched: Box::default(),
+            mask: 0,
+            len: 0,
+            total: 0,
+            hasher: FixedState::with_seed(0),
+        }
+    }
+
     /// Counters (m).
     pub fn capacity(&self) -> usize {
         self.m
@@ -118,7 +140,7 @@ impl SpaceSaving {
     /// Upper bound of the true count of any key not monitored, and of every monitored key's
     /// overestimate: the smallest count once all m counters are in use, else 0.
     pub fn max_error(&self) -> u64 {
-        if self.len < self.m {
+        if self.len < self.m || self.len == 0 {
             0
         } else {
             self.counts[self.heap[0] as usize]
@@ -145,6 +167,9 @@ impl SpaceSaving {
     }
 
     fn find(&self, key: &[u8], h: u64) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
         let mut i = h as usize & self.mask;
         loop {
             let s = self.index[i];
@@ -239,6 +264,9 @@ impl SpaceSaving {
     /// Counts `w` occurrences of `key`, `e` of which may be an overestimate from elsewhere
     /// (0 for direct observations).
     pub fn add(&mut self, key: &[u8], w: u64, e: u64) {
+        if self.m == 0 {
+            return; // placeholder
+        }
         let key = &key[..key.len().min(self.width)];
         let h = self.hasher.hash_one(key);
         self.total += w;
@@ -300,6 +328,9 @@ impl SpaceSaving {
 
     /// Merges `other` into `self` (see the module doc); allocation-free.
     pub fn merge(&mut self, other: &Self) {
+        if self.m == 0 {
+            return; // placeholder
+        }
         let self_min = self.max_error();
         let other_min = other.max_error();
         self.touched.fill(false);
@@ -445,6 +476,19 @@ impl TopK {
         if name.labels() > 0 {
             self.tlds.insert(name.tld());
             self.slds.insert(name.second_level());
+        }
+    }
+
+    /// Tables that allocate nothing (see [`SpaceSaving::placeholder`]).
+    pub fn placeholder() -> Self {
+        Self {
+            k: 0,
+            v4_prefix: 0,
+            v6_prefix: 0,
+            qnames: SpaceSaving::placeholder(),
+            tlds: SpaceSaving::placeholder(),
+            slds: SpaceSaving::placeholder(),
+            sources: SpaceSaving::placeholder(),
         }
     }
 
@@ -820,6 +864,19 @@ mod test {
         t.clear();
         assert_eq!(all_layouts(&t), before);
         assert!(t.qnames.is_empty());
+    }
+
+    #[test]
+    fn placeholder_is_inert() {
+        let mut p = TopK::placeholder();
+        assert_eq!(p.memory_bytes(), 0);
+        let real = TopK::new(&Settings::default());
+        p.merge(&real);
+        p.qnames.insert(b"x");
+        assert!(p.qnames.is_empty() && p.qnames.max_error() == 0 && p.qnames.top(3).is_empty());
+        let mut r = real.clone();
+        r.merge(&p);
+        assert!(r.qnames.is_empty());
     }
 
     #[test]

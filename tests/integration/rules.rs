@@ -512,7 +512,7 @@ fn every_promql_expression_parses_and_names_only_exported_metrics() {
     let mut exprs = Vec::new();
     dashboard_exprs(&d["panels"], "dashboard", &mut exprs);
     let from_dashboard = exprs.len();
-    assert_eq!(from_dashboard, 28, "dashboard target exprs");
+    assert_eq!(from_dashboard, 29, "dashboard target exprs");
     let variables = variable_selectors(&d);
     assert_eq!(variables.len(), 1, "label_values variables");
     exprs.extend(variables);
@@ -652,7 +652,7 @@ fn dashboard_has_variables_and_uses_the_datasource_variable() {
     }
     let (mut ids, mut queried) = (BTreeSet::new(), 0);
     walk(&d["panels"], &mut ids, &mut queried);
-    assert_eq!((ids.len(), queried), (23, 18), "panels, of which not rows");
+    assert_eq!((ids.len(), queried), (25, 19), "panels, of which not rows");
 }
 
 #[test]

@@ -73,7 +73,10 @@ pub enum Out<'a> {
 pub struct TcpTable {
     limits: Limits,
     table: HashMap<FlowKey, Stream, foldhash::fast::RandomState>,
+    /// Byte buffers kept for reuse: stream buffers and out-of-order segment copies.
     pool: Vec<Vec<u8>>,
+    /// Out-of-order lists kept for reuse.
+    ooo_pool: Vec<Vec<(u32, Vec<u8>)>>,
     buffered: usize,
     last_sweep_ns: u64,
 }
@@ -93,6 +96,7 @@ impl TcpTable {
                 Default::default(),
             ),
             pool: Vec::new(),
+            ooo_pool: Vec::new(),
             buffered: 0,
             last_sweep_ns: 0,
         }
@@ -150,12 +154,13 @@ impl TcpTable {
                 return;
             }
             let buf = self.pool.pop().unwrap_or_default();
+            let ooo = self.ooo_pool.pop().unwrap_or_default();
             self.table.insert(
                 key,
                 Stream {
                     next_seq: seq,
                     buf,
-                    ooo: Vec::new(),
+                    ooo,
                     last_ns: ts_ns,
                 },
             );
@@ -193,14 +198,19 @@ impl TcpTable {
                 && self.buffered + data.len() <= self.limits.max_buffered
             {
                 self.buffered += data.len();
-                s.ooo.push((seq, data.to_vec()));
+                // A pooled buffer: reordering allocates only until the pool has warmed up.
+                let mut copy = self.pool.pop().unwrap_or_default();
+                copy.extend_from_slice(data);
+                s.ooo.push((seq, copy));
                 return;
             }
             // A hole we will not see filled: resynchronise at this segment.
             out(Out::Event(Event::TcpGap));
             self.buffered -= s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
             s.buf.clear();
-            s.ooo.clear();
+            for (_, d) in s.ooo.drain(..) {
+                keep(&mut self.pool, d);
+            }
             s.next_seq = seq;
         }
         feed(s, data, &mut self.buffered, out);
@@ -216,6 +226,7 @@ impl TcpTable {
             if skip < d.len() {
                 feed(s, &d[skip..], &mut self.buffered, out);
             }
+            keep(&mut self.pool, d);
         }
         if self.buffered > self.limits.max_buffered {
             out(Out::Event(Event::TcpBufferOverflow));
@@ -241,12 +252,8 @@ impl TcpTable {
     }
 
     /// Releases a removed direction's bytes and keeps its buffer for the next flow.
-    fn recycle(&mut self, mut s: Stream) {
-        self.buffered -= s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
-        if self.pool.len() < 256 && s.buf.capacity() <= 1 << 16 {
-            s.buf.clear();
-            self.pool.push(s.buf);
-        }
+    fn recycle(&mut self, s: Stream) {
+        self.buffered -= release(&mut self.pool, &mut self.ooo_pool, s);
     }
 
     /// Forgets idle directions: once per second of capture time, or now if `force`.
@@ -256,16 +263,46 @@ impl TcpTable {
         }
         self.last_sweep_ns = now;
         let timeout = self.limits.timeout_ns;
+        let (pool, ooo_pool) = (&mut self.pool, &mut self.ooo_pool);
         let mut freed = 0;
         for (_, s) in self
             .table
             .extract_if(|_, s| now.saturating_sub(s.last_ns) > timeout)
         {
-            freed += s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
+            freed += release(pool, ooo_pool, s);
             out(Out::Event(Event::TcpFlowExpired));
         }
         self.buffered -= freed;
     }
+}
+
+/// Buffers kept per pool, and the largest buffer kept.
+const POOL: usize = 256;
+const POOL_BUF_MAX: usize = 1 << 16;
+
+/// Keeps an emptied buffer for reuse (bounded in count and size).
+fn keep(pool: &mut Vec<Vec<u8>>, mut b: Vec<u8>) {
+    if pool.len() < POOL && b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX {
+        b.clear();
+        pool.push(b);
+    }
+}
+
+/// Returns a removed direction's buffers to the pools; the bytes it held.
+fn release(
+    pool: &mut Vec<Vec<u8>>,
+    ooo_pool: &mut Vec<Vec<(u32, Vec<u8>)>>,
+    mut s: Stream,
+) -> usize {
+    let bytes = s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
+    keep(pool, s.buf);
+    for (_, d) in s.ooo.drain(..) {
+        keep(pool, d);
+    }
+    if ooo_pool.len() < POOL && s.ooo.capacity() > 0 {
+        ooo_pool.push(s.ooo);
+    }
+    bytes
 }
 
 /// Appends in-order bytes and cuts every complete message.

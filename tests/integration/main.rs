@@ -29,3 +29,5 @@ mod indicators;
 mod html;
 // Prometheus rules, scrape config and Grafana dashboard: promtool, PromQL names vs exports.
 mod rules;
+// Memory bound under attack: generated floods (random subdomains, TCP, fragments) and peak RSS.
+mod flood;

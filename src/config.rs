@@ -121,6 +121,16 @@ pub struct AggregateSection {
     pub max_unique_sources: usize,
     /// Seconds between a worker's publications of its counters.
     pub flush_interval_seconds: f64,
+    /// Entries reported per top-k table (qnames, TLDs, second-level names, source prefixes).
+    pub topk: usize,
+    /// Prefix length IPv4 sources are anonymised to in the top-k table.
+    pub topk_ipv4_prefix: u8,
+    /// Prefix length IPv6 sources are anonymised to in the top-k table.
+    pub topk_ipv6_prefix: u8,
+    /// Queries waiting for their response, per worker (latency matching).
+    pub max_pending_queries: usize,
+    /// Seconds a query may wait for its response before it counts as unanswered.
+    pub query_timeout_seconds: f64,
 }
 
 impl Default for AggregateSection {
@@ -128,6 +138,11 @@ impl Default for AggregateSection {
         Self {
             max_unique_sources: aggregate::Settings::default().max_sources,
             flush_interval_seconds: 1.0,
+            topk: 10,
+            topk_ipv4_prefix: 24,
+            topk_ipv6_prefix: 48,
+            max_pending_queries: 100_000,
+            query_timeout_seconds: 5.0,
         }
     }
 }
@@ -360,6 +375,33 @@ impl RawConfig {
                 "must be between 0.05 and 60".into(),
             ));
         }
+        if !(1..=1000).contains(&a.topk) {
+            return Err(bad("aggregate.topk", "must be between 1 and 1000".into()));
+        }
+        if a.topk_ipv4_prefix > 32 {
+            return Err(bad(
+                "aggregate.topk_ipv4_prefix",
+                "must be at most 32".into(),
+            ));
+        }
+        if a.topk_ipv6_prefix > 128 {
+            return Err(bad(
+                "aggregate.topk_ipv6_prefix",
+                "must be at most 128".into(),
+            ));
+        }
+        if !(1..=1 << 24).contains(&a.max_pending_queries) {
+            return Err(bad(
+                "aggregate.max_pending_queries",
+                "must be between 1 and 16777216".into(),
+            ));
+        }
+        if !(0.001..=300.0).contains(&a.query_timeout_seconds) {
+            return Err(bad(
+                "aggregate.query_timeout_seconds",
+                "must be between 0.001 and 300".into(),
+            ));
+        }
         let e = &self.export;
         let listen: SocketAddr = e.listen.parse().map_err(|_| {
             bad(
@@ -444,6 +486,16 @@ impl RawConfig {
             aggregate: aggregate::Settings {
                 max_sources: a.max_unique_sources,
                 rssac002_max_sources: self.rssac002.max_unique_sources,
+                topk: aggregate::topk::Settings {
+                    k: a.topk,
+                    v4_prefix: a.topk_ipv4_prefix,
+                    v6_prefix: a.topk_ipv6_prefix,
+                    counters: 0,
+                },
+                latency: aggregate::latency::Settings {
+                    capacity: a.max_pending_queries,
+                    timeout_ns: (a.query_timeout_seconds * 1e9) as u64,
+                },
             },
             listen,
             bpf_filter,

@@ -28,6 +28,10 @@ pub struct Settings {
     pub max_sources: usize,
     /// Distinct RSSAC002 sources (IPv4, IPv6, IPv6 /64) remembered exactly per kind per UTC day.
     pub rssac002_max_sources: usize,
+    /// Heavy-hitter tables.
+    pub topk: topk::Settings,
+    /// Query/response matching.
+    pub latency: latency::Settings,
 }
 
 impl Default for Settings {
@@ -35,6 +39,8 @@ impl Default for Settings {
         Self {
             max_sources: 1 << 20,
             rssac002_max_sources: rssac002::DEFAULT_SOURCE_CAP,
+            topk: topk::Settings::default(),
+            latency: latency::Settings::default(),
         }
     }
 }
@@ -102,6 +108,12 @@ pub struct Aggregate {
     pub response_udp_size_sum: u64,
     /// RSSAC002v5 counters per UTC day (daily YAML) and size histograms over the whole run.
     pub rssac002: rssac002::Rssac002,
+    /// Heavy hitters: qnames, TLDs, second-level names, source prefixes.
+    pub topk: topk::TopK,
+    /// Estimated distinct sources (HyperLogLog) for live gauges.
+    pub distinct: hll::Distinct,
+    /// Response latency and matching counters.
+    pub latency: latency::Latency,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -117,6 +129,9 @@ impl Aggregate {
             rcodes: vec![0; 4096].into_boxed_slice(),
             sources: Sources::new(settings.max_sources),
             rssac002: rssac002::Rssac002::new(settings.rssac002_max_sources),
+            topk: topk::TopK::new(&settings.topk),
+            distinct: hll::Distinct::new(),
+            latency: latency::Latency::new(&settings.latency),
             ..Self::empty_scalars()
         }
     }
@@ -147,6 +162,9 @@ impl Aggregate {
     pub fn clear(&mut self) {
         let sources = std::mem::replace(&mut self.sources, Sources::new(0));
         let rssac002 = std::mem::replace(&mut self.rssac002, rssac002::Rssac002::new(0));
+        let topk = std::mem::replace(&mut self.topk, topk::TopK::placeholder());
+        let distinct = std::mem::replace(&mut self.distinct, hll::Distinct::placeholder());
+        let latency = std::mem::replace(&mut self.latency, latency::Latency::placeholder());
         let (qtypes, qclasses, rcodes) = (
             std::mem::take(&mut self.qtypes),
             std::mem::take(&mut self.qclasses),
@@ -158,9 +176,16 @@ impl Aggregate {
             rcodes,
             sources,
             rssac002,
+            topk,
+            distinct,
+            latency,
             ..Self::empty_scalars()
         };
         self.rssac002.clear();
+        self.topk.clear();
+        self.distinct.clear();
+        // Keeps queries still waiting for their response.
+        self.latency.clear();
         self.qtypes.fill(0);
         self.qclasses.fill(0);
         self.rcodes.fill(0);
@@ -200,6 +225,9 @@ impl Aggregate {
             response_udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
             response_udp_size_sum: 0,
             rssac002: rssac002::Rssac002::new(0),
+            topk: topk::TopK::placeholder(),
+            distinct: hll::Distinct::placeholder(),
+            latency: latency::Latency::placeholder(),
         }
     }
 
@@ -240,6 +268,9 @@ impl Aggregate {
         self.sources.merge(&other.sources);
         self.ind.merge(&other.ind);
         self.rssac002.merge(&other.rssac002);
+        self.topk.merge(&other.topk);
+        self.distinct.merge(&other.distinct);
+        self.latency.merge(&other.latency);
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
     }
@@ -257,6 +288,9 @@ impl Sink for Aggregate {
         let h = &msg.header;
         self.ind.observe(ctx, msg, name);
         self.rssac002.observe(ctx, msg);
+        self.latency.observe(ctx, msg, name);
+        self.topk.observe(ctx, msg, name);
+        self.distinct.observe(ctx, msg);
         if h.qr() {
             if let Some(e) = msg.edns {
                 self.response_udp_sizes[udp_size_bucket(e.udp_size)] += 1;

@@ -203,7 +203,9 @@ impl CaptureWorker {
             self.recycle.try_recv().ok()
         };
         let Some(spare) = spare else { return };
-        let agg = std::mem::replace(&mut self.worker.agg, spare);
+        let mut agg = std::mem::replace(&mut self.worker.agg, spare);
+        // Queries still waiting for their response stay with the worker that will see it.
+        self.worker.agg.latency.take_pending(&mut agg.latency);
         let delta = Delta {
             slot: self.slot,
             agg,
@@ -214,7 +216,8 @@ impl CaptureWorker {
         } else if let Err(e) = self.to_merger.try_send(delta) {
             // The merger is behind: take the counters back, nothing is lost.
             let d = e.into_inner();
-            let spare = std::mem::replace(&mut self.worker.agg, d.agg);
+            let mut spare = std::mem::replace(&mut self.worker.agg, d.agg);
+            self.worker.agg.latency.take_pending(&mut spare.latency);
             self.worker.agg.merge(&spare);
         }
     }

@@ -311,6 +311,7 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     ConstGauge::new(v6 as i64).encode(m.encode_family(&[("ip_version", "6")])?)?;
     encode_indicators(a, enc)?;
     crate::export::rssac002::encode_prometheus(&a.rssac002, enc)?;
+    encode_sketches(a, enc)?;
     counters(
         enc,
         "dnsobs_malformed_packets",
@@ -445,4 +446,172 @@ fn encode_indicators(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Res
     let count = a.response_udp_sizes.iter().sum();
     let sum = a.response_udp_size_sum as f64;
     m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+}
+
+/// (family, label, help, table, how to render its keys).
+type TopTable<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a crate::aggregate::topk::SpaceSaving,
+    fn(&[u8]) -> String,
+);
+
+/// Top-k gauges, HyperLogLog estimates and the latency histogram.
+fn encode_sketches(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    use crate::aggregate::topk::{render_name, render_prefix};
+    use crate::decode::Transport;
+    let t = &a.topk;
+    let tables: [TopTable<'_>; 4] = [
+        (
+            "dnsobs_top_qname_queries",
+            "qname",
+            "Queries for the top-k query names (Space-Saving estimate).",
+            &t.qnames,
+            render_name,
+        ),
+        (
+            "dnsobs_top_tld_queries",
+            "tld",
+            "Queries for the top-k TLDs (Space-Saving estimate).",
+            &t.tlds,
+            render_name,
+        ),
+        (
+            "dnsobs_top_sld_queries",
+            "domain",
+            "Queries for the top-k second-level names (Space-Saving estimate).",
+            &t.slds,
+            render_name,
+        ),
+        (
+            "dnsobs_top_source_prefix_queries",
+            "prefix",
+            "Queries from the top-k source prefixes (anonymised; Space-Saving estimate).",
+            &t.sources,
+            render_prefix,
+        ),
+    ];
+    for (name, label, help, table, render) in tables {
+        let rows: Vec<(String, u64)> = table
+            .top(t.k)
+            .into_iter()
+            .map(|(k, n, _)| (render(k), n))
+            .collect();
+        gauges(
+            enc,
+            name,
+            help,
+            None,
+            rows.iter()
+                .map(|(k, n)| (vec![(label, k.as_str())], *n as f64)),
+        )?;
+    }
+    gauges(
+        enc,
+        "dnsobs_top_max_error",
+        "Largest overestimate any top-k count may carry, per table (0 = exact).",
+        None,
+        [
+            (vec![("table", "qname")], t.qnames.max_error() as f64),
+            (vec![("table", "tld")], t.tlds.max_error() as f64),
+            (vec![("table", "sld")], t.slds.max_error() as f64),
+            (
+                vec![("table", "source_prefix")],
+                t.sources.max_error() as f64,
+            ),
+        ],
+    )?;
+    let e = a.distinct.estimates();
+    gauges(
+        enc,
+        "dnsobs_unique_sources_estimate",
+        "Distinct query sources since start (HyperLogLog, standard error 0.81 %).",
+        None,
+        [
+            (vec![("ip_version", "4")], e.v4),
+            (vec![("ip_version", "6")], e.v6),
+        ],
+    )?;
+    gauges(
+        enc,
+        "dnsobs_unique_sources_ipv6_64_estimate",
+        "Distinct IPv6 /64 prefixes of query sources (HyperLogLog).",
+        None,
+        [(vec![], e.v6_64)],
+    )?;
+    gauges(
+        enc,
+        "dnsobs_unique_do_sources_estimate",
+        "Distinct sources of queries with the DO bit (HyperLogLog).",
+        None,
+        [
+            (vec![("ip_version", "4")], e.do_v4),
+            (vec![("ip_version", "6")], e.do_v6),
+        ],
+    )?;
+    let l = &a.latency;
+    let transports = [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")];
+    let mut m = enc.encode_descriptor(
+        "dnsobs_response_latency_seconds",
+        "Delay from a query to its response, where both directions are captured.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for (tr, label) in transports {
+        let cumulative = l.buckets_seconds(tr);
+        // The encoder wants per-bucket counts; the latency module gives cumulative ones.
+        let mut prev = 0;
+        let mut buckets: Vec<(f64, u64)> = cumulative
+            .iter()
+            .map(|&(ub, c)| {
+                let n = c.saturating_sub(prev);
+                prev = c;
+                (ub, n)
+            })
+            .collect();
+        buckets.push((f64::INFINITY, l.count(tr).saturating_sub(prev)));
+        let labels = [("transport", label)];
+        let mut fam = m.encode_family(&labels)?;
+        fam.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            l.sum_seconds(tr),
+            l.count(tr),
+            &buckets,
+            None,
+        )?;
+    }
+    let per_transport = |v: &[u64; 2]| {
+        transports
+            .iter()
+            .map(|(tr, lb)| (vec![("transport", *lb)], v[*tr as usize]))
+            .collect::<Vec<_>>()
+    };
+    counters(
+        enc,
+        "dnsobs_latency_responses_unmatched",
+        "Responses without a pending query.",
+        None,
+        per_transport(&l.unmatched),
+    )?;
+    counters(
+        enc,
+        "dnsobs_latency_queries_timed_out",
+        "Queries without a response within the timeout.",
+        None,
+        per_transport(&l.timed_out),
+    )?;
+    counters(
+        enc,
+        "dnsobs_latency_queries_evicted",
+        "Pending queries evicted because the table was full.",
+        None,
+        per_transport(&l.evicted),
+    )?;
+    counters(
+        enc,
+        "dnsobs_latency_queries_duplicate",
+        "Queries whose key was already pending.",
+        None,
+        per_transport(&l.duplicates),
+    )
 }

@@ -131,7 +131,67 @@ pub fn json(r: &Replay) -> Value {
     });
     // Added after the literal: one json! literal this large hits the macro recursion limit.
     v["rssac002"] = crate::export::rssac002::json(&a.rssac002);
+    v["top_k"] = top_k(a);
+    v["unique_sources_estimate"] = estimates(a);
+    v["latency"] = latency(a);
     v
+}
+
+/// The heavy-hitter tables, with each count's possible overestimate.
+fn top_k(a: &crate::aggregate::Aggregate) -> Value {
+    use crate::aggregate::topk::{SpaceSaving, render_name, render_prefix};
+    let t = &a.topk;
+    let table = |s: &SpaceSaving, key: &str, render: fn(&[u8]) -> String| -> Value {
+        s.top(t.k)
+            .into_iter()
+            .map(|(k, n, e)| json!({key: render(k), "count": n, "error": e}))
+            .collect()
+    };
+    json!({
+        "k": t.k,
+        "qnames": table(&t.qnames, "name", render_name),
+        "tlds": table(&t.tlds, "name", render_name),
+        "second_level": table(&t.slds, "name", render_name),
+        "source_prefixes": table(&t.sources, "prefix", render_prefix),
+        "max_error": {
+            "qnames": t.qnames.max_error(),
+            "tlds": t.tlds.max_error(),
+            "second_level": t.slds.max_error(),
+            "source_prefixes": t.sources.max_error(),
+        },
+    })
+}
+
+/// HyperLogLog estimates of distinct sources.
+fn estimates(a: &crate::aggregate::Aggregate) -> Value {
+    let e = a.distinct.estimates();
+    json!({
+        "4": e.v4, "6": e.v6, "6_64": e.v6_64, "do_4": e.do_v4, "do_6": e.do_v6,
+        "method": "HyperLogLog, 2^14 registers, standard error 0.81 %",
+    })
+}
+
+/// Query/response latency where both directions were captured.
+fn latency(a: &crate::aggregate::Aggregate) -> Value {
+    use crate::decode::Transport;
+    let l = &a.latency;
+    let per = |tr: Transport| {
+        let i = tr as usize;
+        json!({
+            "matched": l.matched[i],
+            "sum_seconds": l.sum_seconds(tr),
+            "p50_seconds": l.quantile_seconds(tr, 0.5),
+            "p90_seconds": l.quantile_seconds(tr, 0.9),
+            "p99_seconds": l.quantile_seconds(tr, 0.99),
+            "unmatched_responses": l.unmatched[i],
+            "timed_out": l.timed_out[i],
+            "evicted": l.evicted[i],
+            "duplicates": l.duplicates[i],
+            "unanswered_at_end": l.closed[i],
+            "unkeyed": l.unkeyed[i],
+        })
+    };
+    json!({"udp": per(Transport::Udp), "tcp": per(Transport::Tcp)})
 }
 
 /// The junk / penetration section of the JSON report.

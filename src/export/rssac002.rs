@@ -391,7 +391,7 @@ fn prom_buckets(bins: &[u64], group: usize) -> Vec<(f64, u64)> {
 ///   buckets up to 4095 and `+Inf` (`4096-`);
 /// * `dnsobs_rssac002_late_messages_total`: messages of a day already written (or beyond
 ///   the 400-day window), not in any file;
-/// * `dnsobs_rssac002_days`: days held, not yet written.
+/// * `dnsobs_rssac002_pending_periods`: days held, not yet written.
 ///
 /// Traffic volume and rcodes are already `dnsobs_queries_total`, `dnsobs_responses_total` and
 /// `dnsobs_response_rcodes_total`; live distinct sources are the HyperLogLog gauges.
@@ -430,8 +430,8 @@ pub fn encode_prometheus(r: &Rssac002, enc: &mut DescriptorEncoder<'_>) -> fmt::
     )?;
     ConstCounter::new(r.late()).encode(m)?;
     let m = enc.encode_descriptor(
-        "dnsobs_rssac002_days",
-        "UTC days counted and not yet written.",
+        "dnsobs_rssac002_pending_periods",
+        "UTC days (periods) counted and not yet written.",
         None,
         MetricType::Gauge,
     )?;
@@ -548,7 +548,7 @@ mod test {
             "dnsobs_rssac002_response_size_bytes_bucket{le=\"3967.0\",transport=\"tcp\"} 0",
             "dnsobs_rssac002_response_size_bytes_bucket{le=\"4095.0\",transport=\"tcp\"} 1",
             "dnsobs_rssac002_late_messages_total 0",
-            "dnsobs_rssac002_days 1",
+            "dnsobs_rssac002_pending_periods 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -48,6 +48,12 @@ impl Worker {
         }
     }
 
+    /// Ends the input: queries still waiting for a response are counted as such; the counters.
+    pub fn finish(mut self) -> Aggregate {
+        self.agg.latency.close();
+        self.agg
+    }
+
     /// Processes one frame.
     #[inline]
     pub fn process(&mut self, pkt: &Packet<'_>) {
@@ -136,7 +142,7 @@ pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileErro
             .into_iter()
             .map(|r| read_file(r, |p| w.process(p)))
             .collect();
-        (w.agg, files)
+        (w.finish(), files)
     } else if readers.iter().all(|r| r.position_hint().is_some()) {
         mapped(readers, threads, settings)
     } else {
@@ -207,7 +213,7 @@ fn mapped(
                             })
                         })
                         .collect();
-                    (w.agg, files)
+                    (w.finish(), files)
                 })
             })
             .collect();
@@ -314,7 +320,7 @@ fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
         b.frames.clear();
         let _ = back.try_send(b);
     }
-    w.agg
+    w.finish()
 }
 
 /// Convenience for tests and benches: replay one file with `threads` workers.

@@ -597,6 +597,44 @@ mod test {
         assert!(e.contains("snaplen"), "{e}");
     }
 
+    /// Seeded mutations of the example file: parsing and validation never panic, and every
+    /// rejection names the file.
+    #[test]
+    fn mutated_configs_never_panic() {
+        let base = include_str!("../config/dnsobs.toml").as_bytes();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"=[]\"'#.,-0123456789abcdefxyz_ \n\t{}";
+        let (mut ok, mut rejected) = (0, 0);
+        for _ in 0..20_000 {
+            let mut t = base.to_vec();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % t.len();
+                match next() % 3 {
+                    0 => t[i] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => {
+                        t.remove(i);
+                    }
+                    _ => t.insert(i, alphabet[(next() as usize) % alphabet.len()]),
+                }
+            }
+            let text = String::from_utf8_lossy(&t);
+            match check(&text) {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert!(e.to_string().starts_with("t.toml"), "{e}");
+                    rejected += 1;
+                }
+            }
+        }
+        assert!(ok > 0 && rejected > 0, "ok {ok}, rejected {rejected}");
+    }
+
     #[test]
     fn default_filter_covers_ports_and_fragments() {
         let f = default_filter(&[53, 5353]);

@@ -141,7 +141,7 @@ impl Default for AggregateSection {
             topk: 10,
             topk_ipv4_prefix: 24,
             topk_ipv6_prefix: 48,
-            max_pending_queries: 100_000,
+            max_pending_queries: 16_384,
             query_timeout_seconds: 5.0,
         }
     }

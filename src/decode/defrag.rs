@@ -6,7 +6,7 @@
 //! capture time, and reassembly buffers recycled through a pool, so steady state allocates
 //! nothing. Every datagram dropped is counted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::Event;
 use super::ip::{Addr, Frag};
@@ -61,6 +61,9 @@ impl Default for Limits {
 pub struct Defrag {
     limits: Limits,
     table: HashMap<Key, Entry, foldhash::fast::RandomState>,
+    /// Datagrams in arrival order (with their first time, to skip entries since replaced), so
+    /// evicting the oldest costs O(1) amortised, not a scan of the table per fragment.
+    order: VecDeque<(Key, u64)>,
     pool: Vec<Buffers>,
     /// The most recently completed datagram's payload (valid until the next call).
     done: Vec<u8>,
@@ -85,6 +88,7 @@ impl Defrag {
         Self {
             limits,
             table: HashMap::with_capacity_and_hasher(limits.max_datagrams, Default::default()),
+            order: VecDeque::with_capacity(256),
             pool: Vec::new(),
             done: Vec::new(),
             bytes: 0,
@@ -150,6 +154,14 @@ impl Defrag {
                 events(Event::FragmentEvicted);
             }
             let (buf, pieces) = self.pool.pop().unwrap_or_default();
+            self.order.push_back((key, ts_ns));
+            if self.order.len() > 2 * self.table.len() + 64 {
+                // Drop order entries of datagrams already completed or removed (amortised O(1):
+                // at least half the entries go each time, so the deque never outgrows its use).
+                let table = &self.table;
+                self.order
+                    .retain(|(k, t)| table.get(k).is_some_and(|e| e.first_ns == *t));
+            }
             self.table.insert(
                 key,
                 Entry {
@@ -221,13 +233,11 @@ impl Defrag {
     }
 
     fn evict_oldest(&mut self) {
-        if let Some(k) = self
-            .table
-            .iter()
-            .min_by_key(|(_, e)| e.first_ns)
-            .map(|(k, _)| *k)
-        {
-            self.remove(&k);
+        while let Some((k, t)) = self.order.pop_front() {
+            if self.table.get(&k).is_some_and(|e| e.first_ns == t) {
+                self.remove(&k);
+                return;
+            }
         }
     }
 

@@ -146,7 +146,9 @@ impl TcpTable {
         };
         if !live {
             if self.table.len() >= self.limits.max_flows {
-                self.sweep(ts_ns, true, out);
+                // At most once per second of capture time: a flood of new flows against a full
+                // table must not cost a scan of the table per segment.
+                self.sweep(ts_ns, false, out);
             }
             if self.table.len() >= self.limits.max_flows {
                 out(Out::Event(Event::TcpFlowUntracked));

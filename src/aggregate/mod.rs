@@ -4,8 +4,11 @@
 //! Each worker owns one [`Aggregate`] (the borrow checker proves nobody else writes it);
 //! [`Aggregate::merge`] adds another worker's into it when a report or a scrape needs totals.
 
+pub mod asn;
 pub mod classify;
 pub mod hll;
+pub mod hygiene;
+pub mod ithi;
 pub mod latency;
 pub mod rssac002;
 pub mod sources;

@@ -5,6 +5,7 @@
 
 pub mod html;
 pub mod http;
+pub mod ithi;
 pub mod process;
 pub mod prometheus;
 pub mod report;

@@ -31,3 +31,5 @@ mod html;
 mod rules;
 // Memory bound under attack: generated floods (random subdomains, TCP, fragments) and peak RSS.
 mod flood;
+// ITHI M3/M8, resolver hygiene and ASN diversity against a crafted capture and root-mix's oracle.
+mod ithi;

@@ -219,6 +219,7 @@ fn top_follows_live_traffic_in_tmux() {
         p.contains("Top names") && p.contains("Top TLDs")
     });
     assert!(ok, "view 3 not shown:\n{p}");
+    eprintln!("dnsobs top, view 3 after traffic:\n{p}");
     tmux.keys("top", "2");
     let (ok, p) = tmux.wait_for("top", 5, |p| p.contains("NXDOMAIN") && p.contains("AAAA"));
     assert!(ok, "view 2 not shown:\n{p}");

@@ -256,22 +256,23 @@ impl Ithi {
             if ctx.ip_version != 6 {
                 a[4..].fill(0);
             }
-            // Resolver identity: the same hash whatever the HLL seed; HLLs rehash it.
-            let id = addr_hash(0x6974_6869, ctx.ip_version, &a).to_le_bytes();
-            self.resolvers.insert(&id);
+            // One hash per query, seeded like the HLLs (sketches merge only with equal seeds),
+            // fed to every sketch the query concerns.
+            let id = addr_hash(self.seed, ctx.ip_version, &a);
+            self.resolvers.insert_hash(id);
             if let Some(e) = msg.edns {
-                self.resolvers_edns.insert(&id);
+                self.resolvers_edns.insert_hash(id);
                 if e.dnssec_ok {
-                    self.resolvers_do.insert(&id);
+                    self.resolvers_do.insert_hash(id);
                 }
                 for (i, (bit, _)) in opt::LABELS.iter().enumerate() {
                     if e.options & bit != 0 {
-                        self.resolvers_option[i].insert(&id);
+                        self.resolvers_option[i].insert_hash(id);
                     }
                 }
             }
             if !self.minimised(msg, name) {
-                self.resolvers_not_minimised.insert(&id);
+                self.resolvers_not_minimised.insert_hash(id);
             }
             return;
         }
@@ -320,7 +321,7 @@ impl Ithi {
             t[i % 8] = t[i % 8].rotate_left(3) ^ b;
         }
         let key = addr_hash(
-            self.seed ^ u64::from_le_bytes(t) ^ (tld.len() as u64) << 56,
+            self.seed ^ 0x6974_6869 ^ u64::from_le_bytes(t) ^ (tld.len() as u64) << 56,
             ctx.ip_version,
             &a,
         ) | 1;

@@ -33,3 +33,5 @@ mod rules;
 mod flood;
 // ITHI M3/M8, resolver hygiene and ASN diversity against a crafted capture and root-mix's oracle.
 mod ithi;
+// dnsobs top in tmux against a live daemon fed by tcpreplay: numbers move, keys, unreachable.
+mod top;

@@ -31,6 +31,7 @@ DEPS=(
     "procps           cmd:ps cmd:pgrep"
     "systemd          cmd:systemd-analyze"
     "chromium         cmd:chromium"
+    "tmux             cmd:tmux"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.

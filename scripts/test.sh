@@ -53,3 +53,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
     echo "test: systemd-analyze not found: systemd/dnsobs.service not verified"
 fi
+
+# The Debian package: scripts/test-deb.sh builds it once from the release binary above (cargo
+# build is then a no-op), installs it with dpkg -i, runs /usr/bin/dnsobs --version and
+# check-config on the installed config, checks the user and the man pages, and purges it.
+echo "test: Debian package (scripts/test-deb.sh)"
+deb_start=$SECONDS
+scripts/test-deb.sh
+echo "test: Debian package ok ($((SECONDS - deb_start)) s)"

@@ -63,11 +63,53 @@ pub enum Command {
         "2 bad usage; 3 an input file could not be read; 4 an input file is truncated or corrupt."
     ))]
     Rssac002(Rssac002Args),
+    /// Live terminal view of a running daemon's metrics, refreshed every interval (like dnstop).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  dnsobs top\n",
+        "  dnsobs top --url http://192.0.2.10:10053 --interval 2\n",
+        "  dnsobs top --once | grep 'Queries total'\n\n",
+        "Reads GET /metrics of `dnsobs run` and shows query and response rates by transport and IP\n",
+        "version, DO / IPv6 / TCP / NXDOMAIN shares, qtype and rcode mixes, top-k names, TLDs and source\n",
+        "prefixes, and capture drops. Keys: 1-4 or tab switch views, q (or Esc, Ctrl-C) quits. When the\n",
+        "daemon is unreachable the view says so and keeps retrying.\n",
+        "Exit status: 0 quit by key, or --once reached the daemon; 1 --once could not reach it, or the\n",
+        "terminal could not be set up; 2 bad usage."
+    ))]
+    Top(TopArgs),
+    /// Write ICANN ITHI M3/M8 metrics of capture files as ithitools' CSV (one metric a row).
+    #[command(after_help = concat!(
+        "Examples:\n  dnsobs ithi day.pcap.zst\n  dnsobs ithi --zone-labels 1 --out M8.csv cctld.pcap\n\n",
+        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read."
+    ))]
+    Ithi(IthiArgs),
     /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
     #[command(after_help = "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml")]
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
+    },
+    /// Write the man pages or shell completions (for packaging: scripts/build-deb.sh).
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+/// What `dnsobs generate` writes.
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// dnsobs.1 and one dnsobs-SUBCOMMAND.1 per subcommand, into DIR.
+    Man {
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Completions for bash (dnsobs.bash), zsh (_dnsobs) and fish (dnsobs.fish), into DIR.
+    Completions {
+        /// Output directory (created if missing).
+        dir: PathBuf,
     },
 }
 
@@ -158,4 +200,54 @@ pub struct Rssac002Args {
     /// Print neither the paths nor warnings.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Arguments of `top`.
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// The daemon's metrics endpoint (plain HTTP; the path defaults to /metrics).
+    #[arg(
+        long,
+        short,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:10053"
+    )]
+    pub url: String,
+    /// Seconds between scrapes (at least 0.1).
+    #[arg(long, short, value_name = "SECONDS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// Print one text snapshot of every view to stdout and exit (no terminal needed).
+    #[arg(long)]
+    pub once: bool,
+    /// Rows of each top-k table in --once output.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub rows: usize,
+}
+
+/// Arguments of `ithi`.
+#[derive(Debug, clap::Args)]
+pub struct IthiArgs {
+    /// Capture files, read in order as one stream (`-` is stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output CSV (default: standard output); written to a temporary file, then renamed.
+    #[arg(long, short, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// Labels of the served zone (0 = root) for the QNAME-minimisation heuristic.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub zone_labels: u8,
+    /// Seconds a repeated (resolver, TLD) answer counts as useless (M3.2).
+    #[arg(long, default_value_t = 172_800, value_name = "SECS")]
+    pub repeat_ttl: u32,
+    /// Worker threads (default: the number of available cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// DNS ports, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "53",
+        value_name = "PORT,..."
+    )]
+    pub ports: Vec<u16>,
 }

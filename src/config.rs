@@ -131,6 +131,8 @@ pub struct AggregateSection {
     pub max_pending_queries: usize,
     /// Seconds a query may wait for its response before it counts as unanswered.
     pub query_timeout_seconds: f64,
+    /// A `prefix ASN` text file for ASN diversity ("" = off).
+    pub asn_table: String,
 }
 
 impl Default for AggregateSection {
@@ -143,6 +145,7 @@ impl Default for AggregateSection {
             topk_ipv6_prefix: 48,
             max_pending_queries: 16_384,
             query_timeout_seconds: 5.0,
+            asn_table: String::new(),
         }
     }
 }
@@ -402,6 +405,13 @@ impl RawConfig {
                 "must be between 0.001 and 300".into(),
             ));
         }
+        let asn_table = if a.asn_table.is_empty() {
+            None
+        } else {
+            let t = aggregate::asn::AsnTable::load(Path::new(&a.asn_table))
+                .map_err(|e| bad("aggregate.asn_table", e.to_string()))?;
+            Some(std::sync::Arc::new(t))
+        };
         let e = &self.export;
         let listen: SocketAddr = e.listen.parse().map_err(|_| {
             bad(
@@ -496,6 +506,8 @@ impl RawConfig {
                     capacity: a.max_pending_queries,
                     timeout_ns: (a.query_timeout_seconds * 1e9) as u64,
                 },
+                asn_table,
+                ..aggregate::Settings::default()
             },
             listen,
             bpf_filter,

@@ -1,6 +1,8 @@
 //! The `dnsobs` binary: parse the command line, run, map errors to exit statuses.
 
 mod cli;
+mod generate;
+mod top;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, Format, ReplayArgs, Rssac002Args, RunArgs};
+use cli::{Cli, Command, Format, IthiArgs, ReplayArgs, Rssac002Args, RunArgs};
 use dnsobs::config::{Config, ConfigError, RawConfig};
 use dnsobs::export::{html, prometheus, report};
 use dnsobs::pipeline;
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Run(args) => run(args),
         Command::Rssac002(args) => rssac002(args),
+        Command::Ithi(args) => ithi(args),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!(
@@ -32,6 +35,8 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
+        Command::Generate { what } => generate::run(what),
+        Command::Top(args) => top::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -198,4 +203,46 @@ fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
         }
     }
     Ok(code)
+}
+
+fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
+    use dnsobs::export::ithi as csv;
+    if args.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let settings = pipeline::Settings {
+        threads: args.threads.unwrap_or(0),
+        decode: dnsobs::decode::Settings {
+            ports: args.ports.clone(),
+            ..Default::default()
+        },
+        aggregate: dnsobs::aggregate::Settings {
+            ithi: dnsobs::aggregate::ithi::Settings {
+                zone_labels: args.zone_labels,
+                repeat_ttl_s: args.repeat_ttl,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let r = pipeline::replay(&args.files, &settings)?;
+    let a = &r.agg;
+    if a.dns_messages == 0 {
+        eprintln!("dnsobs: warning: no DNS message found");
+    }
+    let date = csv::utc_date(if a.frames > 0 { a.first_ns } else { 0 });
+    let version = concat!("dnsobs-", env!("CARGO_PKG_VERSION"));
+    let rows = a.ithi.rows();
+    match &args.out {
+        Some(p) => {
+            let tmp = p.with_extension("csv.tmp");
+            let f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            csv::write_csv(std::io::BufWriter::new(f), &date, version, &rows)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, p).with_context(|| format!("renaming to {}", p.display()))?;
+        }
+        None => csv::write_csv(std::io::stdout().lock(), &date, version, &rows)?,
+    }
+    Ok(cli::EXIT_OK)
 }

@@ -25,7 +25,7 @@ pub fn ipv(version: u8) -> usize {
 }
 
 /// Settings of the aggregation.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Distinct source addresses remembered exactly, per IP version.
     pub max_sources: usize,
@@ -35,6 +35,14 @@ pub struct Settings {
     pub topk: topk::Settings,
     /// Query/response matching.
     pub latency: latency::Settings,
+    /// Resolver hygiene table.
+    pub hygiene: hygiene::Settings,
+    /// ITHI M3/M8 computation.
+    pub ithi: ithi::Settings,
+    /// ASN diversity counters.
+    pub asn: asn::Settings,
+    /// Prefix → ASN table; `None` turns ASN diversity off.
+    pub asn_table: Option<std::sync::Arc<asn::AsnTable>>,
 }
 
 impl Default for Settings {
@@ -47,7 +55,14 @@ impl Default for Settings {
             // 16,384 pending queries (1.3 MB, cache-resident) cover that window even at 1 M
             // queries/s, where the module's 100,000 (9 MB) made every probe a cache miss and
             // cost a quarter of the replay time under traffic that is mostly unanswered.
-            latency: latency::Settings { capacity: 16_384, ..latency::Settings::default() },
+            latency: latency::Settings {
+                capacity: 16_384,
+                ..latency::Settings::default()
+            },
+            hygiene: hygiene::Settings::default(),
+            ithi: ithi::Settings::default(),
+            asn: asn::Settings::default(),
+            asn_table: None,
         }
     }
 }
@@ -121,6 +136,12 @@ pub struct Aggregate {
     pub distinct: hll::Distinct,
     /// Response latency and matching counters.
     pub latency: latency::Latency,
+    /// Resolver hygiene class counts (the per-source table stays with its worker).
+    pub hygiene: hygiene::Hygiene,
+    /// ICANN ITHI M3/M8 metrics.
+    pub ithi: ithi::Ithi,
+    /// ASN diversity; `None` without a configured table (feature off).
+    pub asn: Option<asn::Asn>,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -139,6 +160,12 @@ impl Aggregate {
             topk: topk::TopK::new(&settings.topk),
             distinct: hll::Distinct::new(),
             latency: latency::Latency::new(&settings.latency),
+            hygiene: hygiene::Hygiene::new(&settings.hygiene),
+            ithi: ithi::Ithi::new(&settings.ithi),
+            asn: settings
+                .asn_table
+                .clone()
+                .map(|t| asn::Asn::new(t, &settings.asn)),
             ..Self::empty_scalars()
         }
     }
@@ -172,6 +199,9 @@ impl Aggregate {
         let topk = std::mem::replace(&mut self.topk, topk::TopK::placeholder());
         let distinct = std::mem::replace(&mut self.distinct, hll::Distinct::placeholder());
         let latency = std::mem::replace(&mut self.latency, latency::Latency::placeholder());
+        let hygiene = std::mem::replace(&mut self.hygiene, hygiene::Hygiene::placeholder());
+        let ithi = std::mem::replace(&mut self.ithi, ithi::Ithi::placeholder());
+        let asn = self.asn.take();
         let (qtypes, qclasses, rcodes) = (
             std::mem::take(&mut self.qtypes),
             std::mem::take(&mut self.qclasses),
@@ -186,13 +216,21 @@ impl Aggregate {
             topk,
             distinct,
             latency,
+            hygiene,
+            ithi,
+            asn,
             ..Self::empty_scalars()
         };
         self.rssac002.clear();
         self.topk.clear();
         self.distinct.clear();
-        // Keeps queries still waiting for their response.
+        // Keeps queries still waiting for their response, the per-source table, the repeat cache.
         self.latency.clear();
+        self.hygiene.clear();
+        self.ithi.clear();
+        if let Some(a) = &mut self.asn {
+            a.clear();
+        }
         self.qtypes.fill(0);
         self.qclasses.fill(0);
         self.rcodes.fill(0);
@@ -235,6 +273,9 @@ impl Aggregate {
             topk: topk::TopK::placeholder(),
             distinct: hll::Distinct::placeholder(),
             latency: latency::Latency::placeholder(),
+            hygiene: hygiene::Hygiene::placeholder(),
+            ithi: ithi::Ithi::placeholder(),
+            asn: None,
         }
     }
 
@@ -278,6 +319,11 @@ impl Aggregate {
         self.topk.merge(&other.topk);
         self.distinct.merge(&other.distinct);
         self.latency.merge(&other.latency);
+        self.hygiene.merge(&other.hygiene);
+        self.ithi.merge(&other.ithi);
+        if let (Some(a), Some(b)) = (&mut self.asn, &other.asn) {
+            a.merge(b);
+        }
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
     }
@@ -296,6 +342,11 @@ impl Sink for Aggregate {
         self.ind.observe(ctx, msg, name);
         self.rssac002.observe(ctx, msg);
         self.latency.observe(ctx, msg, name);
+        self.ithi.observe(ctx, msg, name);
+        self.hygiene.observe(ctx, msg, name);
+        if let Some(a) = &mut self.asn {
+            a.observe(ctx, msg);
+        }
         self.topk.observe(ctx, msg, name);
         self.distinct.observe(ctx, msg);
         if h.qr() {

@@ -206,6 +206,8 @@ impl CaptureWorker {
         let mut agg = std::mem::replace(&mut self.worker.agg, spare);
         // Queries still waiting for their response stay with the worker that will see it.
         self.worker.agg.latency.take_pending(&mut agg.latency);
+        self.worker.agg.hygiene.take_table(&mut agg.hygiene);
+        self.worker.agg.ithi.take_cache(&mut agg.ithi);
         let delta = Delta {
             slot: self.slot,
             agg,
@@ -218,6 +220,8 @@ impl CaptureWorker {
             let d = e.into_inner();
             let mut spare = std::mem::replace(&mut self.worker.agg, d.agg);
             self.worker.agg.latency.take_pending(&mut spare.latency);
+            self.worker.agg.hygiene.take_table(&mut spare.hygiene);
+            self.worker.agg.ithi.take_cache(&mut spare.ithi);
             self.worker.agg.merge(&spare);
         }
     }

@@ -312,6 +312,9 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     encode_indicators(a, enc)?;
     crate::export::rssac002::encode_prometheus(&a.rssac002, enc)?;
     encode_sketches(a, enc)?;
+    crate::export::ithi::encode_ithi(&a.ithi, enc)?;
+    crate::export::ithi::encode_hygiene(&a.hygiene, enc)?;
+    crate::export::ithi::encode_asn(a.asn.as_ref(), a.topk.k, enc)?;
     counters(
         enc,
         "dnsobs_malformed_packets",

@@ -134,6 +134,9 @@ pub fn json(r: &Replay) -> Value {
     v["top_k"] = top_k(a);
     v["unique_sources_estimate"] = estimates(a);
     v["latency"] = latency(a);
+    v["ithi"] = crate::export::ithi::ithi_json(&a.ithi);
+    v["resolver_hygiene"] = crate::export::ithi::hygiene_json(&a.hygiene);
+    v["asn"] = crate::export::ithi::asn_json(a.asn.as_ref(), a.topk.k);
     v
 }
 

@@ -7,8 +7,8 @@
 //! Sizes: 1,000,000 packets and `DNSOBS_FLOOD_LARGE` (default 4,000,000; the documented run uses
 //! 10,000,000, docs/robustness.md). `DNSOBS_FLOOD_SMALL` changes the first size.
 //!
-//! The replay reads the capture from standard input, so the process's peak RSS (`ru_maxrss` of
-//! that one child, from `wait4`) holds no page cache of the input: a file argument is
+//! The replay reads the capture from standard input, so the process's peak RSS (`VmHWM`, polled
+//! while it runs) holds no page cache of the input: a file argument is
 //! memory-mapped, and the mapped pages it has read count as resident (they grow with the file,
 //! are reclaimable and belong to no table). The generator writes Ethernet pcap; all addresses
 //! are documentation prefixes except the IPv4 query sources, which cover the whole IPv4 space
@@ -350,7 +350,7 @@ pub fn generate(path: &Path, scenario: Scenario, packets: u64, seed: u64) -> Cou
 /// What one replay of a flood showed.
 #[derive(Debug)]
 pub struct Run {
-    /// Peak resident set of the process (`ru_maxrss`), bytes.
+    /// Peak resident set of the process (`VmHWM`, polled), bytes.
     pub peak_rss: u64,
     /// Peak anonymous resident memory seen while polling `/proc/<pid>/status`, bytes.
     pub peak_anon: u64,
@@ -405,6 +405,10 @@ pub fn replay(flood: &Path) -> Run {
     });
     // Poll until the process exits (WNOHANG keeps it a zombie-free, exact rusage).
     let mut peak_anon = 0;
+    // VmHWM, not wait4's ru_maxrss: Linux carries the pre-exec image's high-water mark into
+    // ru_maxrss, so a child forked from a large test process (other tests run in parallel)
+    // reported that process's size. VmHWM belongs to the new image and only grows.
+    let mut peak_hwm = 0;
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 on our own child's pid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -418,6 +422,9 @@ pub fn replay(flood: &Path) -> Run {
         if let Some(a) = status_kb(pid, "RssAnon:") {
             peak_anon = peak_anon.max(a);
         }
+        if let Some(h) = status_kb(pid, "VmHWM:") {
+            peak_hwm = peak_hwm.max(h);
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
@@ -430,7 +437,11 @@ pub fn replay(flood: &Path) -> Run {
     // The child was reaped by wait4: forget it without another wait.
     std::mem::forget(child);
     Run {
-        peak_rss: usage.ru_maxrss as u64 * 1024,
+        peak_rss: if peak_hwm > 0 {
+            peak_hwm
+        } else {
+            usage.ru_maxrss as u64 * 1024
+        },
         peak_anon,
         elapsed,
         json: serde_json::from_str(&stdout).expect("JSON report"),

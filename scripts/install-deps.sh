@@ -32,6 +32,7 @@ DEPS=(
     "systemd          cmd:systemd-analyze"
     "chromium         cmd:chromium"
     "tmux             cmd:tmux"
+    "curl             cmd:curl"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.

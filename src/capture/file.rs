@@ -419,6 +419,13 @@ impl Reader {
     // The returned packet borrows the reader, so it cannot be an `Iterator`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        if matches!(self.format, Format::Pcap { .. }) && self.at_file_header()? {
+            // `cat a.pcap b.pcap`: the next capture's own header where a record would start.
+            // (A record whose seconds field spells a magic number would be from 1975, 2055 or
+            // 2083: not a real capture.)
+            self.read_file_header()?;
+            return self.next();
+        }
         match self.format {
             Format::Pcap {
                 endian,
@@ -434,6 +441,17 @@ impl Reader {
             } => self.next_pcap(endian, nanos, link),
             Format::PcapNg { .. } => self.next_pcapng(),
         }
+    }
+
+    /// Whether the next bytes are a pcap or pcapng file header rather than a record.
+    fn at_file_header(&mut self) -> Result<bool, ReadError> {
+        if !self.src.ensure(4)? {
+            return Ok(false);
+        }
+        let a = self.src.avail();
+        let w = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        Ok(matches!(w, PCAP_US | PCAP_NS | PCAPNG_SHB)
+            || matches!(w.swap_bytes(), PCAP_US | PCAP_NS))
     }
 
     /// [`Self::next_pcap`] for a memory-mapped file: the same checks and results, without the

@@ -454,3 +454,26 @@ fn several_files_add_up_and_a_truncated_one_exits_4() {
     );
     assert!(files[1]["warning"].is_null());
 }
+
+/// `cat a.pcap b.pcap` is read as both captures, one after the other (exit 0).
+#[test]
+fn concatenated_captures_are_read_whole() {
+    let d = scratch("concat");
+    let one = std::fs::read(fixture("lt-ethernet.pcap")).expect("read");
+    let both = d.join("twice.pcap");
+    std::fs::write(&both, [one.as_slice(), one.as_slice()].concat()).expect("write");
+    let o = replay(&["--format", "json", &both.display().to_string()], None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let want = crate::util::oracle("lt-ethernet.pcap");
+    for k in [
+        "frames",
+        "dns_messages",
+        "queries",
+        "responses",
+        "queries_do",
+        "query_size_bytes_sum",
+    ] {
+        assert_eq!(r[k].as_u64(), want[k].as_u64().map(|n| 2 * n), "{k}");
+    }
+}

@@ -53,17 +53,7 @@ fn main() -> ExitCode {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    let settings = pipeline::Settings {
-        threads: args.threads.unwrap_or(0),
-        decode: dnsobs::decode::Settings {
-            ports: args.ports.clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let settings = replay_settings(args.threads, &args.ports, Default::default())?;
     let r = pipeline::replay(&args.files, &settings)?;
     let out = match args.format {
         Format::Table => report::table(&r),
@@ -94,19 +84,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         }
         return Err(e).context("writing the report");
     }
-    let mut code = cli::EXIT_OK;
-    for f in &r.files {
-        if let Some(w) = &f.warning {
-            if !args.quiet {
-                eprintln!(
-                    "dnsobs: warning: {}: {w}; the report covers the records read before it",
-                    f.path.display()
-                );
-            }
-            code = cli::EXIT_PARTIAL;
-        }
-    }
-    Ok(code)
+    Ok(partial_status(&r, args.quiet, "the report covers"))
 }
 
 /// Reads the file (if any), applies the command-line overrides, validates.
@@ -144,31 +122,21 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
 fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
     use dnsobs::aggregate::rssac002::MAX_DAYS;
     use dnsobs::export::rssac002 as yaml;
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
+    let aggregate = dnsobs::aggregate::Settings {
+        rssac002_max_sources: args.max_sources,
+        ..Default::default()
+    };
+    let settings = replay_settings(args.threads, &args.ports, aggregate)?;
     if args.max_sources == 0 {
         anyhow::bail!("--max-sources must be at least 1");
     }
     yaml::check_service(&args.service)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let settings = pipeline::Settings {
-        threads: args.threads.unwrap_or(0),
-        decode: dnsobs::decode::Settings {
-            ports: args.ports.clone(),
-            ..Default::default()
-        },
-        aggregate: dnsobs::aggregate::Settings {
-            rssac002_max_sources: args.max_sources,
-            ..Default::default()
-        },
-    };
     let r = pipeline::replay(&args.files, &settings)?;
     let counts = &r.agg.rssac002;
     let paths = yaml::write_all(&args.out, &args.service, counts)
         .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;
-    let mut code = cli::EXIT_OK;
     if !args.quiet {
         for p in &paths {
             println!("{}", p.display());
@@ -191,40 +159,20 @@ fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
             );
         }
     }
-    for f in &r.files {
-        if let Some(w) = &f.warning {
-            if !args.quiet {
-                eprintln!(
-                    "dnsobs: warning: {}: {w}; the files cover the records read before it",
-                    f.path.display()
-                );
-            }
-            code = cli::EXIT_PARTIAL;
-        }
-    }
-    Ok(code)
+    Ok(partial_status(&r, args.quiet, "the files cover"))
 }
 
 fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
     use dnsobs::export::ithi as csv;
-    if args.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    let settings = pipeline::Settings {
-        threads: args.threads.unwrap_or(0),
-        decode: dnsobs::decode::Settings {
-            ports: args.ports.clone(),
+    let aggregate = dnsobs::aggregate::Settings {
+        ithi: dnsobs::aggregate::ithi::Settings {
+            zone_labels: args.zone_labels,
+            repeat_ttl_s: args.repeat_ttl,
             ..Default::default()
         },
-        aggregate: dnsobs::aggregate::Settings {
-            ithi: dnsobs::aggregate::ithi::Settings {
-                zone_labels: args.zone_labels,
-                repeat_ttl_s: args.repeat_ttl,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
+        ..Default::default()
     };
+    let settings = replay_settings(args.threads, &args.ports, aggregate)?;
     let r = pipeline::replay(&args.files, &settings)?;
     let a = &r.agg;
     if a.dns_messages == 0 {
@@ -245,4 +193,40 @@ fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
         None => csv::write_csv(std::io::stdout().lock(), &date, version, &rows)?,
     }
     Ok(cli::EXIT_OK)
+}
+
+/// Pipeline settings shared by the subcommands that read capture files.
+fn replay_settings(
+    threads: Option<usize>,
+    ports: &[u16],
+    aggregate: dnsobs::aggregate::Settings,
+) -> anyhow::Result<pipeline::Settings> {
+    if threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    Ok(pipeline::Settings {
+        threads: threads.unwrap_or(0),
+        decode: dnsobs::decode::Settings {
+            ports: ports.to_vec(),
+            ..Default::default()
+        },
+        aggregate,
+    })
+}
+
+/// Warns about files read only in part (unless quiet); `EXIT_PARTIAL` if there was one.
+fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
+    let mut code = cli::EXIT_OK;
+    for f in &r.files {
+        if let Some(w) = &f.warning {
+            if !quiet {
+                eprintln!(
+                    "dnsobs: warning: {}: {w}; {what} the records read before it",
+                    f.path.display()
+                );
+            }
+            code = cli::EXIT_PARTIAL;
+        }
+    }
+    code
 }

@@ -163,7 +163,8 @@ pub struct ReplayArgs {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
-    /// Do not print warnings to stderr.
+    /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
+    /// stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
     /// Also write the HTML report to FILE (beside the --format output on stdout).
@@ -197,7 +198,7 @@ pub struct Rssac002Args {
     /// Distinct sources counted exactly per kind and day (past it: lower bounds).
     #[arg(long, value_name = "N", default_value_t = dnsobs::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
     pub max_sources: usize,
-    /// Print neither the paths nor warnings.
+    /// Print neither the paths, warnings nor the progress bar.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -250,4 +251,7 @@ pub struct IthiArgs {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
+    /// No progress bar on stderr (it is shown only when stderr is a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod generate;
+mod progress;
 mod top;
 
 use std::io::Write;
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
     let settings = replay_settings(args.threads, &args.ports, Default::default())?;
-    let r = pipeline::replay(&args.files, &settings)?;
+    let r = replay_with_progress(&args.files, settings, args.quiet)?;
     let out = match args.format {
         Format::Table => report::table(&r),
         Format::Json => {
@@ -133,7 +134,7 @@ fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
     yaml::check_service(&args.service)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let r = pipeline::replay(&args.files, &settings)?;
+    let r = replay_with_progress(&args.files, settings, args.quiet)?;
     let counts = &r.agg.rssac002;
     let paths = yaml::write_all(&args.out, &args.service, counts)
         .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;
@@ -173,7 +174,7 @@ fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let settings = replay_settings(args.threads, &args.ports, aggregate)?;
-    let r = pipeline::replay(&args.files, &settings)?;
+    let r = replay_with_progress(&args.files, settings, args.quiet)?;
     let a = &r.agg;
     if a.dns_messages == 0 {
         eprintln!("dnsobs: warning: no DNS message found");
@@ -211,7 +212,25 @@ fn replay_settings(
             ..Default::default()
         },
         aggregate,
+        progress: None,
     })
+}
+
+/// [`pipeline::replay`] with a progress bar on stderr when it is a terminal and not `quiet`.
+fn replay_with_progress(
+    files: &[std::path::PathBuf],
+    mut settings: pipeline::Settings,
+    quiet: bool,
+) -> Result<pipeline::Replay, pipeline::FileError> {
+    let display = progress::start(files, quiet).map(|(d, p)| {
+        settings.progress = Some(p);
+        d
+    });
+    let r = pipeline::replay(files, &settings);
+    if let Some(d) = display {
+        d.finish(r.as_ref().map_or(&[][..], |r| &r.files));
+    }
+    r
 }
 
 /// Warns about files read only in part (unless quiet); `EXIT_PARTIAL` if there was one.

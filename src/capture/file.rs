@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
@@ -214,6 +215,11 @@ pub struct Reader {
     records: u64,
     compression: &'static str,
     links: Vec<LinkType>,
+    /// Input bytes consumed, for progress: shared with the counting reader under a
+    /// decompressor (`None` when the map position says it).
+    compressed_read: Option<Arc<AtomicU64>>,
+    /// Size of the input file (`None` for standard input or a pipe).
+    input_len: Option<u64>,
 }
 
 const PCAP_US: u32 = 0xA1B2_C3D4;
@@ -224,6 +230,7 @@ const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 impl Reader {
     /// Opens a capture file (`-` for standard input), detecting compression and format.
     pub fn open(path: &Path) -> Result<Self, ReadError> {
+        let mut input_len = None;
         let mut src = if path.as_os_str() == "-" {
             stream(Box::new(io::stdin()))
         } else {
@@ -236,6 +243,7 @@ impl Reader {
                 return Err(ReadError::Empty);
             }
             if meta.is_file() {
+                input_len = Some(meta.len());
                 // SAFETY: the map is read-only and private. A capture file truncated by another
                 // process while mapped would raise SIGBUS; dnsobs reads finished captures.
                 let map = unsafe { Mmap::map(&file)? };
@@ -262,16 +270,17 @@ impl Reader {
         }
         let head = src.avail();
         let mut compression = "none";
+        let mut compressed_read = None;
         if head[..2] == [0x1F, 0x8B] {
             compression = "gzip";
-            src = stream(Box::new(flate2::read::MultiGzDecoder::new(into_reader(
-                src,
-            ))));
+            let (raw, n) = counted(into_reader(src));
+            compressed_read = Some(n);
+            src = stream(Box::new(flate2::read::MultiGzDecoder::new(raw)));
         } else if head[..4] == [0x28, 0xB5, 0x2F, 0xFD] {
             compression = "zstd";
-            src = stream(Box::new(zstd::stream::read::Decoder::new(into_reader(
-                src,
-            ))?));
+            let (raw, n) = counted(into_reader(src));
+            compressed_read = Some(n);
+            src = stream(Box::new(zstd::stream::read::Decoder::new(raw)?));
         }
         let mut r = Self {
             path: path.to_owned(),
@@ -284,6 +293,8 @@ impl Reader {
             records: 0,
             compression,
             links: Vec::new(),
+            compressed_read,
+            input_len,
         };
         r.read_file_header()?;
         Ok(r)
@@ -412,7 +423,21 @@ impl Reader {
             records: self.records,
             compression: self.compression,
             links: self.links.clone(),
+            compressed_read: None,
+            input_len: self.input_len,
         })
+    }
+
+    /// Bytes of the input file consumed so far and the file's size, for progress displays:
+    /// compressed bytes for compressed files (approximate: the decompressor reads ahead), `None`
+    /// when unknown (an uncompressed stream such as standard input).
+    pub fn input_progress(&self) -> (Option<u64>, Option<u64>) {
+        let done = match (&self.src, &self.compressed_read) {
+            (_, Some(n)) => Some(n.load(Ordering::Relaxed)),
+            (Source::Mapped { pos, .. }, None) => Some(*pos as u64),
+            (Source::Stream { .. }, None) => None,
+        };
+        (done, self.input_len)
     }
 
     /// The next frame, `Ok(None)` at the end of the file.
@@ -715,6 +740,30 @@ fn into_reader(src: Source) -> Box<dyn Read + Send> {
             r, buf, start, end, ..
         } => Box::new(io::Cursor::new(buf[start..end].to_vec()).chain(r)),
     }
+}
+
+/// Wraps `r` so that the bytes read through it are counted (by the decompressor's reads, a
+/// chunk at a time: one atomic add per chunk, nothing per record).
+fn counted(r: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Arc<AtomicU64>) {
+    struct Counted {
+        r: Box<dyn Read + Send>,
+        n: Arc<AtomicU64>,
+    }
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let k = self.r.read(buf)?;
+            self.n.fetch_add(k as u64, Ordering::Relaxed);
+            Ok(k)
+        }
+    }
+    let n = Arc::new(AtomicU64::new(0));
+    (
+        Box::new(Counted {
+            r,
+            n: Arc::clone(&n),
+        }),
+        n,
+    )
 }
 
 /// A memory map usable as `AsRef<[u8]>` for `io::Cursor`.

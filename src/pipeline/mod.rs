@@ -8,6 +8,8 @@
 //! (back-pressure, not loss: replay never drops).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,91 @@ use crate::decode::{self, Decoder};
 const BATCH_FRAMES: usize = 512;
 /// Batches in flight per worker.
 const BATCHES_PER_WORKER: usize = 8;
+/// Records between two progress updates: one relaxed store per 16,384 records.
+const PROGRESS_EVERY: u64 = 1 << 14;
+
+//------------ Progress ------------------------------------------------------
+
+/// Where a replay is, for a progress display on another thread. Written by the thread that
+/// reads the files (with several mapped workers, worker 0) every [`PROGRESS_EVERY`] records and
+/// at the end of each file; read whenever the display likes.
+#[derive(Debug)]
+pub struct Progress {
+    /// Reference for `started_ns`.
+    epoch: Instant,
+    /// When reading of the current file began, in ns since `epoch`.
+    started_ns: AtomicU64,
+    /// Index of the file being read (in the order given), `usize::MAX` before the first.
+    file: AtomicUsize,
+    /// Input bytes of that file consumed (compressed bytes for compressed files).
+    position: AtomicU64,
+    /// Size of that file, 0 when unknown (standard input).
+    length: AtomicU64,
+    /// Records read from that file.
+    records: AtomicU64,
+    /// Files finished.
+    finished: AtomicUsize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A snapshot of [`Progress`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// Index of the file being read, `None` before the first.
+    pub file: Option<usize>,
+    /// Bytes of it consumed.
+    pub position: u64,
+    /// Its size, when known.
+    pub length: Option<u64>,
+    /// Records read from it.
+    pub records: u64,
+    /// Files finished.
+    pub finished: usize,
+    /// Time since the file was opened.
+    pub elapsed: Duration,
+}
+
+impl Progress {
+    /// Nothing read yet.
+    pub fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            started_ns: AtomicU64::new(0),
+            file: AtomicUsize::new(usize::MAX),
+            position: AtomicU64::new(0),
+            length: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            finished: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let file = self.file.load(Ordering::Acquire);
+        ProgressSnapshot {
+            file: (file != usize::MAX).then_some(file),
+            position: self.position.load(Ordering::Relaxed),
+            length: Some(self.length.load(Ordering::Relaxed)).filter(|&l| l > 0),
+            records: self.records.load(Ordering::Relaxed),
+            finished: self.finished.load(Ordering::Acquire),
+            elapsed: self.epoch.elapsed().saturating_sub(Duration::from_nanos(
+                self.started_ns.load(Ordering::Relaxed),
+            )),
+        }
+    }
+
+    fn update(&self, r: &Reader) {
+        let (pos, len) = r.input_progress();
+        self.position.store(pos.unwrap_or(0), Ordering::Relaxed);
+        self.length.store(len.unwrap_or(0), Ordering::Relaxed);
+        self.records.store(r.records(), Ordering::Relaxed);
+    }
+}
 
 //------------ Worker --------------------------------------------------------
 
@@ -73,6 +160,8 @@ pub struct Settings {
     pub decode: decode::Settings,
     /// Aggregation settings.
     pub aggregate: aggregate::Settings,
+    /// Where to publish progress, if anyone watches.
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// What was read from one file.
@@ -90,6 +179,8 @@ pub struct FileSummary {
     pub records: u64,
     /// A problem that stopped reading early (figures before it are kept).
     pub warning: Option<String>,
+    /// Time spent reading (and, with one thread, decoding) this file.
+    pub elapsed: Duration,
 }
 
 /// The outcome of a replay.
@@ -138,9 +229,11 @@ pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileErro
     let start = Instant::now();
     let (agg, files) = if threads == 1 {
         let mut w = Worker::new(&settings.decode, &settings.aggregate);
+        let prog = settings.progress.as_deref();
         let files = readers
             .into_iter()
-            .map(|r| read_file(r, |p| w.process(p)))
+            .enumerate()
+            .map(|(k, r)| read_file(r, prog.map(|p| (p, k)), |p| w.process(p)))
             .collect();
         (w.finish(), files)
     } else if readers.iter().all(|r| r.position_hint().is_some()) {
@@ -156,18 +249,48 @@ pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileErro
     })
 }
 
-fn read_file(mut r: Reader, mut f: impl FnMut(&Packet<'_>)) -> FileSummary {
+/// Reads one file to its end through `f`, publishing progress (as file `index`) if asked.
+fn read_file(
+    mut r: Reader,
+    progress: Option<(&Progress, usize)>,
+    mut f: impl FnMut(&Packet<'_>),
+) -> FileSummary {
+    let start = Instant::now();
+    let Some((prog, index)) = progress else {
+        let warning = loop {
+            match r.next() {
+                Ok(Some(p)) => f(&p),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        return summary(&r, warning, start);
+    };
+    prog.update(&r);
+    let since_epoch = prog.epoch.elapsed().as_nanos();
+    prog.started_ns.store(
+        u64::try_from(since_epoch).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    prog.file.store(index, Ordering::Release);
+    let mut next_update = PROGRESS_EVERY;
     let warning = loop {
         match r.next() {
             Ok(Some(p)) => f(&p),
             Ok(None) => break None,
             Err(e) => break Some(e.to_string()),
         }
+        if r.records() >= next_update {
+            next_update += PROGRESS_EVERY;
+            prog.update(&r);
+        }
     };
-    summary(&r, warning)
+    prog.update(&r);
+    prog.finished.fetch_add(1, Ordering::Release);
+    summary(&r, warning, start)
 }
 
-fn summary(r: &Reader, warning: Option<String>) -> FileSummary {
+fn summary(r: &Reader, warning: Option<String>, start: Instant) -> FileSummary {
     FileSummary {
         path: r.path().to_owned(),
         kind: r.kind(),
@@ -175,6 +298,7 @@ fn summary(r: &Reader, warning: Option<String>) -> FileSummary {
         link_types: r.link_types().to_vec(),
         records: r.records(),
         warning,
+        elapsed: start.elapsed(),
     }
 }
 
@@ -201,12 +325,15 @@ fn mapped(
             .enumerate()
             .map(|(i, readers)| {
                 let (ds, ags) = (&settings.decode, &settings.aggregate);
+                // Worker 0 reports progress for all: they walk the same files in step.
+                let prog = settings.progress.as_deref().filter(|_| i == 0);
                 s.spawn(move || {
                     let mut w = Worker::new(ds, ags);
                     let files: Vec<FileSummary> = readers
                         .into_iter()
-                        .map(|r| {
-                            read_file(r, |p| {
+                        .enumerate()
+                        .map(|(k, r)| {
+                            read_file(r, prog.map(|p| (p, k)), |p| {
                                 if (decode::shard_hash(p) % threads as u64) as usize == i {
                                     w.process(p);
                                 }
@@ -264,8 +391,9 @@ fn sharded(
         drop(back_tx);
         let mut pending: Vec<Batch> = (0..threads).map(|_| fresh(&back_rx)).collect();
         let mut files = Vec::new();
-        for r in readers {
-            files.push(read_file(r, |p| {
+        let prog = settings.progress.as_deref();
+        for (k, r) in readers.into_iter().enumerate() {
+            files.push(read_file(r, prog.map(|p| (p, k)), |p| {
                 let w = (decode::shard_hash(p) % threads as u64) as usize;
                 let b = &mut pending[w];
                 let off = b.data.len() as u32;

@@ -477,3 +477,66 @@ fn concatenated_captures_are_read_whole() {
         assert_eq!(r[k].as_u64(), want[k].as_u64().map(|n| 2 * n), "{k}");
     }
 }
+
+/// Runs `dnsobs ARGS... > OUT` under `script(1)`, so that stderr is a terminal, and returns what
+/// the terminal showed.
+fn on_a_terminal(args: &[String], out: &Path) -> String {
+    let mut line = String::from(env!("CARGO_BIN_EXE_dnsobs"));
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    line.push_str(&format!(" > '{}'", out.display()));
+    let o = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) runs (bsdutils)");
+    assert!(o.status.success(), "{line}: {o:?}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let dir = scratch("progress");
+    let files = ["root-mix-v4v6.pcap", "tcp-pipelined.pcap"];
+    let mut args: Vec<String> = ["replay", "--format", "json", "--threads", "2"]
+        .map(String::from)
+        .to_vec();
+    args.extend(files.iter().map(|f| fixture(f)));
+    let piped = replay(
+        &args[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(code(&piped), 0);
+    assert_eq!(stderr(&piped), "", "no bar when stderr is not a terminal");
+
+    let out = dir.join("report.json");
+    let screen = on_a_terminal(&args, &out);
+    // The last state of each file's line: its name, size and exact packet count.
+    for f in files {
+        let frames = oracle(f)["frames"].as_u64().expect("frames");
+        let size = std::fs::metadata(pcaps().join(f)).expect("fixture").len();
+        let last = screen
+            .split(['\r', '\n'])
+            .rfind(|l| l.contains(f) && l.contains(" in "))
+            .unwrap_or_else(|| panic!("no final progress line for {f} in {screen:?}"));
+        assert!(last.contains(&format!(" {frames} packets, ")), "{last}");
+        let shown = if size >= 1 << 20 {
+            format!("{:.2} MiB", size as f64 / f64::from(1 << 20))
+        } else {
+            format!("{:.2} KiB", size as f64 / 1024.0)
+        };
+        assert!(last.contains(&shown), "{last} lacks {shown}");
+    }
+    // The bar goes to stderr: the report on stdout is the same as without a terminal.
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).expect("report written"))
+        .expect("report is JSON");
+    assert_eq!(counters(report), counters(json_out(&piped)));
+
+    args.insert(1, "--quiet".into());
+    let screen = on_a_terminal(&args, &out);
+    assert!(
+        !screen.contains("packets"),
+        "--quiet shows no bar: {screen:?}"
+    );
+}

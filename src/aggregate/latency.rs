@@ -9,13 +9,14 @@
 //! table handed between aggregates keeps hashing the same way, and an attacker cannot aim at
 //! probe chains.
 //!
-//! **Bounds**: at most `capacity` pending queries (default 100,000 per worker) in a slab of
-//! 80-byte entries plus an open-addressing index of 4-byte slots (a power of two ≥ 2·capacity):
-//! 100,000 → 8,000,000 + 1,048,576 bytes ≈ **9.05 MB per worker**, reserved on the first query (never
-//! grown, so nothing is allocated per packet; an aggregate that never sees a query, such as
-//! the merger's total, holds none). Two histograms (1 µs … 60 s, 3 significant digits: 17,408
-//! `u64` counters, 136 KiB each): **272 KiB**. In all 9,327,104 bytes per worker at the default
-//! capacity ([`Latency::memory_bytes`]). Every counter is a fixed array.
+//! **Bounds**: at most `capacity` pending queries (module default 100,000 per worker; the
+//! aggregate's default is 16,384) in a slab of 64-byte entries and 8-byte list links plus an
+//! open-addressing index of 8-byte slots (a power of two ≥ 2·capacity): 100,000 → 7,200,000 +
+//! 2,097,152 bytes ≈ **9.3 MB per worker**, reserved on the first query (never grown, so nothing
+//! is allocated per packet; an aggregate that never sees a query, such as the merger's total,
+//! holds none). Two histograms (1 µs … 60 s, 3 significant digits: 17,408 `u64` counters,
+//! 136 KiB each): **272 KiB**. In all 9,575,680 bytes per worker at a capacity of 100,000
+//! ([`Latency::memory_bytes`]). Every counter is a fixed array.
 //!
 //! **Timeout** (default 5 s) is in *capture time*. Entries sit in a list in arrival order, so
 //! the oldest is at its head: each observation first expires the head while it is older than
@@ -103,13 +104,36 @@ struct Key {
     transport: u8,
 }
 
+/// A pending query: 64 bytes, one cache line.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     key: Key,
-    hash: u64,
     ts_ns: u64,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Entry>() == 64,
+    "an entry is one cache line"
+);
+
+/// Arrival-order neighbours of a slot (the free list runs through `next`). Kept apart from the
+/// entries so that unlinking a matched query touches this small array (8 bytes a slot, mostly
+/// cache-resident) rather than the entries of its two neighbours.
+#[derive(Clone, Copy, Debug)]
+struct Link {
     prev: u32,
     next: u32,
+}
+
+/// An empty index slot.
+const EMPTY: u64 = u64::MAX;
+
+/// An index slot: the low 32 bits of the key's hash above the slab slot. A probe compares the
+/// hash bits before it reads an entry, and deletion finds a slot's home from them: the index
+/// alone is walked, and the one entry read is the one that matches (three random cache misses
+/// per probe before this).
+fn index_slot(hash: u64, slot: u32) -> u64 {
+    ((hash & 0xFFFF_FFFF) << 32) | u64::from(slot)
 }
 
 /// The pending queries: a slab of entries chained in arrival order (head = oldest), free slots
@@ -119,7 +143,8 @@ struct Entry {
 struct Pending {
     cap: usize,
     slab: Vec<Entry>,
-    index: Box<[u32]>,
+    links: Vec<Link>,
+    index: Box<[u64]>,
     mask: usize,
     head: u32,
     tail: u32,
@@ -131,11 +156,15 @@ struct Pending {
 impl Clone for Pending {
     /// A clone keeps the reserved capacity, so it never grows either.
     fn clone(&self) -> Self {
-        let mut slab = Vec::with_capacity(if self.index.is_empty() { 0 } else { self.cap });
+        let reserve = if self.index.is_empty() { 0 } else { self.cap };
+        let mut slab = Vec::with_capacity(reserve);
         slab.extend_from_slice(&self.slab);
+        let mut links = Vec::with_capacity(reserve);
+        links.extend_from_slice(&self.links);
         Self {
             cap: self.cap,
             slab,
+            links,
             index: self.index.clone(),
             mask: self.mask,
             head: self.head,
@@ -152,6 +181,7 @@ impl Pending {
         Self {
             cap: cap.clamp(1, 1 << 30),
             slab: Vec::new(),
+            links: Vec::new(),
             index: Box::default(),
             mask: 0,
             head: NIL,
@@ -167,7 +197,8 @@ impl Pending {
         if self.index.is_empty() {
             let slots = (2 * self.cap).next_power_of_two().max(16);
             self.slab = Vec::with_capacity(self.cap);
-            self.index = vec![NIL; slots].into_boxed_slice();
+            self.links = Vec::with_capacity(self.cap);
+            self.index = vec![EMPTY; slots].into_boxed_slice();
             self.mask = slots - 1;
         }
     }
@@ -180,76 +211,80 @@ impl Pending {
         if self.len == 0 {
             return None;
         }
+        let want = h & 0xFFFF_FFFF;
         let mut i = h as usize & self.mask;
         loop {
-            let s = self.index[i];
-            if s == NIL {
+            let v = self.index[i];
+            if v == EMPTY {
                 return None;
             }
-            let e = &self.slab[s as usize];
-            if e.hash == h && e.key == *k {
-                return Some(s);
+            if v >> 32 == want {
+                let s = v as u32;
+                if self.slab[s as usize].key == *k {
+                    return Some(s);
+                }
             }
             i = (i + 1) & self.mask;
         }
     }
 
     fn unlink(&mut self, s: u32) {
-        let (prev, next) = {
-            let e = &self.slab[s as usize];
-            (e.prev, e.next)
-        };
+        let Link { prev, next } = self.links[s as usize];
         if prev == NIL {
             self.head = next;
         } else {
-            self.slab[prev as usize].next = next;
+            self.links[prev as usize].next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slab[next as usize].prev = prev;
+            self.links[next as usize].prev = prev;
         }
     }
 
     fn push_tail(&mut self, s: u32) {
         let tail = self.tail;
-        {
-            let e = &mut self.slab[s as usize];
-            e.prev = tail;
-            e.next = NIL;
-        }
+        self.links[s as usize] = Link {
+            prev: tail,
+            next: NIL,
+        };
         if tail == NIL {
             self.head = s;
         } else {
-            self.slab[tail as usize].next = s;
+            self.links[tail as usize].next = s;
         }
         self.tail = s;
     }
 
-    /// Removes entry `s` entirely; returns it.
     fn remove(&mut self, s: u32) -> Entry {
+        let h = self.hash(&self.slab[s as usize].key);
+        self.remove_hashed(s, h)
+    }
+
+    /// [`Self::remove`] when the caller has the key's hash `h`.
+    fn remove_hashed(&mut self, s: u32, h: u64) -> Entry {
         let e = self.slab[s as usize];
         self.unlink(s);
         let mask = self.mask;
-        let mut hole = e.hash as usize & mask;
-        while self.index[hole] != s {
+        let mut hole = h as usize & mask;
+        while self.index[hole] as u32 != s {
             hole = (hole + 1) & mask;
         }
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
             let t = self.index[j];
-            if t == NIL {
+            if t == EMPTY {
                 break;
             }
-            let ideal = self.slab[t as usize].hash as usize & mask;
+            let ideal = (t >> 32) as usize & mask;
             if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
                 self.index[hole] = t;
                 hole = j;
             }
         }
-        self.index[hole] = NIL;
-        self.slab[s as usize].next = self.free;
+        self.index[hole] = EMPTY;
+        self.links[s as usize].next = self.free;
         self.free = s;
         self.len -= 1;
         e
@@ -257,36 +292,35 @@ impl Pending {
 
     /// Inserts a key known to be absent; the table must not be full.
     fn insert(&mut self, key: Key, hash: u64, ts_ns: u64) {
-        let entry = Entry {
-            key,
-            hash,
-            ts_ns,
-            prev: NIL,
-            next: NIL,
-        };
+        let entry = Entry { key, ts_ns };
         let s = if self.free != NIL {
             let s = self.free;
-            self.free = self.slab[s as usize].next;
+            self.free = self.links[s as usize].next;
             self.slab[s as usize] = entry;
             s
         } else {
             // Within the capacity reserved up front: never reallocates.
             self.slab.push(entry);
+            self.links.push(Link {
+                prev: NIL,
+                next: NIL,
+            });
             (self.slab.len() - 1) as u32
         };
         let mut i = hash as usize & self.mask;
-        while self.index[i] != NIL {
+        while self.index[i] != EMPTY {
             i = (i + 1) & self.mask;
         }
-        self.index[i] = s;
+        self.index[i] = index_slot(hash, s);
         self.push_tail(s);
         self.len += 1;
     }
 
     fn clear(&mut self) {
         if self.len > 0 || !self.slab.is_empty() {
-            self.index.fill(NIL);
+            self.index.fill(EMPTY);
             self.slab.clear();
+            self.links.clear();
         }
         self.head = NIL;
         self.tail = NIL;
@@ -295,7 +329,9 @@ impl Pending {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Entry>() + 4 * self.index.len()
+        self.slab.capacity() * std::mem::size_of::<Entry>()
+            + self.links.capacity() * std::mem::size_of::<Link>()
+            + 8 * self.index.len()
     }
 }
 
@@ -424,7 +460,7 @@ impl Latency {
                 self.unmatched[t] += 1;
                 return;
             };
-            let q = self.pending.remove(s);
+            let q = self.pending.remove_hashed(s, h);
             if q.ts_ns.saturating_add(self.timeout_ns) < now {
                 self.timed_out[t] += 1;
                 self.unmatched[t] += 1;
@@ -810,7 +846,7 @@ mod test {
         assert_eq!(l.timed_out, [0, 0]);
         assert_eq!(
             l.memory_bytes(),
-            100_000 * 80 + 4 * 262_144 + 2 * 8 * 17_408
+            100_000 * (64 + 8) + 8 * 262_144 + 2 * 8 * 17_408
         );
         // Slower flood: 100 µs apart, 100 s in all: the timeout (50,000 queries) wins.
         let mut l = Latency::new(&Settings::default());

@@ -15,10 +15,10 @@
 //!   power-of-two number of slots ≥ 2·m (load ≤ ½), hashed with foldhash keyed by a per-process
 //!   random seed: the names come from the network, so an attacker cannot aim at a probe chain.
 //!
-//! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4 + 4 + 1) + 4·2^⌈log2 2m⌉` bytes,
+//! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4 + 4 + 1) + 8·2^⌈log2 2m⌉` bytes,
 //! whatever the traffic. With the default k = 10 (m = 1024, 2048 index slots): qnames
-//! 304,128 B, second-level names 173,056 B, TLDs 107,520 B, prefixes 61,440 B, so [`TopK`] holds
-//! 646,144 B (≈ 631 KiB) per worker; with k = 1000 (m = 8000) 5,054,144 B (≈ 4.8 MiB).
+//! 312,320 B, second-level names 181,248 B, TLDs 115,712 B, prefixes 69,632 B, so [`TopK`] holds
+//! 678,912 B (≈ 663 KiB) per worker; with k = 1000 (m = 8000) 5,316,288 B (≈ 5.1 MiB).
 //! [`SpaceSaving::memory_bytes`] computes it.
 //!
 //! **Why at least 1024 counters**: a key is only guaranteed to be monitored once its true count
@@ -46,7 +46,15 @@ use foldhash::quality::FixedState;
 
 use crate::decode::{Message, MsgCtx, Name};
 
-const EMPTY: u32 = u32::MAX;
+/// An empty index slot.
+const EMPTY: u64 = u64::MAX;
+
+/// An index slot: the low 32 bits of the key's hash above the counter's slot, so that a probe
+/// compares hash bits in the index itself and reads a key only when they match, and deletion
+/// finds each slot's home without reading `hashes`.
+fn index_slot(hash: u64, s: usize) -> u64 {
+    ((hash & 0xFFFF_FFFF) << 32) | s as u64
+}
 
 /// Space-Saving summary of byte-string keys with `m` counters.
 #[derive(Clone, Debug)]
@@ -63,8 +71,8 @@ pub struct SpaceSaving {
     pos: Box<[u32]>,
     /// Min-heap of slots by count; the first `len` entries are live.
     heap: Box<[u32]>,
-    /// Open-addressing index: slot or `EMPTY`.
-    index: Box<[u32]>,
+    /// Open-addressing index: [`index_slot`] or `EMPTY`.
+    index: Box<[u64]>,
     /// Merge scratch: slots that matched a key of the other summary.
     touched: Box<[bool]>,
     mask: usize,
@@ -151,7 +159,8 @@ impl SpaceSaving {
         self.keys.len()
             + self.lens.len()
             + 8 * (self.counts.len() + self.errors.len() + self.hashes.len())
-            + 4 * (self.pos.len() + self.heap.len() + self.index.len())
+            + 4 * (self.pos.len() + self.heap.len())
+            + 8 * self.index.len()
             + self.touched.len()
     }
 
@@ -170,33 +179,37 @@ impl SpaceSaving {
         if self.len == 0 {
             return None;
         }
+        let want = h & 0xFFFF_FFFF;
         let mut i = h as usize & self.mask;
         loop {
-            let s = self.index[i];
-            if s == EMPTY {
+            let v = self.index[i];
+            if v == EMPTY {
                 return None;
             }
-            let s = s as usize;
-            if self.hashes[s] == h && self.key(s) == key {
-                return Some(s);
+            if v >> 32 == want {
+                let s = (v & 0xFFFF_FFFF) as usize;
+                if self.key(s) == key {
+                    return Some(s);
+                }
             }
             i = (i + 1) & self.mask;
         }
     }
 
     fn index_insert(&mut self, s: usize) {
-        let mut i = self.hashes[s] as usize & self.mask;
+        let h = self.hashes[s];
+        let mut i = h as usize & self.mask;
         while self.index[i] != EMPTY {
             i = (i + 1) & self.mask;
         }
-        self.index[i] = s as u32;
+        self.index[i] = index_slot(h, s);
     }
 
     /// Removes slot `s` from the index (backward-shift deletion keeps probe chains intact).
     fn index_remove(&mut self, s: usize) {
         let mask = self.mask;
         let mut hole = self.hashes[s] as usize & mask;
-        while self.index[hole] != s as u32 {
+        while self.index[hole] & 0xFFFF_FFFF != s as u64 {
             hole = (hole + 1) & mask;
         }
         let mut j = hole;
@@ -206,7 +219,7 @@ impl SpaceSaving {
             if t == EMPTY {
                 break;
             }
-            let ideal = self.hashes[t as usize] as usize & mask;
+            let ideal = (t >> 32) as usize & mask;
             // Move `t` into the hole unless its ideal slot lies cyclically in (hole, j].
             if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
                 self.index[hole] = t;
@@ -882,13 +895,13 @@ mod test {
     #[test]
     fn memory_bound_matches_the_doc() {
         let t = TopK::new(&Settings::default());
-        // m = 1024, index 2048 slots: m·(width + 34) + 4·2048.
+        // m = 1024, index 2048 slots: m·(width + 34) + 8·2048.
         assert_eq!(t.qnames.capacity(), 1024);
-        assert_eq!(t.qnames.memory_bytes(), 1024 * (255 + 34) + 8192);
-        assert_eq!(t.tlds.memory_bytes(), 1024 * (63 + 34) + 8192);
-        assert_eq!(t.slds.memory_bytes(), 1024 * (127 + 34) + 8192);
-        assert_eq!(t.sources.memory_bytes(), 1024 * (18 + 34) + 8192);
-        assert_eq!(t.memory_bytes(), 646_144);
+        assert_eq!(t.qnames.memory_bytes(), 1024 * (255 + 34) + 16_384);
+        assert_eq!(t.tlds.memory_bytes(), 1024 * (63 + 34) + 16_384);
+        assert_eq!(t.slds.memory_bytes(), 1024 * (127 + 34) + 16_384);
+        assert_eq!(t.sources.memory_bytes(), 1024 * (18 + 34) + 16_384);
+        assert_eq!(t.memory_bytes(), 678_912);
         // m = 8·k = 80, index 256 slots.
         let small = TopK::new(&Settings {
             counters: 80,
@@ -896,14 +909,14 @@ mod test {
         });
         assert_eq!(
             small.memory_bytes(),
-            80 * (255 + 63 + 127 + 18 + 4 * 34) + 4 * 4 * 256
+            80 * (255 + 63 + 127 + 18 + 4 * 34) + 4 * 8 * 256
         );
-        assert_eq!(small.memory_bytes(), 52_016);
+        assert_eq!(small.memory_bytes(), 56_112);
         let big = TopK::new(&Settings {
             k: 5000,
             ..Settings::default()
         });
         assert_eq!(big.k, MAX_K);
-        assert_eq!(big.memory_bytes(), 5_054_144);
+        assert_eq!(big.memory_bytes(), 5_316_288);
     }
 }

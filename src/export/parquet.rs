@@ -583,6 +583,10 @@ impl QueryWriter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
+    /// The shared statistics, for a thread that does not own the writer.
+    pub fn stats_handle(&self) -> Arc<std::sync::Mutex<WriterStats>> {
+        Arc::clone(&self.stats)
+    }
     /// Waits for the thread (after every [`QueryExport`] and [`QueryLog`] was dropped).
     pub fn join(self) -> WriterStats {
         match self.handle.join() {

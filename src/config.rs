@@ -702,6 +702,40 @@ mod test {
         assert!(e.contains("snaplen"), "{e}");
     }
 
+    #[test]
+    fn parquet_section_is_checked() {
+        let c = check("[export.parquet]\ndirectory = \"/tmp/x\"\ninterval_seconds = 10\n").unwrap();
+        assert_eq!(c.aggregate.series.interval_seconds, 10);
+        // (300 + 10) s / 10 s = 31, + 2, twice over.
+        assert_eq!(c.aggregate.series.max_intervals, 66);
+        // Off: no series kept.
+        assert_eq!(check("").unwrap().aggregate.series.max_intervals, 0);
+        for (text, key) in [
+            ("interval_seconds = 7", "export.parquet.interval_seconds"),
+            ("interval_seconds = 0", "export.parquet.interval_seconds"),
+            (
+                "write_interval_seconds = 5",
+                "export.parquet.write_interval_seconds",
+            ),
+            ("grace_seconds = 0", "export.parquet.grace_seconds"),
+            ("query_batches = 1", "export.parquet.query_batches"),
+            ("node = \"a/b\"", "export.parquet.node"),
+            (
+                "directory = \"/d\"\nqueries_directory = \"/d\"",
+                "export.parquet.queries_directory",
+            ),
+        ] {
+            let e = check(&format!("[export.parquet]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = check("[export.parquet]\nqueries = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("queries"), "{e}");
+    }
+
     /// Seeded mutations of the example file: parsing and validation never panic, and every
     /// rejection names the file.
     #[test]

@@ -335,8 +335,10 @@ fn merge_loop(
 fn parquet_tick(shared: &Shared, out: &ParquetOut, last: bool) {
     use crate::export::parquet;
     if let Some((q, stats)) = &out.queries {
-        q.flush();
+        // The writer completes files asynchronously: the figures read here include the files
+        // of the previous tick's flush (the metrics lag one write interval).
         let s = stats.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        q.flush();
         shared
             .parquet_query_files
             .store(s.files.len() as u64, Ordering::Relaxed);

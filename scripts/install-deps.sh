@@ -9,7 +9,8 @@
 #   build:  libpcap-dev (the pcap crate links libpcap for live capture), pkg-config, gcc/make
 #   tests:  tcpreplay, tcpdump (live-capture tests), prometheus (promtool and the server),
 #           iproute2 (network namespaces, veth), python3, zstd, gzip (compressed fixtures),
-#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service)
+#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service),
+#           Java 17 and a Python venv with pinned duckdb and pyspark (the Parquet read-back test)
 set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -33,6 +34,7 @@ DEPS=(
     "chromium         cmd:chromium"
     "tmux             cmd:tmux"
     "curl             cmd:curl"
+    "openjdk-17-jre-headless cmd:java"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.
@@ -135,4 +137,47 @@ else
     command -v rustup >/dev/null 2>&1 || die "missing ${components[*]} and no rustup to add them"
     say "rustup component add ${components[*]}"
     rustup -q component add "${components[@]}" || die "rustup could not add ${components[*]}"
+fi
+
+#------------ Python packages for the Parquet read-back test --------------------
+
+# tests/integration/parquet.rs reads the exported files with DuckDB and Spark (local mode) from
+# this venv (or from $DNSOBS_PYTHON). Pinned, so every machine reads with the same engines.
+# The interpreter: $DNSOBS_BASE_PYTHON, else pyenv's, else Debian's python3.
+VENV="${DNSOBS_VENV:-/opt/dnsobs-venv}"
+PY_PINS=(duckdb==1.4.4 pyspark==3.5.7)
+venv_ok() {
+    "$VENV/bin/python3" - "${PY_PINS[@]}" <<'PY' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+sys.exit(0 if all(version(n) == v for n, v in (p.split("==") for p in sys.argv[1:])) else 1)
+PY
+}
+if venv_ok; then
+    say "python: $VENV has ${PY_PINS[*]}"
+else
+    base="${DNSOBS_BASE_PYTHON:-}"
+    if [[ -z "$base" ]]; then
+        for cand in "$HOME/.pyenv/shims/python3" python3; do
+            if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+                base="$cand"
+                break
+            fi
+        done
+    fi
+    if [[ -z "$base" ]]; then
+        # Debian's python3 needs python3-venv for `-m venv` with pip.
+        apt_log="$(mktemp -t dnsobs-install-deps.XXXXXX.log)"
+        SUDO=()
+        ((EUID == 0)) || SUDO=(sudo)
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends python3-venv >>"$apt_log" 2>&1 ||
+            die "apt-get install python3-venv failed (log: $apt_log)"
+        base=python3
+    fi
+    say "python: creating $VENV with $("$base" --version 2>&1) and installing ${PY_PINS[*]}"
+    "$base" -m venv "$VENV" || die "cannot create the venv $VENV"
+    "$VENV/bin/python3" -m pip install -q --disable-pip-version-check "${PY_PINS[@]}" ||
+        die "pip install ${PY_PINS[*]} into $VENV failed"
+    venv_ok || die "$VENV still lacks ${PY_PINS[*]}"
+    say "python: installed ${PY_PINS[*]} into $VENV"
 fi

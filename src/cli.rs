@@ -39,7 +39,8 @@ pub enum Command {
         "Examples:\n",
         "  dnsobs replay pcaps/root-mix-v4v6.pcap\n",
         "  dnsobs replay --format json --threads 2 day1.pcap.zst day2.pcap.gz\n",
-        "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n\n",
+        "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n",
+        "  dnsobs replay --parquet /data/dns --node ns1 --interval 60 day1.pcap.zst\n\n",
         "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read; ",
         "4 an input file is truncated or corrupt (the report covers the records read)."
     ))]
@@ -170,6 +171,23 @@ pub struct ReplayArgs {
     /// Also write the HTML report to FILE (beside the --format output on stdout).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Width of the time-series buckets (JSON `time_series`, Parquet), in seconds; must
+    /// divide 86400.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub interval: u32,
+    /// Intervals held at once; older ones are evicted (counted) when a capture spans more.
+    #[arg(long, default_value_t = 10_080, value_name = "N")]
+    pub max_intervals: usize,
+    /// Write the per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/.
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+    /// Write one Parquet row per query (source truncated to /24 or /48) under
+    /// DIR/date=YYYY-MM-DD/node=NAME/.
+    #[arg(long, value_name = "DIR")]
+    pub parquet_queries: Option<PathBuf>,
+    /// Node name stored in the Parquet files and their partition path (default: host name).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 /// Arguments of `rssac002`.

@@ -162,6 +162,54 @@ pub struct ExportSection {
     pub max_connections: usize,
     /// Seconds a client may take to send its request headers.
     pub header_read_timeout_seconds: u64,
+    /// `[export.parquet]`.
+    pub parquet: ParquetSection,
+}
+
+/// `[export.parquet]`: periodic Parquet files of the per-interval counters (and, opt-in, one
+/// row per query).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParquetSection {
+    /// Root of the per-interval table ("" = off).
+    pub directory: String,
+    /// Root of the per-query table ("" = off).
+    pub queries_directory: String,
+    /// Node name in the files and partitions ("" = host name).
+    pub node: String,
+    /// Bucket width in seconds (divides 86400).
+    pub interval_seconds: u32,
+    /// Seconds between writes (finished intervals are written then).
+    pub write_interval_seconds: u64,
+    /// Seconds after an interval ends before it is written (the workers' last flushes).
+    pub grace_seconds: u64,
+    /// Per-query batches (8192 rows, about 0.5 MB each) in flight; when all are busy, rows
+    /// are dropped and counted.
+    pub query_batches: usize,
+}
+
+impl Default for ParquetSection {
+    fn default() -> Self {
+        Self {
+            directory: String::new(),
+            queries_directory: String::new(),
+            node: String::new(),
+            interval_seconds: 60,
+            write_interval_seconds: 300,
+            grace_seconds: 10,
+            query_batches: 16,
+        }
+    }
+}
+
+impl ParquetSection {
+    /// Intervals the daemon's series must hold: everything between two writes plus the grace,
+    /// twice over (a failed write is retried at the next one).
+    pub fn max_intervals(&self) -> usize {
+        let span = self.write_interval_seconds + self.grace_seconds;
+        let n = span.div_ceil(u64::from(self.interval_seconds.max(1))) as usize + 2;
+        (2 * n).max(16)
+    }
 }
 
 impl Default for ExportSection {
@@ -171,6 +219,7 @@ impl Default for ExportSection {
             allow_non_loopback: false,
             max_connections: 32,
             header_read_timeout_seconds: 5,
+            parquet: ParquetSection::default(),
         }
     }
 }
@@ -440,6 +489,41 @@ impl RawConfig {
                 "must be between 1 and 300".into(),
             ));
         }
+        let p = &e.parquet;
+        if !p.node.is_empty() {
+            crate::export::parquet::check_node(&p.node)
+                .map_err(|e| bad("export.parquet.node", e.to_string()))?;
+        }
+        if p.interval_seconds == 0 || 86_400 % p.interval_seconds != 0 {
+            return Err(bad(
+                "export.parquet.interval_seconds",
+                "must divide 86400 (a UTC day), e.g. 1, 10, 60, 300, 3600".into(),
+            ));
+        }
+        if !(10..=86_400).contains(&p.write_interval_seconds) {
+            return Err(bad(
+                "export.parquet.write_interval_seconds",
+                "must be between 10 and 86400".into(),
+            ));
+        }
+        if !(1..=3600).contains(&p.grace_seconds) {
+            return Err(bad(
+                "export.parquet.grace_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if !(2..=1024).contains(&p.query_batches) {
+            return Err(bad(
+                "export.parquet.query_batches",
+                "must be between 2 and 1024".into(),
+            ));
+        }
+        if !p.directory.is_empty() && p.directory == p.queries_directory {
+            return Err(bad(
+                "export.parquet.queries_directory",
+                "must differ from export.parquet.directory (two tables, two roots)".into(),
+            ));
+        }
         let r = &self.rssac002;
         if !r.directory.is_empty() {
             crate::export::rssac002::check_service(&r.service)
@@ -507,6 +591,15 @@ impl RawConfig {
                     timeout_ns: (a.query_timeout_seconds * 1e9) as u64,
                 },
                 asn_table,
+                // Only kept when exported: the daemon's series is drained at every write.
+                series: aggregate::series::Settings {
+                    interval_seconds: self.export.parquet.interval_seconds,
+                    max_intervals: if self.export.parquet.directory.is_empty() {
+                        0
+                    } else {
+                        self.export.parquet.max_intervals()
+                    },
+                },
                 ..aggregate::Settings::default()
             },
             listen,
@@ -607,6 +700,40 @@ mod test {
             .unwrap_err()
             .to_string();
         assert!(e.contains("snaplen"), "{e}");
+    }
+
+    #[test]
+    fn parquet_section_is_checked() {
+        let c = check("[export.parquet]\ndirectory = \"/tmp/x\"\ninterval_seconds = 10\n").unwrap();
+        assert_eq!(c.aggregate.series.interval_seconds, 10);
+        // (300 + 10) s / 10 s = 31, + 2, twice over.
+        assert_eq!(c.aggregate.series.max_intervals, 66);
+        // Off: no series kept.
+        assert_eq!(check("").unwrap().aggregate.series.max_intervals, 0);
+        for (text, key) in [
+            ("interval_seconds = 7", "export.parquet.interval_seconds"),
+            ("interval_seconds = 0", "export.parquet.interval_seconds"),
+            (
+                "write_interval_seconds = 5",
+                "export.parquet.write_interval_seconds",
+            ),
+            ("grace_seconds = 0", "export.parquet.grace_seconds"),
+            ("query_batches = 1", "export.parquet.query_batches"),
+            ("node = \"a/b\"", "export.parquet.node"),
+            (
+                "directory = \"/d\"\nqueries_directory = \"/d\"",
+                "export.parquet.queries_directory",
+            ),
+        ] {
+            let e = check(&format!("[export.parquet]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = check("[export.parquet]\nqueries = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("queries"), "{e}");
     }
 
     /// Seeded mutations of the example file: parsing and validation never panic, and every

@@ -54,8 +54,68 @@ fn main() -> ExitCode {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
-    let settings = replay_settings(args.threads, &args.ports, Default::default())?;
+    use dnsobs::export::parquet;
+    if args.interval == 0 || 86_400 % args.interval != 0 {
+        anyhow::bail!("--interval must divide 86400 (a UTC day) evenly, e.g. 1, 10, 60, 300, 3600");
+    }
+    let aggregate = dnsobs::aggregate::Settings {
+        series: dnsobs::aggregate::series::Settings {
+            interval_seconds: args.interval,
+            max_intervals: args.max_intervals,
+        },
+        ..Default::default()
+    };
+    let mut settings = replay_settings(args.threads, &args.ports, aggregate)?;
+    let node = args.node.clone().unwrap_or_else(parquet::default_node);
+    if args.parquet.is_some() || args.parquet_queries.is_some() {
+        parquet::check_node(&node).context("--node")?;
+    }
+    let mut writer = None;
+    if let Some(dir) = &args.parquet_queries {
+        // Four batches in flight per worker; replay waits for the writer rather than drop.
+        let pool = 4 * pipeline::effective_threads(settings.threads);
+        let (export, w) = parquet::QueryExport::start(dir.clone(), node.clone(), pool, true)
+            .context("starting the per-query Parquet writer")?;
+        settings.queries = Some(export);
+        writer = Some(w);
+    }
+    // The writer ends when the last sender (the settings' copy, consumed here) is gone.
     let r = replay_with_progress(&args.files, settings, args.quiet)?;
+    if let Some(w) = writer {
+        let stats = w.join();
+        if let Some(e) = stats.last_error {
+            anyhow::bail!(
+                "writing per-query Parquet files ({} failure(s)): {e}",
+                stats.errors
+            );
+        }
+        if !args.quiet {
+            eprintln!(
+                "dnsobs: wrote {} query rows into {} Parquet file(s)",
+                stats.rows,
+                stats.files.len()
+            );
+        }
+    }
+    if let Some(dir) = &args.parquet {
+        let rows = r.agg.series.rows();
+        let paths = parquet::write_intervals(dir, &node, r.agg.series.interval_seconds(), &rows)
+            .context("writing the per-interval Parquet files")?;
+        if !args.quiet {
+            eprintln!(
+                "dnsobs: wrote {} interval rows into {} Parquet file(s) under {}",
+                rows.len(),
+                paths.len(),
+                dir.display()
+            );
+            if r.agg.series.evicted_intervals > 0 || r.agg.series.late_messages > 0 {
+                eprintln!(
+                    "dnsobs: warning: the captures span more than --max-intervals {}: {} interval(s) evicted, {} message(s) not bucketed",
+                    args.max_intervals, r.agg.series.evicted_intervals, r.agg.series.late_messages
+                );
+            }
+        }
+    }
     let out = match args.format {
         Format::Table => report::table(&r),
         Format::Json => {
@@ -213,6 +273,7 @@ fn replay_settings(
         },
         aggregate,
         progress: None,
+        queries: None,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod hygiene;
 pub mod ithi;
 pub mod latency;
 pub mod rssac002;
+pub mod series;
 pub mod sources;
 pub mod topk;
 
@@ -43,6 +44,8 @@ pub struct Settings {
     pub asn: asn::Settings,
     /// Prefix → ASN table; `None` turns ASN diversity off.
     pub asn_table: Option<std::sync::Arc<asn::AsnTable>>,
+    /// Per-interval counters over capture time.
+    pub series: series::Settings,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             ithi: ithi::Settings::default(),
             asn: asn::Settings::default(),
             asn_table: None,
+            series: series::Settings::default(),
         }
     }
 }
@@ -142,6 +146,8 @@ pub struct Aggregate {
     pub ithi: ithi::Ithi,
     /// ASN diversity; `None` without a configured table (feature off).
     pub asn: Option<asn::Asn>,
+    /// Per-interval counters by transport and IP version.
+    pub series: series::Series,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -166,6 +172,7 @@ impl Aggregate {
                 .asn_table
                 .clone()
                 .map(|t| asn::Asn::new(t, &settings.asn)),
+            series: series::Series::new(&settings.series),
             ..Self::empty_scalars()
         }
     }
@@ -202,6 +209,13 @@ impl Aggregate {
         let hygiene = std::mem::replace(&mut self.hygiene, hygiene::Hygiene::placeholder());
         let ithi = std::mem::replace(&mut self.ithi, ithi::Ithi::placeholder());
         let asn = self.asn.take();
+        let series = std::mem::replace(
+            &mut self.series,
+            series::Series::new(&series::Settings {
+                max_intervals: 0,
+                ..Default::default()
+            }),
+        );
         let (qtypes, qclasses, rcodes) = (
             std::mem::take(&mut self.qtypes),
             std::mem::take(&mut self.qclasses),
@@ -219,8 +233,10 @@ impl Aggregate {
             hygiene,
             ithi,
             asn,
+            series,
             ..Self::empty_scalars()
         };
+        self.series.clear();
         self.rssac002.clear();
         self.topk.clear();
         self.distinct.clear();
@@ -276,6 +292,10 @@ impl Aggregate {
             hygiene: hygiene::Hygiene::placeholder(),
             ithi: ithi::Ithi::placeholder(),
             asn: None,
+            series: series::Series::new(&series::Settings {
+                max_intervals: 0,
+                ..Default::default()
+            }),
         }
     }
 
@@ -326,6 +346,7 @@ impl Aggregate {
         }
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
+        self.series.merge(&other.series);
     }
 }
 
@@ -349,6 +370,7 @@ impl Sink for Aggregate {
         }
         self.topk.observe(ctx, msg, name);
         self.distinct.observe(ctx, msg);
+        self.series.observe(ctx.ts_ns, t, v, msg, ctx.size);
         if h.qr() {
             if let Some(e) = msg.edns {
                 self.response_udp_sizes[udp_size_bucket(e.udp_size)] += 1;

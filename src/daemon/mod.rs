@@ -63,6 +63,18 @@ pub struct Shared {
     pub rssac002_files: AtomicU64,
     /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
     pub rssac002_errors: AtomicU64,
+    /// Per-interval Parquet files written.
+    pub parquet_files: AtomicU64,
+    /// Failed Parquet writes (either table).
+    pub parquet_errors: AtomicU64,
+    /// Per-query Parquet files completed.
+    pub parquet_query_files: AtomicU64,
+    /// Failed per-query Parquet writes.
+    pub parquet_query_errors: AtomicU64,
+    /// Per-query rows written to Parquet.
+    pub parquet_query_rows: AtomicU64,
+    /// Per-query rows dropped because the writer was behind.
+    pub parquet_query_rows_dropped: AtomicU64,
 }
 
 impl Shared {
@@ -106,6 +118,7 @@ struct CaptureWorker {
     flush_every: Duration,
     /// Drops counted by handles closed since (a reopened handle starts from zero).
     drops_before: (u64, u64),
+    shared: Arc<Shared>,
 }
 
 impl CaptureWorker {
@@ -197,6 +210,16 @@ impl CaptureWorker {
             self.health.kernel_drops = self.drops_before.0 + h.dropped.0;
             self.health.interface_drops = self.drops_before.1 + h.dropped.1;
         }
+        if let Some(l) = self.worker.log.as_mut() {
+            // Partial batches go out at every flush, so rows appear within a write interval.
+            l.ship();
+            let dropped = std::mem::take(&mut l.dropped);
+            if dropped > 0 {
+                self.shared
+                    .parquet_query_rows_dropped
+                    .fetch_add(dropped, Ordering::Relaxed);
+            }
+        }
         let spare = if last {
             self.recycle.recv_timeout(Duration::from_secs(2)).ok()
         } else {
@@ -239,13 +262,29 @@ struct RssacOut {
 /// How often the merger looks for finished UTC days.
 const RSSAC_CHECK: Duration = Duration::from_secs(20);
 
+/// Where and how the daemon writes Parquet files.
+struct ParquetOut {
+    /// Root of the per-interval table ("" = off; the per-query table may still be on).
+    dir: Option<PathBuf>,
+    node: String,
+    every: Duration,
+    grace: Duration,
+    /// The per-query writer, told to complete its files at every write, and its figures.
+    queries: Option<(
+        crate::export::parquet::QueryExport,
+        Arc<Mutex<crate::export::parquet::WriterStats>>,
+    )>,
+}
+
 fn merge_loop(
     rx: Receiver<Delta>,
     recycle: Vec<Sender<Aggregate>>,
     shared: Arc<Shared>,
     rssac: Option<RssacOut>,
+    parquet: Option<ParquetOut>,
 ) {
     let mut last_check = Instant::now();
+    let mut last_parquet = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(mut d) => {
@@ -268,13 +307,85 @@ fn merge_loop(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Stopping: every interval still held goes out, the current one included.
+                if let Some(out) = &parquet {
+                    parquet_tick(&shared, out, true);
+                }
+                return;
+            }
         }
         if let Some(out) = &rssac
             && last_check.elapsed() >= RSSAC_CHECK
         {
             last_check = Instant::now();
             rssac002_tick(&shared, out);
+        }
+        if let Some(out) = &parquet
+            && last_parquet.elapsed() >= out.every
+        {
+            last_parquet = Instant::now();
+            parquet_tick(&shared, out, false);
+        }
+    }
+}
+
+/// Writes the intervals that ended more than `grace` ago (outside the lock). A failed write is
+/// logged and counted and puts the rows back for the next tick; capture is never affected.
+fn parquet_tick(shared: &Shared, out: &ParquetOut, last: bool) {
+    use crate::export::parquet;
+    if let Some((q, stats)) = &out.queries {
+        // The writer completes files asynchronously: the figures read here include the files
+        // of the previous tick's flush (the metrics lag one write interval).
+        let s = stats.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        q.flush();
+        shared
+            .parquet_query_files
+            .store(s.files.len() as u64, Ordering::Relaxed);
+        shared.parquet_query_rows.store(s.rows, Ordering::Relaxed);
+        let before = shared
+            .parquet_query_errors
+            .swap(s.errors, Ordering::Relaxed);
+        if s.errors > before
+            && let Some(e) = &s.last_error
+        {
+            error!("parquet: per-query files: {e}");
+        }
+    }
+    let Some(dir) = &out.dir else { return };
+    let cutoff = if last {
+        u64::MAX
+    } else {
+        SystemTime::now()
+            .checked_sub(out.grace)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64)
+    };
+    let (rows, interval) = {
+        let mut t = shared.total.lock().unwrap_or_else(PoisonError::into_inner);
+        (t.series.take_before(cutoff), t.series.interval_seconds())
+    };
+    if rows.is_empty() {
+        return;
+    }
+    match parquet::write_intervals(dir, &out.node, interval, &rows) {
+        Ok(paths) => {
+            for p in &paths {
+                info!("parquet: wrote {} ({} rows)", p.display(), rows.len());
+            }
+            shared
+                .parquet_files
+                .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
+            error!("parquet: {e}; will retry at the next write");
+            shared
+                .total
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .series
+                .restore(&rows);
         }
     }
 }
@@ -439,7 +550,37 @@ pub fn run(
         start_time: now_secs(),
         rssac002_files: AtomicU64::new(0),
         rssac002_errors: AtomicU64::new(0),
+        parquet_files: AtomicU64::new(0),
+        parquet_errors: AtomicU64::new(0),
+        parquet_query_files: AtomicU64::new(0),
+        parquet_query_errors: AtomicU64::new(0),
+        parquet_query_rows: AtomicU64::new(0),
+        parquet_query_rows_dropped: AtomicU64::new(0),
     });
+    let pq = &config.raw.export.parquet;
+    let node = if pq.node.is_empty() {
+        crate::export::parquet::default_node()
+    } else {
+        pq.node.clone()
+    };
+    // The daemon never waits for the per-query writer: rows it cannot take are counted.
+    let (query_export, query_writer) = if pq.queries_directory.is_empty() {
+        (None, None)
+    } else {
+        match crate::export::parquet::QueryExport::start(
+            PathBuf::from(&pq.queries_directory),
+            node.clone(),
+            pq.query_batches,
+            false,
+        ) {
+            Ok((e, w)) => (Some(e), Some(w)),
+            Err(e) => {
+                shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
+                error!("parquet: per-query export off: {e}");
+                (None, None)
+            }
+        }
+    };
     let (to_merger, from_workers) = bounded::<Delta>(handles.len() * 2);
     let mut recycle_tx = Vec::new();
     let mut controls = Vec::new();
@@ -463,13 +604,14 @@ pub fn run(
             },
             settings,
             handle: Some(h),
-            worker: Worker::new(&config.decode, &config.aggregate),
+            worker: Worker::with_log(&config.decode, &config.aggregate, query_export.as_ref()),
             to_merger: to_merger.clone(),
             recycle: rrx,
             control: crx,
             stop: Arc::clone(&stop),
             flush_every,
             drops_before: (0, 0),
+            shared: Arc::clone(&shared),
         };
         let name = format!("capture-{slot}");
         threads.push(
@@ -491,11 +633,20 @@ pub fn run(
     if let Some(out) = &rssac {
         rssac002_probe(out, &shared);
     }
+    let parquet = (!pq.directory.is_empty() || query_export.is_some()).then(|| ParquetOut {
+        dir: (!pq.directory.is_empty()).then(|| PathBuf::from(&pq.directory)),
+        node,
+        every: Duration::from_secs(pq.write_interval_seconds),
+        grace: Duration::from_secs(pq.grace_seconds),
+        queries: query_export
+            .clone()
+            .zip(query_writer.as_ref().map(|w| w.stats_handle())),
+    });
     let merger = {
         let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("merger".into())
-            .spawn(move || merge_loop(from_workers, recycle_tx, shared, rssac))
+            .spawn(move || merge_loop(from_workers, recycle_tx, shared, rssac, parquet))
             .map_err(|error| StartError::Start {
                 what: "merger thread",
                 error,
@@ -516,6 +667,22 @@ pub fn run(
         let _ = t.join();
     }
     let _ = merger.join();
+    // Every sender is gone now (workers and merger joined): the writer completes its files.
+    drop(query_export);
+    if let Some(w) = query_writer {
+        let s = w.join();
+        info!(
+            "parquet: {} query rows in {} file(s)",
+            s.rows,
+            s.files.len()
+        );
+        if let Some(e) = s.last_error {
+            error!(
+                "parquet: {} per-query write failure(s), last: {e}",
+                s.errors
+            );
+        }
+    }
     server.stop();
     let t = shared.total.lock().unwrap_or_else(PoisonError::into_inner);
     let drops: u64 = shared

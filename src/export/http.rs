@@ -304,6 +304,42 @@ impl Collector for HealthCollector {
             None,
             [(vec![], errors)],
         )?;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let sh = &self.0;
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_parquet_files_written",
+            "Parquet files completed by [export.parquet], by table.",
+            None,
+            [
+                (vec![("table", "intervals")], get(&sh.parquet_files)),
+                (vec![("table", "queries")], get(&sh.parquet_query_files)),
+            ],
+        )?;
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_parquet_write_errors",
+            "Failed Parquet writes by table (directory missing, full or read-only); interval rows are retried.",
+            None,
+            [
+                (vec![("table", "intervals")], get(&sh.parquet_errors)),
+                (vec![("table", "queries")], get(&sh.parquet_query_errors)),
+            ],
+        )?;
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_parquet_query_rows_written",
+            "Per-query rows written to Parquet files.",
+            None,
+            [(vec![], get(&sh.parquet_query_rows))],
+        )?;
+        prometheus::counters(
+            &mut enc,
+            "dnsobs_parquet_query_rows_dropped",
+            "Per-query rows not exported because the writer thread was behind (capture never waits for it).",
+            None,
+            [(vec![], get(&sh.parquet_query_rows_dropped))],
+        )?;
         let ok = self.0.reload_ok.load(std::sync::atomic::Ordering::Relaxed);
         let t = self
             .0

@@ -6,6 +6,7 @@
 pub mod html;
 pub mod http;
 pub mod ithi;
+pub mod parquet;
 pub mod process;
 pub mod prometheus;
 pub mod report;

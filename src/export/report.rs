@@ -137,7 +137,39 @@ pub fn json(r: &Replay) -> Value {
     v["ithi"] = crate::export::ithi::ithi_json(&a.ithi);
     v["resolver_hygiene"] = crate::export::ithi::hygiene_json(&a.hygiene);
     v["asn"] = crate::export::ithi::asn_json(a.asn.as_ref(), a.topk.k);
+    v["time_series"] = time_series(&a.series);
     v
+}
+
+/// Per-interval counters by transport and IP version (capture time, UTC).
+pub fn time_series(s: &crate::aggregate::series::Series) -> Value {
+    let rows: Vec<Value> = s
+        .rows()
+        .iter()
+        .map(|r| {
+            let c = &r.counts;
+            json!({
+                "interval_start": r.start_ns / 1_000_000_000,
+                "interval_start_iso": crate::export::parquet::iso8601(r.start_ns),
+                "transport": crate::aggregate::transport_label(r.transport),
+                "ip_version": r.ip_version,
+                "queries": c.queries,
+                "responses": c.responses,
+                "queries_edns": c.queries_edns,
+                "queries_do": c.queries_do,
+                "responses_nxdomain": c.responses_nxdomain,
+                "responses_tc": c.responses_tc,
+                "query_bytes": c.query_bytes,
+                "response_bytes": c.response_bytes,
+            })
+        })
+        .collect();
+    json!({
+        "interval_seconds": s.interval_seconds(),
+        "evicted_intervals": s.evicted_intervals,
+        "late_messages": s.late_messages,
+        "rows": rows,
+    })
 }
 
 /// The heavy-hitter tables, with each count's possible overestimate.

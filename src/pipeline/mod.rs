@@ -18,7 +18,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::aggregate::{self, Aggregate};
 use crate::capture::file::{FileKind, ReadError, Reader};
 use crate::capture::{LinkType, Packet};
-use crate::decode::{self, Decoder};
+use crate::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink};
+use crate::export::parquet::{QueryExport, QueryLog};
 
 /// Frames per batch handed to a worker.
 const BATCH_FRAMES: usize = 512;
@@ -124,6 +125,27 @@ pub struct Worker {
     decoder: Decoder,
     /// This worker's counters.
     pub agg: Aggregate,
+    /// Per-query Parquet rows (opt-in).
+    pub log: Option<QueryLog>,
+}
+
+/// The aggregate and the per-query log, as one sink.
+struct Both<'a>(&'a mut Aggregate, &'a mut QueryLog);
+
+impl Sink for Both<'_> {
+    #[inline]
+    fn message(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        self.0.message(ctx, msg, name);
+        self.1.observe(ctx, msg, name);
+    }
+    #[inline]
+    fn malformed(&mut self, reason: Malformed, ctx: Option<&MsgCtx>) {
+        self.0.malformed(reason, ctx);
+    }
+    #[inline]
+    fn event(&mut self, event: Event) {
+        self.0.event(event);
+    }
 }
 
 impl Worker {
@@ -132,12 +154,28 @@ impl Worker {
         Self {
             decoder: Decoder::new(decode),
             agg: Aggregate::new(aggregate),
+            log: None,
+        }
+    }
+
+    /// A fresh worker that also writes per-query rows when `queries` is set.
+    pub fn with_log(
+        decode: &decode::Settings,
+        aggregate: &aggregate::Settings,
+        queries: Option<&QueryExport>,
+    ) -> Self {
+        Self {
+            log: queries.map(QueryExport::log),
+            ..Self::new(decode, aggregate)
         }
     }
 
     /// Ends the input: queries still waiting for a response are counted as such; the counters.
     pub fn finish(mut self) -> Aggregate {
         self.agg.latency.close();
+        if let Some(l) = &mut self.log {
+            l.ship();
+        }
         self.agg
     }
 
@@ -145,7 +183,10 @@ impl Worker {
     #[inline]
     pub fn process(&mut self, pkt: &Packet<'_>) {
         self.agg.frame(pkt.ts_ns, pkt.data.len());
-        self.decoder.decode(pkt, &mut self.agg);
+        match &mut self.log {
+            None => self.decoder.decode(pkt, &mut self.agg),
+            Some(l) => self.decoder.decode(pkt, &mut Both(&mut self.agg, l)),
+        }
     }
 }
 
@@ -162,6 +203,8 @@ pub struct Settings {
     pub aggregate: aggregate::Settings,
     /// Where to publish progress, if anyone watches.
     pub progress: Option<Arc<Progress>>,
+    /// Per-query Parquet export (opt-in): every worker writes through it.
+    pub queries: Option<QueryExport>,
 }
 
 /// What was read from one file.
@@ -228,7 +271,11 @@ pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileErro
     let threads = effective_threads(settings.threads);
     let start = Instant::now();
     let (agg, files) = if threads == 1 {
-        let mut w = Worker::new(&settings.decode, &settings.aggregate);
+        let mut w = Worker::with_log(
+            &settings.decode,
+            &settings.aggregate,
+            settings.queries.as_ref(),
+        );
         let prog = settings.progress.as_deref();
         let files = readers
             .into_iter()
@@ -324,11 +371,11 @@ fn mapped(
             .into_iter()
             .enumerate()
             .map(|(i, readers)| {
-                let (ds, ags) = (&settings.decode, &settings.aggregate);
+                let (ds, ags, qs) = (&settings.decode, &settings.aggregate, &settings.queries);
                 // Worker 0 reports progress for all: they walk the same files in step.
                 let prog = settings.progress.as_deref().filter(|_| i == 0);
                 s.spawn(move || {
-                    let mut w = Worker::new(ds, ags);
+                    let mut w = Worker::with_log(ds, ags, qs.as_ref());
                     let files: Vec<FileSummary> = readers
                         .into_iter()
                         .enumerate()
@@ -385,8 +432,8 @@ fn sharded(
             let (tx, rx) = bounded::<Batch>(BATCHES_PER_WORKER);
             to_workers.push(tx);
             let back = back_tx.clone();
-            let (ds, ags) = (&settings.decode, &settings.aggregate);
-            handles.push(s.spawn(move || work(rx, back, Worker::new(ds, ags))));
+            let (ds, ags, qs) = (&settings.decode, &settings.aggregate, &settings.queries);
+            handles.push(s.spawn(move || work(rx, back, Worker::with_log(ds, ags, qs.as_ref()))));
         }
         drop(back_tx);
         let mut pending: Vec<Batch> = (0..threads).map(|_| fresh(&back_rx)).collect();

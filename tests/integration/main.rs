@@ -35,3 +35,5 @@ mod flood;
 mod ithi;
 // dnsobs top in tmux against a live daemon fed by tcpreplay: numbers move, keys, unreachable.
 mod top;
+// Parquet export (interval and per-query tables) read back by DuckDB and Spark vs the oracle.
+mod parquet;

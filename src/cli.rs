@@ -171,13 +171,15 @@ pub struct ReplayArgs {
     /// Also write the HTML report to FILE (beside the --format output on stdout).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Width of the time-series buckets (JSON `time_series`, Parquet), in seconds; must
-    /// divide 86400.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub interval: u32,
+    /// Width of the time-series buckets (JSON `time_series`, Parquet, the HTML rate chart), in
+    /// seconds; must divide 86400. Default 60, or 1 when an HTML report is asked for without
+    /// --parquet (a per-second chart).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<u32>,
     /// Intervals held at once; older ones are evicted (counted) when a capture spans more.
-    #[arg(long, default_value_t = 10_080, value_name = "N")]
-    pub max_intervals: usize,
+    /// Default 10080 (a week of minutes), or 172800 (two days of seconds) with 1-second buckets.
+    #[arg(long, value_name = "N")]
+    pub max_intervals: Option<usize>,
     /// Write the per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/.
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,

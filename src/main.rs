@@ -54,14 +54,30 @@ fn main() -> ExitCode {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
+    use dnsobs::aggregate::series;
     use dnsobs::export::parquet;
-    if args.interval == 0 || 86_400 % args.interval != 0 {
+    // An HTML report alone draws queries/s per second; Parquet and JSON users get minutes
+    // unless they ask. The ring is zeroed memory, touched only as intervals are used.
+    let html_only = (args.format == Format::Html || args.html.is_some())
+        && args.parquet.is_none()
+        && args.parquet_queries.is_none();
+    let interval = args.interval.unwrap_or(if html_only {
+        1
+    } else {
+        series::DEFAULT_INTERVAL_SECONDS
+    });
+    if interval == 0 || 86_400 % interval != 0 {
         anyhow::bail!("--interval must divide 86400 (a UTC day) evenly, e.g. 1, 10, 60, 300, 3600");
     }
+    let max_intervals = args.max_intervals.unwrap_or(if interval == 1 {
+        2 * 86_400
+    } else {
+        series::DEFAULT_MAX_INTERVALS
+    });
     let aggregate = dnsobs::aggregate::Settings {
-        series: dnsobs::aggregate::series::Settings {
-            interval_seconds: args.interval,
-            max_intervals: args.max_intervals,
+        series: series::Settings {
+            interval_seconds: interval,
+            max_intervals,
         },
         ..Default::default()
     };
@@ -111,7 +127,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
             if r.agg.series.evicted_intervals > 0 || r.agg.series.late_messages > 0 {
                 eprintln!(
                     "dnsobs: warning: the captures span more than --max-intervals {}: {} interval(s) evicted, {} message(s) not bucketed",
-                    args.max_intervals, r.agg.series.evicted_intervals, r.agg.series.late_messages
+                    max_intervals, r.agg.series.evicted_intervals, r.agg.series.late_messages
                 );
             }
         }

@@ -529,7 +529,7 @@ impl Page {
 }
 
 /// Top-level keys drawn by a dedicated section; any other key goes to "More figures".
-const KNOWN: [&str; 35] = [
+const KNOWN: [&str; 36] = [
     "file",
     "oracle",
     "frames",
@@ -564,6 +564,7 @@ const KNOWN: [&str; 35] = [
     "indicators",
     "dnsobs",
     "queries_per_second",
+    "time_series",
     "rssac002",
 ];
 
@@ -906,10 +907,89 @@ pub fn render(j: &Value) -> String {
     )
 }
 
-/// The per-second series, if the JSON has one (`queries_per_second`, top level or under
-/// `dnsobs`: `{"interval_seconds": 1, "series": {"udp_v4": [count per interval, ...], ...}}`);
-/// otherwise a clear note and the mean rates over the capture span.
+/// Most points drawn per line: longer series are summed into coarser steps (a day of
+/// one-second buckets becomes 600 steps of 144 s).
+const MAX_POINTS: usize = 600;
+
+/// Queries per bucket by transport and IP version from the report's `time_series` rows
+/// (`{"interval_seconds": N, "rows": [{"interval_start": epoch s, "transport", "ip_version",
+/// "queries"}, ...]}`), as dense series from the first to the last bucket (empty buckets are 0),
+/// summed into at most [`MAX_POINTS`] steps. Returns the step in seconds and the series.
+fn series_from_rows(ts: &Value) -> Option<(f64, Vec<(String, Vec<f64>)>)> {
+    let interval = at(ts, &["interval_seconds"]).as_u64().filter(|i| *i > 0)?;
+    let rows = at(ts, &["rows"]).as_array()?;
+    let key = |r: &Value| at(r, &["interval_start"]).as_u64();
+    let first = rows.iter().filter_map(key).min()?;
+    let last = rows.iter().filter_map(key).max()?;
+    let buckets = usize::try_from((last - first) / interval + 1).ok()?;
+    let group = buckets.div_ceil(MAX_POINTS).max(1);
+    let points = buckets.div_ceil(group);
+    let labels = ["udp_v4", "udp_v6", "tcp_v4", "tcp_v6"];
+    let mut out: Vec<(String, Vec<f64>)> = labels
+        .iter()
+        .map(|l| (l.to_string(), vec![0.0; points]))
+        .collect();
+    for r in rows {
+        let Some(start) = key(r) else { continue };
+        let label = format!(
+            "{}_v{}",
+            at(r, &["transport"]).as_str().unwrap_or("?"),
+            at(r, &["ip_version"]).as_u64().unwrap_or(0)
+        );
+        let Some(k) = labels.iter().position(|l| *l == label) else {
+            continue;
+        };
+        let i = usize::try_from((start - first) / interval).unwrap_or(0) / group;
+        if let Some(v) = out[k].1.get_mut(i) {
+            *v += at(r, &["queries"]).as_f64().unwrap_or(0.0);
+        }
+    }
+    // The last step may cover fewer buckets than `group`: its rate uses its own width.
+    let last_width = buckets - (points - 1) * group;
+    let step = (interval as usize * group) as f64;
+    for (_, v) in &mut out {
+        let n = v.len();
+        for (i, x) in v.iter_mut().enumerate() {
+            let width = if i + 1 == n { last_width } else { group };
+            *x /= (interval as usize * width) as f64;
+        }
+    }
+    out.retain(|(_, v)| v.iter().any(|x| *x > 0.0));
+    (!out.is_empty()).then_some((step, out))
+}
+
+/// Queries/s over capture time from the report's `time_series` (or an older
+/// `queries_per_second`: `{"interval_seconds": 1, "series": {"udp_v4": [count per interval,
+/// ...], ...}}`); otherwise a clear note and the mean rates over the capture span.
 fn time_section(p: &mut Page, j: &Value, q: u64, span_s: Option<f64>) {
+    if let Some((step, rows)) = series_from_rows(at(j, &["time_series"])) {
+        let series: Vec<Series> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (label, values))| Series {
+                label,
+                color: PALETTE[i % PALETTE.len()],
+                values,
+            })
+            .collect();
+        if let Some(chart) = lines(&series, step, "queries/s") {
+            let _ = write!(
+                p.body,
+                r#"<div class="panel wide"><h3>By transport and IP version, {} s steps</h3>"#,
+                step
+            );
+            p.body.push_str(&chart);
+            p.body.push_str("</div>");
+            let evicted = num(j, &["time_series", "evicted_intervals"]);
+            if evicted > 0 {
+                let _ = write!(
+                    p.body,
+                    r#"<p class="note">The capture spans more intervals than were held: the {evicted} earliest were dropped (replay --max-intervals).</p>"#
+                );
+            }
+            return;
+        }
+    }
     let ts = match at(j, &["queries_per_second"]) {
         Value::Null => at(j, &["dnsobs", "queries_per_second"]),
         v => v,
@@ -1403,6 +1483,44 @@ mod tests {
         let h = render(&j);
         assert!(!h.contains("Not available"));
         assert_eq!(h.matches(r#"class="line""#).count(), 4);
+    }
+
+    #[test]
+    fn time_series_rows_become_dense_rates() {
+        // Buckets 100, 101, (102 empty), 103 of 1 s; udp/v4 and tcp/v6 only.
+        let ts = json!({"interval_seconds": 1, "rows": [
+            {"interval_start": 100, "transport": "udp", "ip_version": 4, "queries": 3},
+            {"interval_start": 101, "transport": "udp", "ip_version": 4, "queries": 5},
+            {"interval_start": 103, "transport": "udp", "ip_version": 4, "queries": 2},
+            {"interval_start": 101, "transport": "tcp", "ip_version": 6, "queries": 7},
+        ]});
+        let (step, s) = series_from_rows(&ts).expect("series");
+        assert_eq!(step, 1.0);
+        assert_eq!(
+            s,
+            vec![
+                ("udp_v4".to_string(), vec![3.0, 5.0, 0.0, 2.0]),
+                ("tcp_v6".to_string(), vec![0.0, 7.0, 0.0, 0.0]),
+            ]
+        );
+        // 1,201 one-second buckets are summed in steps of 3 s (401 points); the last step
+        // holds one bucket, so its rate is over 1 s.
+        let rows: Vec<Value> = (0..1201)
+            .map(|i| json!({"interval_start": 1000 + i, "transport": "udp", "ip_version": 6, "queries": 6}))
+            .collect();
+        let (step, s) =
+            series_from_rows(&json!({"interval_seconds": 1, "rows": rows})).expect("series");
+        assert_eq!(step, 3.0);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].1.len(), 401);
+        assert!(s[0].1.iter().all(|r| *r == 6.0), "{:?}", &s[0].1);
+        let mut j = hostile();
+        j["time_series"] = ts;
+        let h = render(&j);
+        assert!(!h.contains("Not available"));
+        assert_eq!(h.matches(r#"class="line""#).count(), 2);
+        // Drawn, not also listed row by row under "More figures".
+        assert!(!h.contains("interval_start"), "time_series rows listed");
     }
 
     #[test]

@@ -624,4 +624,21 @@ fn report_renders_in_headless_chromium() {
         );
         assert!(marks > Some(0) && drawn == marks, "chart not drawn: {svg}");
     }
+    // The queries/s chart over capture time: one line per transport × IP version the fixture
+    // has (root-mix: all four), from the one-second series an HTML replay keeps.
+    let time = svgs
+        .iter()
+        .find(|s| {
+            s["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("By transport and IP version"))
+        })
+        .unwrap_or_else(|| panic!("no queries/s chart: {p}"));
+    assert_eq!(time["marks"], 4, "{time}");
+    assert!(
+        time["title"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("1 s steps")),
+        "{time}"
+    );
 }

@@ -128,6 +128,9 @@ pub struct RunArgs {
     /// Capture workers per interface; replaces capture.workers.
     #[arg(long, short, value_name = "N")]
     pub workers: Option<usize>,
+    /// Unix socket to read dnstap Frame Streams on; replaces capture.dnstap_socket.
+    #[arg(long, value_name = "PATH")]
+    pub dnstap_socket: Option<String>,
 }
 
 /// Output formats of `replay`.

@@ -103,6 +103,9 @@ fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
     if let Some(w) = args.workers {
         raw.capture.workers = w;
     }
+    if let Some(p) = &args.dnstap_socket {
+        raw.capture.dnstap_socket = p.clone();
+    }
     raw.validate(&path)
 }
 

@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use log::{error, info, warn};
 
 use crate::aggregate::Aggregate;
+use crate::capture::dnstap::{self, server as tap};
 use crate::capture::live::{Handle, HandleSettings, LiveError};
 use crate::config::Config;
 use crate::export::http;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub rssac002_files: AtomicU64,
     /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
     pub rssac002_errors: AtomicU64,
+    /// Counters of the dnstap input, as last flushed (`None`: no dnstap socket configured).
+    pub dnstap: Mutex<Option<dnstap::Stats>>,
 }
 
 impl Shared {
@@ -86,6 +89,49 @@ struct Delta {
     slot: usize,
     agg: Aggregate,
     health: CaptureHealth,
+    dnstap: Option<dnstap::Stats>,
+}
+
+/// Sends a worker's counters since the last flush to the merger. Never blocks on the packet
+/// path: without a recycled aggregate to swap in, the counters keep accumulating until next
+/// time. Shared by capture and dnstap workers.
+fn send_delta(
+    worker: &mut Worker,
+    slot: usize,
+    health: &CaptureHealth,
+    dnstap: Option<&dnstap::Stats>,
+    channels: (&Sender<Delta>, &Receiver<Aggregate>),
+    last: bool,
+) {
+    let (to_merger, recycle) = channels;
+    let spare = if last {
+        recycle.recv_timeout(Duration::from_secs(2)).ok()
+    } else {
+        recycle.try_recv().ok()
+    };
+    let Some(spare) = spare else { return };
+    let mut agg = std::mem::replace(&mut worker.agg, spare);
+    // Queries still waiting for their response stay with the worker that will see it.
+    worker.agg.latency.take_pending(&mut agg.latency);
+    worker.agg.hygiene.take_table(&mut agg.hygiene);
+    worker.agg.ithi.take_cache(&mut agg.ithi);
+    let delta = Delta {
+        slot,
+        agg,
+        health: health.clone(),
+        dnstap: dnstap.cloned(),
+    };
+    if last {
+        let _ = to_merger.send_timeout(delta, Duration::from_secs(2));
+    } else if let Err(e) = to_merger.try_send(delta) {
+        // The merger is behind: take the counters back, nothing is lost.
+        let d = e.into_inner();
+        let mut spare = std::mem::replace(&mut worker.agg, d.agg);
+        worker.agg.latency.take_pending(&mut spare.latency);
+        worker.agg.hygiene.take_table(&mut spare.hygiene);
+        worker.agg.ithi.take_cache(&mut spare.ithi);
+        worker.agg.merge(&spare);
+    }
 }
 
 /// Messages to a worker.
@@ -197,33 +243,64 @@ impl CaptureWorker {
             self.health.kernel_drops = self.drops_before.0 + h.dropped.0;
             self.health.interface_drops = self.drops_before.1 + h.dropped.1;
         }
-        let spare = if last {
-            self.recycle.recv_timeout(Duration::from_secs(2)).ok()
-        } else {
-            self.recycle.try_recv().ok()
-        };
-        let Some(spare) = spare else { return };
-        let mut agg = std::mem::replace(&mut self.worker.agg, spare);
-        // Queries still waiting for their response stay with the worker that will see it.
-        self.worker.agg.latency.take_pending(&mut agg.latency);
-        self.worker.agg.hygiene.take_table(&mut agg.hygiene);
-        self.worker.agg.ithi.take_cache(&mut agg.ithi);
-        let delta = Delta {
-            slot: self.slot,
-            agg,
-            health: self.health.clone(),
-        };
-        if last {
-            let _ = self.to_merger.send_timeout(delta, Duration::from_secs(2));
-        } else if let Err(e) = self.to_merger.try_send(delta) {
-            // The merger is behind: take the counters back, nothing is lost.
-            let d = e.into_inner();
-            let mut spare = std::mem::replace(&mut self.worker.agg, d.agg);
-            self.worker.agg.latency.take_pending(&mut spare.latency);
-            self.worker.agg.hygiene.take_table(&mut spare.hygiene);
-            self.worker.agg.ithi.take_cache(&mut spare.ithi);
-            self.worker.agg.merge(&spare);
+        send_delta(
+            &mut self.worker,
+            self.slot,
+            &self.health,
+            None,
+            (&self.to_merger, &self.recycle),
+            last,
+        );
+    }
+}
+
+//------------ dnstap worker -------------------------------------------------
+
+/// Serves the dnstap socket: every writer's frames go through one decoder and one aggregate
+/// (so a query and its response, logged separately, meet for latency matching).
+struct DnstapWorker {
+    slot: usize,
+    server: tap::Server,
+    worker: Worker,
+    health: CaptureHealth,
+    to_merger: Sender<Delta>,
+    recycle: Receiver<Aggregate>,
+    stop: Arc<AtomicBool>,
+    flush_every: Duration,
+}
+
+impl DnstapWorker {
+    fn run(mut self) {
+        let mut last_flush = Instant::now();
+        // Short enough to notice `stop` and flush on time when no writer sends anything.
+        let timeout_ms = self.flush_every.as_millis().clamp(10, 100) as i32;
+        while !self.stop.load(Ordering::Relaxed) {
+            // A message without a timestamp takes the time of the poll round that read it.
+            let now = crate::export::rssac002::now_ns();
+            let worker = &mut self.worker;
+            self.server.poll_once(timeout_ms, &mut |payload, stats| {
+                dnstap::on_payload(payload, now, stats, &mut |d| {
+                    worker.process_dns(&d.ctx, d.wire);
+                });
+            });
+            if last_flush.elapsed() >= self.flush_every {
+                last_flush = Instant::now();
+                self.flush(false);
+            }
         }
+        self.flush(true);
+    }
+
+    fn flush(&mut self, last: bool) {
+        self.health.packets = self.server.stats.data_frames;
+        send_delta(
+            &mut self.worker,
+            self.slot,
+            &self.health,
+            Some(&self.server.stats),
+            (&self.to_merger, &self.recycle),
+            last,
+        );
     }
 }
 
@@ -261,6 +338,9 @@ fn merge_loop(
                     .get_mut(d.slot)
                 {
                     *h = d.health;
+                }
+                if let Some(t) = d.dnstap {
+                    *shared.dnstap.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
                 }
                 d.agg.clear();
                 if let Some(tx) = recycle.get(d.slot) {
@@ -337,9 +417,15 @@ fn rssac002_probe(out: &RssacOut, shared: &Shared) {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// No interface configured.
-    #[error("no interface to capture on: set capture.interfaces in the config or pass --interface")]
+    /// No interface and no dnstap socket configured.
+    #[error(
+        "no interface to capture on: set capture.interfaces in the config or pass --interface \
+         (or set capture.dnstap_socket)"
+    )]
     NoInterface,
+    /// The dnstap socket could not be set up.
+    #[error(transparent)]
+    Dnstap(#[from] tap::ServerError),
     /// A capture handle could not be opened.
     #[error(transparent)]
     Capture(#[from] LiveError),
@@ -370,7 +456,8 @@ pub fn run(
     reload: impl Fn() -> Result<Config, String>,
 ) -> Result<(), StartError> {
     let ifaces = config.raw.capture.interfaces.clone();
-    if ifaces.is_empty() {
+    let tap_path = config.raw.capture.dnstap_socket.clone();
+    if ifaces.is_empty() && tap_path.is_empty() {
         return Err(StartError::NoInterface);
     }
     // Everything that needs privileges first: the listening socket and the capture handles.
@@ -409,16 +496,41 @@ pub fn run(
             }
         }
     }
+    // The dnstap socket too is made before the privilege drop (its directory, e.g. /run, may
+    // be root's), then handed to the daemon user so it stays that user's to serve and remove.
+    let tap_server = if tap_path.is_empty() {
+        None
+    } else {
+        let c = &config.raw.capture;
+        let server = tap::Server::bind(&tap::Settings {
+            path: PathBuf::from(&tap_path),
+            mode: c.dnstap_socket_mode,
+            max_connections: c.dnstap_max_connections,
+            max_frame: c.dnstap_max_frame_bytes,
+        })?;
+        let user = &config.raw.daemon.user;
+        // SAFETY: geteuid has no preconditions.
+        if !user.is_empty() && unsafe { libc::geteuid() } == 0 {
+            let (uid, gid) = privileges::lookup(user)?;
+            server.chown(uid, gid)?;
+        }
+        Some(server)
+    };
     if !config.raw.daemon.user.is_empty() {
         privileges::drop_to(&config.raw.daemon.user)?;
     }
-    info!(
-        "capturing on {} with {} worker(s) each, filter `{}`; metrics on http://{}/metrics",
-        ifaces.join(", "),
-        config.workers,
-        config.bpf_filter,
-        config.listen
-    );
+    if !ifaces.is_empty() {
+        info!(
+            "capturing on {} with {} worker(s) each, filter `{}`",
+            ifaces.join(", "),
+            config.workers,
+            config.bpf_filter,
+        );
+    }
+    if let Some(s) = &tap_server {
+        info!("dnstap: reading Frame Streams on {}", s.path().display());
+    }
+    info!("metrics on http://{}/metrics", config.listen);
 
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
@@ -432,6 +544,7 @@ pub fn run(
                     up: true,
                     ..Default::default()
                 })
+                .chain(tap_server.as_ref().map(|_| dnstap_health()))
                 .collect(),
         ),
         reload_ok: AtomicBool::new(true),
@@ -439,18 +552,24 @@ pub fn run(
         start_time: now_secs(),
         rssac002_files: AtomicU64::new(0),
         rssac002_errors: AtomicU64::new(0),
+        dnstap: Mutex::new(tap_server.as_ref().map(|_| dnstap::Stats::default())),
     });
-    let (to_merger, from_workers) = bounded::<Delta>(handles.len() * 2);
-    let mut recycle_tx = Vec::new();
-    let mut controls = Vec::new();
-    let mut threads = Vec::new();
-    let flush_every = Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds);
-    for (slot, (settings, w, h)) in handles.into_iter().enumerate() {
+    let slots = handles.len() + usize::from(tap_server.is_some());
+    let (to_merger, from_workers) = bounded::<Delta>(slots * 2);
+    let new_recycle = |recycle_tx: &mut Vec<Sender<Aggregate>>| {
         let (rtx, rrx) = bounded::<Aggregate>(2);
         // Two spares per worker, allocated now so flushing never allocates.
         let _ = rtx.send(Aggregate::new(&config.aggregate));
         let _ = rtx.send(Aggregate::new(&config.aggregate));
         recycle_tx.push(rtx);
+        rrx
+    };
+    let mut recycle_tx = Vec::new();
+    let mut controls = Vec::new();
+    let mut threads = Vec::new();
+    let flush_every = Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds);
+    for (slot, (settings, w, h)) in handles.into_iter().enumerate() {
+        let rrx = new_recycle(&mut recycle_tx);
         let (ctx, crx) = bounded::<Control>(4);
         controls.push(ctx);
         let cw = CaptureWorker {
@@ -478,6 +597,27 @@ pub fn run(
                 .spawn(move || cw.run())
                 .map_err(|error| StartError::Start {
                     what: "capture threads",
+                    error,
+                })?,
+        );
+    }
+    if let Some(server) = tap_server {
+        let dw = DnstapWorker {
+            slot: recycle_tx.len(),
+            server,
+            worker: Worker::new(&config.decode, &config.aggregate),
+            health: dnstap_health(),
+            to_merger: to_merger.clone(),
+            recycle: new_recycle(&mut recycle_tx),
+            stop: Arc::clone(&stop),
+            flush_every,
+        };
+        threads.push(
+            thread::Builder::new()
+                .name("dnstap".into())
+                .spawn(move || dw.run())
+                .map_err(|error| StartError::Start {
+                    what: "dnstap thread",
                     error,
                 })?,
         );
@@ -535,6 +675,16 @@ pub fn run(
         drops
     );
     Ok(())
+}
+
+/// The health entry of the dnstap worker: "interface" `dnstap`, up while the socket listens.
+fn dnstap_health() -> CaptureHealth {
+    CaptureHealth {
+        iface: "dnstap".into(),
+        worker: 0,
+        up: true,
+        ..Default::default()
+    }
 }
 
 fn wait_for_signals(

@@ -60,6 +60,13 @@ impl Worker {
         self.agg.frame(pkt.ts_ns, pkt.data.len());
         self.decoder.decode(pkt, &mut self.agg);
     }
+
+    /// Processes one DNS message from dnstap (counted as one frame of its wire size).
+    #[inline]
+    pub fn process_dns(&mut self, ctx: &decode::MsgCtx, wire: &[u8]) {
+        self.agg.frame(ctx.ts_ns, wire.len());
+        self.decoder.decode_dns(ctx, wire, &mut self.agg);
+    }
 }
 
 //------------ Replay --------------------------------------------------------

@@ -9,7 +9,8 @@
 #   build:  libpcap-dev (the pcap crate links libpcap for live capture), pkg-config, gcc/make
 #   tests:  tcpreplay, tcpdump (live-capture tests), prometheus (promtool and the server),
 #           iproute2 (network namespaces, veth), python3, zstd, gzip (compressed fixtures),
-#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service)
+#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service),
+#           knot + knot-module-dnstap + knot-dnsutils (knotd writes dnstap, kdig queries it)
 set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -33,6 +34,9 @@ DEPS=(
     "chromium         cmd:chromium"
     "tmux             cmd:tmux"
     "curl             cmd:curl"
+    "knot             cmd:knotd"
+    "knot-module-dnstap pkg:knot-module-dnstap"
+    "knot-dnsutils    cmd:kdig"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.
@@ -78,8 +82,8 @@ else
         SUDO=(sudo)
     fi
     log="$(mktemp -t dnsobs-install-deps.XXXXXX.log)"
-    # Installing `prometheus` would start a Prometheus server on :9090 (the tests start their
-    # own). Unless the machine already has a policy, forbid service starts during the install.
+    # Installing `prometheus` (or `knot`) would start a server on :9090 (or :53); the tests
+    # start their own. Unless the machine already has a policy, forbid service starts during the install.
     policy=/usr/sbin/policy-rc.d
     added_policy=0
     if [[ ! -e "$policy" ]]; then

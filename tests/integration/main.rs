@@ -35,3 +35,5 @@ mod flood;
 mod ithi;
 // dnsobs top in tmux against a live daemon fed by tcpreplay: numbers move, keys, unreachable.
 mod top;
+// dnstap input: a real knotd with mod-dnstap writing to the daemon's socket, queried by kdig.
+mod dnstap;

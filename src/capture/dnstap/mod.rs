@@ -413,3 +413,383 @@ pub fn read_file(
     }
     Ok(())
 }
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod test {
+    use super::fstrm::{ControlType, encode_control};
+    use super::*;
+
+    /// A dnstap frame exactly as knotd 3.2.6 sent it (a UDP/IPv4 AUTH_QUERY for
+    /// www.example.test A from 127.0.0.1:41070 to 127.0.0.1:15353, identity "vm").
+    const KNOT_QUERY: &[u8] = b"\n\x02vm\x12\x0eKnot DNS 3.2.6rH\x08\x01\x10\x01\x18\x01\"\x04\x7f\x00\x00\x01*\x04\x7f\x00\x00\x010\xee\xc0\x028\xf9w@\x9a\xb5\x9b\xd8\x06M\x8d\xcb\xbc\x10R\">\xba\x01 \x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01x\x01";
+
+    fn control(kind: ControlType, with_type: bool) -> Vec<u8> {
+        let mut b = [0u8; 42];
+        let n = encode_control(kind, with_type, &mut b);
+        b[..n].to_vec()
+    }
+
+    fn data(payload: &[u8]) -> Vec<u8> {
+        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn dns_query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        q.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+        q
+    }
+
+    /// Feeds `bytes` in chunks of `chunk`; returns the outcomes merged, the payloads seen and
+    /// the first error.
+    fn feed(
+        s: &mut Stream,
+        bytes: &[u8],
+        chunk: usize,
+        stats: &mut Stats,
+    ) -> (Outcome, Vec<Vec<u8>>, Option<Problem>) {
+        let mut out = Outcome::default();
+        let mut seen = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            let mut at = 0;
+            while at < piece.len() {
+                let space = s.space();
+                let n = space.len().min(piece.len() - at);
+                space[..n].copy_from_slice(&piece[at..at + n]);
+                at += n;
+                match s.process(n, stats, &mut |d, _| seen.push(d.to_vec())) {
+                    Ok(o) => {
+                        out.accept |= o.accept;
+                        out.finish |= o.finish;
+                        out.done |= o.done;
+                    }
+                    Err(p) => return (out, seen, Some(p)),
+                }
+            }
+        }
+        (out, seen, None)
+    }
+
+    #[test]
+    fn knot_frame_decodes_to_its_context() {
+        let d = proto::Dnstap::decode(KNOT_QUERY).unwrap();
+        assert_eq!(d.identity, Some(&b"vm"[..]));
+        assert_eq!(d.version, Some(&b"Knot DNS 3.2.6"[..]));
+        assert_eq!(d.kind, Some(1));
+        let f = decode_frame(KNOT_QUERY, 7).unwrap();
+        assert_eq!(f.kind, 1);
+        assert_eq!(f.ctx.ip_version, 4);
+        assert_eq!(f.ctx.transport, Transport::Udp);
+        assert_eq!(&f.ctx.src[..4], &[127, 0, 0, 1]);
+        assert_eq!(&f.ctx.dst[..4], &[127, 0, 0, 1]);
+        assert_eq!((f.ctx.sport, f.ctx.dport), (41070, 15353));
+        // 34 bytes: header 12, www.example.test. 18, type and class 4.
+        assert_eq!((f.wire.len(), f.ctx.size), (34, 34));
+        assert_eq!(&f.wire[12..16], b"\x03www");
+        // query_time_sec varint 9a b5 9b d8 06 = 26 + 53·2^7 + 27·2^14 + 88·2^21 + 6·2^28
+        // = 1795611290 (2026-11-25 12:54:50 UTC, when the frame was recorded), not the fallback.
+        assert_eq!(f.ctx.ts_ns / 1_000_000_000, 1_795_611_290);
+    }
+
+    #[test]
+    fn responses_come_from_the_response_address() {
+        let q = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let r = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
+        let wire = dns_query(9);
+        let m = proto::Message {
+            kind: Some(6), // CLIENT_RESPONSE
+            family: Some(2),
+            protocol: Some(3), // DoT
+            query_address: Some(&q),
+            response_address: Some(&r),
+            query_port: Some(5000),
+            response_port: Some(853),
+            query_time_sec: Some(10),
+            response_time_sec: Some(11),
+            response_time_nsec: Some(5),
+            response_message: Some(&wire),
+            ..Default::default()
+        };
+        let enc = m.encode_dnstap();
+        let f = decode_frame(&enc, 0).unwrap();
+        assert_eq!((f.ctx.src, f.ctx.dst), (r, q));
+        assert_eq!((f.ctx.sport, f.ctx.dport), (853, 5000));
+        assert_eq!(f.ctx.ip_version, 6);
+        assert_eq!(f.ctx.transport, Transport::Tcp);
+        assert_eq!(f.ctx.ts_ns, 11_000_000_005);
+        assert_eq!(f.wire, &wire[..]);
+        // No time at all: the fallback. DoQ counts as UDP.
+        let m2 = proto::Message {
+            kind: Some(5),
+            protocol: Some(7),
+            query_time_sec: None,
+            response_time_sec: None,
+            response_time_nsec: None,
+            query_message: Some(&wire),
+            ..m
+        };
+        let enc = m2.encode_dnstap();
+        let f = decode_frame(&enc, 42).unwrap();
+        assert_eq!((f.ctx.ts_ns, f.ctx.src, f.ctx.sport), (42, q, 5000));
+        assert_eq!(f.ctx.transport, Transport::Udp);
+    }
+
+    #[test]
+    fn bad_messages_count_under_their_reason() {
+        let wire = dns_query(1);
+        let good = proto::Message {
+            kind: Some(1),
+            family: Some(1),
+            protocol: Some(1),
+            query_address: Some(&[192, 0, 2, 1]),
+            query_message: Some(&wire),
+            ..Default::default()
+        };
+        assert!(decode_frame(&good.encode_dnstap(), 0).is_ok());
+        let cases = [
+            (
+                proto::Message {
+                    kind: Some(0),
+                    ..good
+                },
+                Problem::MessageType,
+            ),
+            (
+                proto::Message {
+                    kind: Some(15),
+                    ..good
+                },
+                Problem::MessageType,
+            ),
+            (
+                proto::Message {
+                    kind: Some(2),
+                    ..good
+                },
+                Problem::NoDnsMessage,
+            ),
+            (
+                proto::Message {
+                    query_message: None,
+                    ..good
+                },
+                Problem::NoDnsMessage,
+            ),
+            (
+                proto::Message {
+                    family: Some(3),
+                    ..good
+                },
+                Problem::AddressInvalid,
+            ),
+            (
+                proto::Message {
+                    family: Some(2),
+                    ..good
+                },
+                Problem::AddressInvalid,
+            ),
+            (
+                proto::Message {
+                    query_port: Some(70000),
+                    ..good
+                },
+                Problem::AddressInvalid,
+            ),
+        ];
+        for (m, want) in cases {
+            assert_eq!(
+                decode_frame(&m.encode_dnstap(), 0).unwrap_err(),
+                want,
+                "{m:?}"
+            );
+        }
+        // A Dnstap of another type, or without a message.
+        let mut d = Vec::new();
+        proto::put_uint(&mut d, 15, 2);
+        assert_eq!(decode_frame(&d, 0).unwrap_err(), Problem::NotMessage);
+        assert_eq!(decode_frame(&[], 0).unwrap_err(), Problem::NotMessage);
+        // Every strict prefix of a valid frame is invalid protobuf or lacks what it needs,
+        // never a panic; the full frame decodes.
+        let enc = good.encode_dnstap();
+        for cut in 0..enc.len() {
+            assert!(decode_frame(&enc[..cut], 0).is_err(), "prefix {cut}");
+        }
+        // Wire type 3 (group), an 11-byte varint, a length past the end.
+        for bad in [
+            &[0x0b, 0][..],
+            &[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+            ][..],
+            &[0x0a, 0x05, 1],
+        ] {
+            assert_eq!(decode_frame(bad, 0).unwrap_err(), Problem::ProtobufInvalid);
+        }
+    }
+
+    #[test]
+    fn bidirectional_handshake_in_any_chunking() {
+        let mut bytes = control(ControlType::Ready, true);
+        bytes.extend(control(ControlType::Start, true));
+        bytes.extend(data(KNOT_QUERY));
+        bytes.extend(data(b"second"));
+        bytes.extend(control(ControlType::Stop, false));
+        for chunk in [1, 2, 3, 7, 64, bytes.len()] {
+            let mut s = Stream::new(Mode::Bidirectional, 4096);
+            let mut st = Stats::default();
+            let (o, seen, err) = feed(&mut s, &bytes, chunk, &mut st);
+            assert_eq!(err, None, "chunk {chunk}");
+            assert!(o.accept && o.finish && o.done, "chunk {chunk}");
+            assert_eq!(seen, vec![KNOT_QUERY.to_vec(), b"second".to_vec()]);
+            assert_eq!((st.data_frames, st.control_frames), (2, 3));
+            assert_eq!(st.bytes, bytes.len() as u64);
+            assert!(s.is_idle());
+        }
+    }
+
+    #[test]
+    fn handshake_violations_close_the_stream() {
+        let ready = control(ControlType::Ready, true);
+        let start = control(ControlType::Start, true);
+        let cases: [(Vec<u8>, Problem); 5] = [
+            // Data before START.
+            ([ready.clone(), data(b"x")].concat(), Problem::Handshake),
+            // START without READY on a socket.
+            (start.clone(), Problem::Handshake),
+            // READY offering no dnstap.
+            (control(ControlType::Ready, false), Problem::ContentType),
+            // A control frame of 600 bytes.
+            (
+                [0, 0, 0, 0, 0, 0, 2, 0x58].to_vec(),
+                Problem::ControlInvalid,
+            ),
+            // An unknown control type 9.
+            (
+                [0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 9].to_vec(),
+                Problem::ControlInvalid,
+            ),
+        ];
+        for (bytes, want) in cases {
+            let mut s = Stream::new(Mode::Bidirectional, 4096);
+            let (_, seen, err) = feed(&mut s, &bytes, 5, &mut Stats::default());
+            assert_eq!(err, Some(want), "{bytes:?}");
+            assert!(seen.is_empty());
+        }
+        // Anything after STOP.
+        let mut bytes = control(ControlType::Start, false);
+        bytes.extend(control(ControlType::Stop, false));
+        bytes.extend(data(b"late"));
+        let mut s = Stream::new(Mode::Unidirectional, 4096);
+        let (_, _, err) = feed(&mut s, &bytes, 100, &mut Stats::default());
+        assert_eq!(err, Some(Problem::Handshake));
+    }
+
+    #[test]
+    fn oversize_frames_are_skipped_and_counted() {
+        let mut bytes = control(ControlType::Start, true);
+        bytes.extend(data(&[7u8; 5000]));
+        bytes.extend(data(b"fits"));
+        bytes.extend(data(&[8u8; 4097]));
+        bytes.extend(data(&[9u8; 4096]));
+        bytes.extend(control(ControlType::Stop, false));
+        for chunk in [1, 100, 4096, 9000] {
+            let mut s = Stream::new(Mode::Unidirectional, 4096);
+            let mut st = Stats::default();
+            let (o, seen, err) = feed(&mut s, &bytes, chunk, &mut st);
+            assert_eq!(err, None);
+            assert!(o.done && !o.finish);
+            assert_eq!(
+                seen,
+                vec![b"fits".to_vec(), vec![9u8; 4096]],
+                "chunk {chunk}"
+            );
+            assert_eq!(st.problems[Problem::FrameOversize as usize], 2);
+            assert_eq!(st.data_frames, 4);
+        }
+    }
+
+    #[test]
+    fn files_read_to_stop() {
+        let wire = dns_query(3);
+        let m = proto::Message {
+            kind: Some(1),
+            family: Some(1),
+            protocol: Some(2),
+            query_message: Some(&wire),
+            ..Default::default()
+        };
+        let mut file = control(ControlType::Start, true);
+        for _ in 0..3 {
+            file.extend(data(&m.encode_dnstap()));
+        }
+        file.extend(data(b"\x0b")); // one bad protobuf: skipped, counted
+        file.extend(control(ControlType::Stop, false));
+        let mut st = Stats::default();
+        let mut n = 0;
+        read_file(&file[..], 4096, &mut st, &mut |f| {
+            assert_eq!(f.ctx.transport, Transport::Tcp);
+            n += 1;
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(st.message_types[1], 3);
+        assert_eq!(st.problems[Problem::ProtobufInvalid as usize], 1);
+        // Cut before STOP, then inside a frame.
+        for cut in [file.len() - 8, file.len() - 20] {
+            let mut st = Stats::default();
+            let r = read_file(&file[..cut], 4096, &mut st, &mut |_| {});
+            assert_eq!(r, Err(Problem::Truncated));
+            assert_eq!(st.problems[Problem::Truncated as usize], 1);
+        }
+    }
+
+    /// Random bytes and mutated valid streams: the reader and the decoder never panic, and
+    /// what they count stays within what they were given.
+    #[test]
+    fn random_input_never_panics() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut valid = control(ControlType::Ready, true);
+        valid.extend(control(ControlType::Start, true));
+        for _ in 0..4 {
+            valid.extend(data(KNOT_QUERY));
+        }
+        valid.extend(control(ControlType::Stop, false));
+        let (mut decoded, mut rejected) = (0u64, 0u64);
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 300).map(|_| next() as u8).collect()
+            } else {
+                let mut v = valid.clone();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % v.len();
+                    v[i] = next() as u8;
+                }
+                v
+            };
+            let mut s = Stream::new(Mode::Bidirectional, 1024);
+            let mut st = Stats::default();
+            let chunk = 1 + (next() as usize) % 64;
+            let (_, seen, _) = feed(&mut s, &bytes, chunk, &mut st);
+            assert!(st.data_frames * 4 <= bytes.len() as u64);
+            for p in &seen {
+                on_payload(p, 0, &mut st, &mut |f| {
+                    assert!(f.wire.len() <= p.len());
+                    decoded += 1;
+                });
+            }
+            rejected += st.total_problems();
+            let _ = decode_frame(&bytes, 0);
+        }
+        assert!(decoded > 1000 && rejected > 1000, "{decoded} {rejected}");
+    }
+}

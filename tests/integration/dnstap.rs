@@ -420,3 +420,230 @@ fn knotd_dnstap_socket_counts_every_query() {
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+//------------ Abusive writers (no knotd needed) ------------------------------
+
+fn control_frame(kind: u32, content_type: bool) -> Vec<u8> {
+    let ct = b"protobuf:dnstap.Dnstap";
+    let body_len = if content_type { 12 + ct.len() } else { 4 };
+    let mut v = vec![0, 0, 0, 0];
+    v.extend((body_len as u32).to_be_bytes());
+    v.extend(kind.to_be_bytes());
+    if content_type {
+        v.extend(1u32.to_be_bytes());
+        v.extend((ct.len() as u32).to_be_bytes());
+        v.extend(ct);
+    }
+    v
+}
+
+fn data_frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A CLIENT_QUERY (kind 5) or CLIENT_RESPONSE (6) over UDP/IPv4 for a.test A.
+fn tap_message(kind: u64, id: u16) -> Vec<u8> {
+    use dnsobs::capture::dnstap::proto::Message;
+    let mut wire = id.to_be_bytes().to_vec();
+    let flags: [u8; 2] = if kind == 6 {
+        [0x81, 0x80]
+    } else {
+        [0x01, 0x00]
+    };
+    wire.extend(flags);
+    wire.extend([0, 1, 0, 0, 0, 0, 0, 0]);
+    wire.extend(b"\x01a\x04test\x00\x00\x01\x00\x01");
+    Message {
+        kind: Some(kind),
+        family: Some(1),
+        protocol: Some(1),
+        query_address: Some(&[192, 0, 2, 7]),
+        response_address: Some(&[198, 51, 100, 53]),
+        query_port: Some(40000 + u64::from(id)),
+        response_port: Some(53),
+        query_time_sec: Some(1_700_000_000),
+        response_time_sec: Some(1_700_000_000),
+        query_message: (kind == 5).then_some(&wire[..]),
+        response_message: (kind == 6).then_some(&wire[..]),
+        ..Default::default()
+    }
+    .encode_dnstap()
+}
+
+fn read_exact_timeout(s: &mut std::os::unix::net::UnixStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut b = vec![0u8; n];
+    s.read_exact(&mut b).expect("reply from dnsobs");
+    b
+}
+
+fn closed_by_peer(s: &mut std::os::unix::net::UnixStream) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut b = [0u8; 16];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+#[test]
+fn dnstap_socket_survives_abusive_writers() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-abuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("tap.sock");
+    let port = free_port();
+    let cfg = dir.join("dnsobs.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[capture]\ndnstap_socket = \"{}\"\ndnstap_socket_mode = 0o600\n\
+             dnstap_max_connections = 2\ndnstap_max_frame_bytes = 4096\n\n\
+             [aggregate]\nflush_interval_seconds = 0.1\n\n[export]\nlisten = \"127.0.0.1:{port}\"\n",
+            sock.display()
+        ),
+    )
+    .expect("config");
+    let mut procs = Procs(Vec::new());
+    procs.0.push(
+        Command::new(bin())
+            .args(["run", "--config", cfg.to_str().expect("utf-8")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dnsobs.log")).expect("log"))
+            .spawn()
+            .expect("dnsobs starts"),
+    );
+    wait_for("dnsobs healthy", || {
+        http(port, b"GET /healthz HTTP/1.0\r\n\r\n").is_some_and(|(s, _)| s == 200)
+    });
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A: a well-behaved writer. The ACCEPT it gets is checked byte for byte.
+    let mut a = UnixStream::connect(&sock).expect("connect A");
+    a.write_all(&control_frame(4, true)).expect("READY");
+    assert_eq!(read_exact_timeout(&mut a, 42), control_frame(1, true));
+    a.write_all(&control_frame(2, true)).expect("START");
+    for id in 1..=3 {
+        a.write_all(&data_frame(&tap_message(5, id)))
+            .expect("query");
+    }
+    // B: garbage (control type 9) is closed; A is not affected.
+    let mut b = UnixStream::connect(&sock).expect("connect B");
+    b.write_all(&[0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 9])
+        .expect("garbage");
+    assert!(closed_by_peer(&mut b));
+    wait_for("B counted", || {
+        value(
+            &scrape(port),
+            "dnsobs_dnstap_errors_total{reason=\"control_invalid\"}",
+        ) == 1.0
+    });
+    // C takes the second place; D finds both taken and is refused.
+    let _c = UnixStream::connect(&sock).expect("connect C");
+    wait_for("C open", || {
+        value(&scrape(port), "dnsobs_dnstap_connections_open") == 2.0
+    });
+    let mut d = UnixStream::connect(&sock).expect("connect D");
+    assert!(closed_by_peer(&mut d));
+    // A: an oversize frame is skipped, the stream goes on; STOP is answered with FINISH.
+    a.write_all(&data_frame(&[0x55; 5000])).expect("oversize");
+    a.write_all(&data_frame(&tap_message(6, 1)))
+        .expect("response");
+    a.write_all(&control_frame(3, false)).expect("STOP");
+    assert_eq!(read_exact_timeout(&mut a, 12), control_frame(5, false));
+    assert!(closed_by_peer(&mut a));
+
+    wait_for("every frame counted", || {
+        value(
+            &scrape(port),
+            "dnsobs_responses_total{transport=\"udp\",ip_version=\"4\"}",
+        ) == 1.0
+    });
+    let s = scrape(port);
+    assert_eq!(
+        value(
+            &s,
+            "dnsobs_queries_total{transport=\"udp\",ip_version=\"4\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(&s, "dnsobs_dnstap_messages_total{type=\"client_query\"}"),
+        3.0
+    );
+    assert_eq!(
+        value(&s, "dnsobs_dnstap_messages_total{type=\"client_response\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "dnsobs_dnstap_errors_total{reason=\"frame_oversize\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "dnsobs_dnstap_errors_total{reason=\"control_invalid\"}"),
+        1.0
+    );
+    let errors: f64 = s
+        .iter()
+        .filter(|(k, _)| k.starts_with("dnsobs_dnstap_errors_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(errors, 2.0);
+    assert_eq!(value(&s, "dnsobs_dnstap_connections_total"), 3.0);
+    assert_eq!(value(&s, "dnsobs_dnstap_connections_rejected_total"), 1.0);
+    assert_eq!(value(&s, "dnsobs_dnstap_connections_open"), 1.0);
+    // READY, START, STOP of A; B's garbage is not a control frame.
+    assert_eq!(
+        value(&s, "dnsobs_dnstap_frames_total{kind=\"control\"}"),
+        3.0
+    );
+    assert_eq!(value(&s, "dnsobs_dnstap_frames_total{kind=\"data\"}"), 5.0);
+    // Query 1 met its response (latency), queries 2 and 3 still wait.
+    let matched: f64 = s
+        .iter()
+        .filter(|(k, _)| k.starts_with("dnsobs_response_latency_seconds_count"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(matched, 1.0);
+
+    // The exposition with the dnstap families passes promtool.
+    if on_path("promtool") {
+        let (_, body) = http(port, b"GET /metrics HTTP/1.0\r\n\r\n").expect("scrape");
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool");
+        p.stdin
+            .take()
+            .expect("stdin")
+            .write_all(body.as_bytes())
+            .expect("write");
+        let out = p.wait_with_output().expect("promtool");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let ci = std::env::var("CI").unwrap_or_default();
+        assert!(ci != "1" && ci != "true", "CI={ci} but promtool is missing");
+    }
+    term(&mut procs.0[0]);
+    assert!(!sock.exists(), "socket left behind");
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

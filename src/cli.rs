@@ -172,6 +172,10 @@ pub struct ReplayArgs {
     /// Also write the HTML report to FILE (beside the --format output on stdout).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// The files are dnstap Frame Streams files (e.g. written by knotd's mod-dnstap), not
+    /// captures; read in order by one worker (--threads and --ports do not apply).
+    #[arg(long)]
+    pub dnstap: bool,
 }
 
 /// Arguments of `rssac002`.

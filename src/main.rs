@@ -54,7 +54,14 @@ fn main() -> ExitCode {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
     let settings = replay_settings(args.threads, &args.ports, Default::default())?;
-    let r = pipeline::replay(&args.files, &settings)?;
+    let r = if args.dnstap {
+        let max_frame = dnsobs::config::CaptureSection::default().dnstap_max_frame_bytes;
+        let (r, stats) = pipeline::replay_dnstap(&args.files, &settings, max_frame)?;
+        report_dnstap_skips(&stats, args.quiet);
+        r
+    } else {
+        pipeline::replay(&args.files, &settings)?
+    };
     let out = match args.format {
         Format::Table => report::table(&r),
         Format::Json => {
@@ -218,6 +225,19 @@ fn replay_settings(
 }
 
 /// Warns about files read only in part (unless quiet); `EXIT_PARTIAL` if there was one.
+/// Frames skipped one by one (bad protobuf, oversize...) are no partial read: a note.
+fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
+    use dnsobs::capture::dnstap::Problem;
+    let skipped: Vec<String> = Problem::ALL
+        .iter()
+        .filter(|p| stats.problems[**p as usize] > 0 && !matches!(p, Problem::Truncated))
+        .map(|p| format!("{} {}", p.label(), stats.problems[*p as usize]))
+        .collect();
+    if !quiet && !skipped.is_empty() {
+        eprintln!("dnsobs: note: dnstap problems: {}", skipped.join(", "));
+    }
+}
+
 fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
     let mut code = cli::EXIT_OK;
     for f in &r.files {

@@ -647,3 +647,98 @@ fn dnstap_socket_survives_abusive_writers() {
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+//------------ dnstap files ----------------------------------------------------
+
+#[test]
+fn knotd_dnstap_file_replays_to_the_same_counts() {
+    if !have_knot() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let tap = dir.join("queries.tap");
+    let port = free_port();
+    let conf = knot_conf(&dir, port, &tap.display().to_string());
+    let mut procs = Procs(vec![start_knot(&dir, &conf)]);
+    send_queries(port);
+    // knotd writes STOP and closes the file when it stops.
+    term(&mut procs.0[0]);
+    let out = Command::new(bin())
+        .args(["replay", "--dnstap", "--format", "json"])
+        .arg(&tap)
+        .output()
+        .expect("replay runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let e = expected();
+    let n = QUERIES.len() as u64;
+    assert_eq!(j["queries"], n);
+    assert_eq!(j["responses"], n);
+    assert_eq!(j["frames"], 2 * n);
+    assert_eq!(j["malformed"], 0);
+    let sum = |t: &str, ipv: &str| -> f64 {
+        e.by_transport_ip
+            .iter()
+            .filter(|(tt, ii, _)| (t.is_empty() || *tt == t) && (ipv.is_empty() || *ii == ipv))
+            .map(|x| x.2)
+            .sum()
+    };
+    for t in ["udp", "tcp"] {
+        assert_eq!(
+            j["queries_by_transport"][t].as_f64(),
+            Some(sum(t, "")),
+            "{t}"
+        );
+        assert_eq!(
+            j["responses_by_transport"][t].as_f64(),
+            Some(sum(t, "")),
+            "{t}"
+        );
+    }
+    for v in ["4", "6"] {
+        assert_eq!(
+            j["queries_by_ip_version"][v].as_f64(),
+            Some(sum("", v)),
+            "{v}"
+        );
+    }
+    let total = |x: &[(&str, f64)]| x.iter().map(|y| y.1).sum::<f64>();
+    assert_eq!(j["queries_do"].as_f64(), Some(total(&e.do_by_ip)));
+    assert_eq!(j["queries_edns"].as_f64(), Some(total(&e.edns_by_ip)));
+    for (t, want) in &e.qtypes {
+        assert_eq!(j["queries_by_qtype"][t].as_f64(), Some(*want), "{t}");
+    }
+    for (r, want) in &e.rcodes {
+        assert_eq!(j["responses_by_rcode"][r].as_f64(), Some(*want), "{r}");
+    }
+    assert_eq!(j["dnsobs"]["files"][0]["format"], "Dnstap");
+    assert_eq!(j["dnsobs"]["files"][0]["records"], 2 * n);
+    assert!(j["dnsobs"]["files"][0]["warning"].is_null());
+
+    // The same file cut short: a warning, exit status 4 (partial), the frames before it.
+    let bytes = std::fs::read(&tap).expect("tap");
+    let cut = dir.join("cut.tap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 20]).expect("cut");
+    let out = Command::new(bin())
+        .args(["replay", "--dnstap", "--format", "json"])
+        .arg(&cut)
+        .output()
+        .expect("replay runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stream ended inside a frame or before STOP"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["dnsobs"]["files"][0]["records"], 2 * n - 1);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

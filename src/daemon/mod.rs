@@ -1,7 +1,9 @@
 //! `dnsobs run`: live capture on every core, merged counters served on `/metrics`.
 //!
 //! Threads: one capture worker per (interface, fanout member), each owning its libpcap handle,
-//! decoder and [`Aggregate`]; one merger; one HTTP thread; the main thread waits for signals.
+//! decoder and [`Aggregate`]; with `capture.dnstap_socket`, one dnstap worker serving every
+//! writer on that socket, likewise with its own decoder and aggregate; one merger; one HTTP
+//! thread; the main thread waits for signals.
 //! No lock is taken per packet: a worker swaps its aggregate for a cleared one from its recycle
 //! channel once per flush interval and sends the full one to the merger, which adds it into the
 //! total under a mutex that only the merger and scrapes take.

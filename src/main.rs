@@ -24,8 +24,13 @@ fn main() -> ExitCode {
         Command::Ithi(args) => ithi(args),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
+                let tap = if c.raw.capture.dnstap_socket.is_empty() {
+                    String::new()
+                } else {
+                    format!(", dnstap on {}", c.raw.capture.dnstap_socket)
+                };
                 println!(
-                    "{}: valid ({} interface(s), {} worker(s) each, metrics on {})",
+                    "{}: valid ({} interface(s), {} worker(s) each{tap}, metrics on {})",
                     file.display(),
                     c.raw.capture.interfaces.len(),
                     c.workers,

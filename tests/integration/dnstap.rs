@@ -742,3 +742,72 @@ fn knotd_dnstap_file_replays_to_the_same_counts() {
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Started as root with `daemon.user`, the daemon makes the socket first, hands it to that user,
+/// serves it after the switch and can still remove it at exit.
+#[test]
+fn dnstap_socket_survives_the_privilege_drop() {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let ci = std::env::var("CI").unwrap_or_default();
+        assert!(ci != "1" && ci != "true", "CI={ci} but not root");
+        eprintln!("not root: skipping the dnstap privilege-drop test");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-privs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Like /run/dnsobs owned by the daemon user: here sticky and world-writable, so `nobody`
+    // may remove its own socket.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let sock = dir.join("tap.sock");
+    let port = free_port();
+    let cfg = dir.join("dnsobs.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[capture]\ndnstap_socket = \"{}\"\n\n[aggregate]\nflush_interval_seconds = 0.1\n\n\
+             [export]\nlisten = \"127.0.0.1:{port}\"\n\n[daemon]\nuser = \"nobody\"\n",
+            sock.display()
+        ),
+    )
+    .expect("config");
+    let mut procs = Procs(vec![
+        Command::new(bin())
+            .args(["run", "--config", cfg.to_str().expect("utf-8")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dnsobs.log")).expect("log"))
+            .spawn()
+            .expect("dnsobs starts"),
+    ]);
+    wait_for("dnsobs healthy", || {
+        http(port, b"GET /healthz HTTP/1.0\r\n\r\n").is_some_and(|(s, _)| s == 200)
+    });
+    let pid = procs.0[0].id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().skip(1).all(|u| u == "65534")),
+        "{status}"
+    );
+    let meta = std::fs::metadata(&sock).expect("socket");
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    let mut w = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    w.write_all(&control_frame(4, true)).expect("READY");
+    assert_eq!(read_exact_timeout(&mut w, 42), control_frame(1, true));
+    w.write_all(&control_frame(2, true)).expect("START");
+    w.write_all(&data_frame(&tap_message(5, 1))).expect("query");
+    wait_for("the query counted", || {
+        value(
+            &scrape(port),
+            "dnsobs_queries_total{transport=\"udp\",ip_version=\"4\"}",
+        ) == 1.0
+    });
+    term(&mut procs.0[0]);
+    assert!(!sock.exists(), "socket left behind");
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@
 #           iproute2 (network namespaces, veth), python3, zstd, gzip (compressed fixtures),
 #           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service),
 #           Java 17 and a Python venv with pinned duckdb and pyspark (the Parquet read-back test)
+#           knot + knot-module-dnstap + knot-dnsutils (knotd writes dnstap, kdig queries it)
 set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -35,6 +36,9 @@ DEPS=(
     "tmux             cmd:tmux"
     "curl             cmd:curl"
     "openjdk-17-jre-headless cmd:java"
+    "knot             cmd:knotd"
+    "knot-module-dnstap pkg:knot-module-dnstap"
+    "knot-dnsutils    cmd:kdig"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.
@@ -80,8 +84,8 @@ else
         SUDO=(sudo)
     fi
     log="$(mktemp -t dnsobs-install-deps.XXXXXX.log)"
-    # Installing `prometheus` would start a Prometheus server on :9090 (the tests start their
-    # own). Unless the machine already has a policy, forbid service starts during the install.
+    # Installing `prometheus` (or `knot`) would start a server on :9090 (or :53); the tests
+    # start their own. Unless the machine already has a policy, forbid service starts during the install.
     policy=/usr/sbin/policy-rc.d
     added_policy=0
     if [[ ! -e "$policy" ]]; then

@@ -129,6 +129,9 @@ pub struct RunArgs {
     /// Capture workers per interface; replaces capture.workers.
     #[arg(long, short, value_name = "N")]
     pub workers: Option<usize>,
+    /// Unix socket to read dnstap Frame Streams on; replaces capture.dnstap_socket.
+    #[arg(long, value_name = "PATH")]
+    pub dnstap_socket: Option<String>,
 }
 
 /// Output formats of `replay`.
@@ -190,6 +193,10 @@ pub struct ReplayArgs {
     /// Node name stored in the Parquet files and their partition path (default: host name).
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
+    /// The files are dnstap Frame Streams files (e.g. written by knotd's mod-dnstap), not
+    /// captures; read in order by one worker (--threads and --ports do not apply).
+    #[arg(long)]
+    pub dnstap: bool,
 }
 
 /// Arguments of `rssac002`.

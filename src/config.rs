@@ -63,6 +63,14 @@ pub struct CaptureSection {
     pub workers: usize,
     /// Put the interface into promiscuous mode.
     pub promiscuous: bool,
+    /// Unix socket DNS servers send dnstap Frame Streams to ("" = no dnstap input).
+    pub dnstap_socket: String,
+    /// File mode of the dnstap socket (writers need write permission).
+    pub dnstap_socket_mode: u32,
+    /// dnstap writers connected at once.
+    pub dnstap_max_connections: usize,
+    /// Largest dnstap data frame; longer ones are skipped and counted.
+    pub dnstap_max_frame_bytes: usize,
 }
 
 impl Default for CaptureSection {
@@ -74,6 +82,12 @@ impl Default for CaptureSection {
             buffer_size_bytes: 64 << 20,
             workers: 0,
             promiscuous: false,
+            dnstap_socket: String::new(),
+            dnstap_socket_mode: 0o660,
+            dnstap_max_connections: 16,
+            // Room for a DNS message of 64 KiB twice over (a response logged with its query)
+            // plus the protobuf around them.
+            dnstap_max_frame_bytes: 262_144,
         }
     }
 }
@@ -371,6 +385,40 @@ impl RawConfig {
                 format!("{} is more than 256", c.workers),
             ));
         }
+        if !c.dnstap_socket.is_empty() {
+            let p = Path::new(&c.dnstap_socket);
+            // sun_path holds 108 bytes including the terminating NUL.
+            if !p.is_absolute() || c.dnstap_socket.len() > 107 || p.file_name().is_none() {
+                return Err(bad(
+                    "capture.dnstap_socket",
+                    format!(
+                        "`{}` is not an absolute socket path of at most 107 bytes",
+                        c.dnstap_socket
+                    ),
+                ));
+            }
+        }
+        if c.dnstap_socket_mode > 0o777 || c.dnstap_socket_mode & 0o200 == 0 {
+            return Err(bad(
+                "capture.dnstap_socket_mode",
+                format!(
+                    "{:#o} is not a file mode (0o000..=0o777) with owner write permission",
+                    c.dnstap_socket_mode
+                ),
+            ));
+        }
+        if !(1..=1024).contains(&c.dnstap_max_connections) {
+            return Err(bad(
+                "capture.dnstap_max_connections",
+                "must be between 1 and 1024".into(),
+            ));
+        }
+        if !(4096..=1 << 24).contains(&c.dnstap_max_frame_bytes) {
+            return Err(bad(
+                "capture.dnstap_max_frame_bytes",
+                "must be between 4096 and 16777216".into(),
+            ));
+        }
         let d = &self.decode;
         if d.dns_ports.is_empty() || d.dns_ports.contains(&0) {
             return Err(bad(
@@ -636,6 +684,13 @@ impl Config {
         if n.capture.promiscuous != o.capture.promiscuous {
             v.push("capture.promiscuous");
         }
+        if n.capture.dnstap_socket != o.capture.dnstap_socket
+            || n.capture.dnstap_socket_mode != o.capture.dnstap_socket_mode
+            || n.capture.dnstap_max_connections != o.capture.dnstap_max_connections
+            || n.capture.dnstap_max_frame_bytes != o.capture.dnstap_max_frame_bytes
+        {
+            v.push("capture.dnstap_*");
+        }
         if n.decode != o.decode {
             v.push("decode");
         }
@@ -670,7 +725,8 @@ mod test {
         let text = include_str!("../config/dnsobs.toml");
         let c = check(text).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
-        // The example spells out every key with its default value.
+        // The example spells out every key with its default value (dnstap_socket commented out).
+        assert_eq!(c.raw.capture, CaptureSection::default());
         assert_eq!(c.raw.decode, DecodeSection::default());
         assert_eq!(c.raw.aggregate, AggregateSection::default());
         assert_eq!(c.raw.export, ExportSection::default());
@@ -772,6 +828,40 @@ mod test {
             }
         }
         assert!(ok > 0 && rejected > 0, "ok {ok}, rejected {rejected}");
+    }
+
+    #[test]
+    fn dnstap_keys_are_checked() {
+        let c = check(
+            "[capture]\ndnstap_socket = \"/run/dnsobs/dnstap.sock\"\ndnstap_socket_mode = 0o666\n",
+        )
+        .unwrap();
+        assert_eq!(c.raw.capture.dnstap_socket, "/run/dnsobs/dnstap.sock");
+        assert_eq!(c.raw.capture.dnstap_socket_mode, 0o666);
+        for (text, key) in [
+            ("dnstap_socket = \"relative.sock\"", "capture.dnstap_socket"),
+            ("dnstap_socket = \"/\"", "capture.dnstap_socket"),
+            ("dnstap_socket_mode = 0o1777", "capture.dnstap_socket_mode"),
+            ("dnstap_socket_mode = 0o444", "capture.dnstap_socket_mode"),
+            (
+                "dnstap_max_connections = 0",
+                "capture.dnstap_max_connections",
+            ),
+            (
+                "dnstap_max_frame_bytes = 100",
+                "capture.dnstap_max_frame_bytes",
+            ),
+        ] {
+            let e = check(&format!("[capture]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("t.toml: key `{key}`")),
+                "{text}: {e}"
+            );
+        }
+        let long = format!("[capture]\ndnstap_socket = \"/{}\"\n", "x".repeat(107));
+        assert!(check(&long).unwrap_err().to_string().contains("107 bytes"));
     }
 
     #[test]

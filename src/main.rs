@@ -25,8 +25,13 @@ fn main() -> ExitCode {
         Command::Ithi(args) => ithi(args),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
+                let tap = if c.raw.capture.dnstap_socket.is_empty() {
+                    String::new()
+                } else {
+                    format!(", dnstap on {}", c.raw.capture.dnstap_socket)
+                };
                 println!(
-                    "{}: valid ({} interface(s), {} worker(s) each, metrics on {})",
+                    "{}: valid ({} interface(s), {} worker(s) each{tap}, metrics on {})",
                     file.display(),
                     c.raw.capture.interfaces.len(),
                     c.workers,
@@ -96,7 +101,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         writer = Some(w);
     }
     // The writer ends when the last sender (the settings' copy, consumed here) is gone.
-    let r = replay_with_progress(&args.files, settings, args.quiet)?;
+    let r = if args.dnstap {
+        let max_frame = dnsobs::config::CaptureSection::default().dnstap_max_frame_bytes;
+        let r = pipeline::replay_dnstap(&args.files, &settings, max_frame);
+        drop(settings);
+        let (r, stats) = r?;
+        report_dnstap_skips(&stats, args.quiet);
+        r
+    } else {
+        replay_with_progress(&args.files, settings, args.quiet)?
+    };
     if let Some(w) = writer {
         let stats = w.join();
         if let Some(e) = stats.last_error {
@@ -179,6 +193,9 @@ fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
     }
     if let Some(w) = args.workers {
         raw.capture.workers = w;
+    }
+    if let Some(p) = &args.dnstap_socket {
+        raw.capture.dnstap_socket = p.clone();
     }
     raw.validate(&path)
 }
@@ -311,6 +328,19 @@ fn replay_with_progress(
 }
 
 /// Warns about files read only in part (unless quiet); `EXIT_PARTIAL` if there was one.
+/// Frames skipped one by one (bad protobuf, oversize...) are no partial read: a note.
+fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
+    use dnsobs::capture::dnstap::Problem;
+    let skipped: Vec<String> = Problem::ALL
+        .iter()
+        .filter(|p| stats.problems[**p as usize] > 0 && !matches!(p, Problem::Truncated))
+        .map(|p| format!("{} {}", p.label(), stats.problems[*p as usize]))
+        .collect();
+    if !quiet && !skipped.is_empty() {
+        eprintln!("dnsobs: note: dnstap problems: {}", skipped.join(", "));
+    }
+}
+
 fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
     let mut code = cli::EXIT_OK;
     for f in &r.files {

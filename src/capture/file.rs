@@ -201,6 +201,8 @@ pub enum FileKind {
     PcapNano,
     /// pcapng.
     PcapNg,
+    /// dnstap Frame Streams (`replay --dnstap`).
+    Dnstap,
 }
 
 //------------ Reader --------------------------------------------------------

@@ -3,6 +3,7 @@
 //! [`file`] reads capture files (pcap, pcapng, gzip/zstd compressed) for `replay`;
 //! [`live`] opens libpcap handles joined into a PACKET_FANOUT group for the daemon.
 
+pub mod dnstap;
 pub mod file;
 pub mod live;
 

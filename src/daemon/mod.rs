@@ -1,7 +1,9 @@
 //! `dnsobs run`: live capture on every core, merged counters served on `/metrics`.
 //!
 //! Threads: one capture worker per (interface, fanout member), each owning its libpcap handle,
-//! decoder and [`Aggregate`]; one merger; one HTTP thread; the main thread waits for signals.
+//! decoder and [`Aggregate`]; with `capture.dnstap_socket`, one dnstap worker serving every
+//! writer on that socket, likewise with its own decoder and aggregate; one merger; one HTTP
+//! thread; the main thread waits for signals.
 //! No lock is taken per packet: a worker swaps its aggregate for a cleared one from its recycle
 //! channel once per flush interval and sends the full one to the merger, which adds it into the
 //! total under a mutex that only the merger and scrapes take.
@@ -18,6 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use log::{error, info, warn};
 
 use crate::aggregate::Aggregate;
+use crate::capture::dnstap::{self, server as tap};
 use crate::capture::live::{Handle, HandleSettings, LiveError};
 use crate::config::Config;
 use crate::export::http;
@@ -75,6 +78,8 @@ pub struct Shared {
     pub parquet_query_rows: AtomicU64,
     /// Per-query rows dropped because the writer was behind.
     pub parquet_query_rows_dropped: AtomicU64,
+    /// Counters of the dnstap input, as last flushed (`None`: no dnstap socket configured).
+    pub dnstap: Mutex<Option<dnstap::Stats>>,
 }
 
 impl Shared {
@@ -98,6 +103,63 @@ struct Delta {
     slot: usize,
     agg: Aggregate,
     health: CaptureHealth,
+    dnstap: Option<dnstap::Stats>,
+}
+
+/// Sends a worker's counters since the last flush to the merger. Never blocks on the packet
+/// path: without a recycled aggregate to swap in, the counters keep accumulating until next
+/// time. Shared by capture and dnstap workers.
+/// Hands the worker's partial per-query batch to the Parquet writer (so rows appear within a
+/// write interval) and adds the rows it had to drop to the shared counter.
+fn ship_log(worker: &mut Worker, shared: &Shared) {
+    if let Some(l) = worker.log.as_mut() {
+        l.ship();
+        let dropped = std::mem::take(&mut l.dropped);
+        if dropped > 0 {
+            shared
+                .parquet_query_rows_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+}
+
+fn send_delta(
+    worker: &mut Worker,
+    slot: usize,
+    health: &CaptureHealth,
+    dnstap: Option<&dnstap::Stats>,
+    channels: (&Sender<Delta>, &Receiver<Aggregate>),
+    last: bool,
+) {
+    let (to_merger, recycle) = channels;
+    let spare = if last {
+        recycle.recv_timeout(Duration::from_secs(2)).ok()
+    } else {
+        recycle.try_recv().ok()
+    };
+    let Some(spare) = spare else { return };
+    let mut agg = std::mem::replace(&mut worker.agg, spare);
+    // Queries still waiting for their response stay with the worker that will see it.
+    worker.agg.latency.take_pending(&mut agg.latency);
+    worker.agg.hygiene.take_table(&mut agg.hygiene);
+    worker.agg.ithi.take_cache(&mut agg.ithi);
+    let delta = Delta {
+        slot,
+        agg,
+        health: health.clone(),
+        dnstap: dnstap.cloned(),
+    };
+    if last {
+        let _ = to_merger.send_timeout(delta, Duration::from_secs(2));
+    } else if let Err(e) = to_merger.try_send(delta) {
+        // The merger is behind: take the counters back, nothing is lost.
+        let d = e.into_inner();
+        let mut spare = std::mem::replace(&mut worker.agg, d.agg);
+        worker.agg.latency.take_pending(&mut spare.latency);
+        worker.agg.hygiene.take_table(&mut spare.hygiene);
+        worker.agg.ithi.take_cache(&mut spare.ithi);
+        worker.agg.merge(&spare);
+    }
 }
 
 /// Messages to a worker.
@@ -210,43 +272,67 @@ impl CaptureWorker {
             self.health.kernel_drops = self.drops_before.0 + h.dropped.0;
             self.health.interface_drops = self.drops_before.1 + h.dropped.1;
         }
-        if let Some(l) = self.worker.log.as_mut() {
-            // Partial batches go out at every flush, so rows appear within a write interval.
-            l.ship();
-            let dropped = std::mem::take(&mut l.dropped);
-            if dropped > 0 {
-                self.shared
-                    .parquet_query_rows_dropped
-                    .fetch_add(dropped, Ordering::Relaxed);
+        ship_log(&mut self.worker, &self.shared);
+        send_delta(
+            &mut self.worker,
+            self.slot,
+            &self.health,
+            None,
+            (&self.to_merger, &self.recycle),
+            last,
+        );
+    }
+}
+
+//------------ dnstap worker -------------------------------------------------
+
+/// Serves the dnstap socket: every writer's frames go through one decoder and one aggregate
+/// (so a query and its response, logged separately, meet for latency matching).
+struct DnstapWorker {
+    slot: usize,
+    server: tap::Server,
+    worker: Worker,
+    health: CaptureHealth,
+    to_merger: Sender<Delta>,
+    recycle: Receiver<Aggregate>,
+    stop: Arc<AtomicBool>,
+    flush_every: Duration,
+    shared: Arc<Shared>,
+}
+
+impl DnstapWorker {
+    fn run(mut self) {
+        let mut last_flush = Instant::now();
+        // Short enough to notice `stop` and flush on time when no writer sends anything.
+        let timeout_ms = self.flush_every.as_millis().clamp(10, 100) as i32;
+        while !self.stop.load(Ordering::Relaxed) {
+            // A message without a timestamp takes the time of the poll round that read it.
+            let now = crate::export::rssac002::now_ns();
+            let worker = &mut self.worker;
+            self.server.poll_once(timeout_ms, &mut |payload, stats| {
+                dnstap::on_payload(payload, now, stats, &mut |d| {
+                    worker.process_dns(&d.ctx, d.wire);
+                });
+            });
+            if last_flush.elapsed() >= self.flush_every {
+                last_flush = Instant::now();
+                self.flush(false);
             }
         }
-        let spare = if last {
-            self.recycle.recv_timeout(Duration::from_secs(2)).ok()
-        } else {
-            self.recycle.try_recv().ok()
-        };
-        let Some(spare) = spare else { return };
-        let mut agg = std::mem::replace(&mut self.worker.agg, spare);
-        // Queries still waiting for their response stay with the worker that will see it.
-        self.worker.agg.latency.take_pending(&mut agg.latency);
-        self.worker.agg.hygiene.take_table(&mut agg.hygiene);
-        self.worker.agg.ithi.take_cache(&mut agg.ithi);
-        let delta = Delta {
-            slot: self.slot,
-            agg,
-            health: self.health.clone(),
-        };
-        if last {
-            let _ = self.to_merger.send_timeout(delta, Duration::from_secs(2));
-        } else if let Err(e) = self.to_merger.try_send(delta) {
-            // The merger is behind: take the counters back, nothing is lost.
-            let d = e.into_inner();
-            let mut spare = std::mem::replace(&mut self.worker.agg, d.agg);
-            self.worker.agg.latency.take_pending(&mut spare.latency);
-            self.worker.agg.hygiene.take_table(&mut spare.hygiene);
-            self.worker.agg.ithi.take_cache(&mut spare.ithi);
-            self.worker.agg.merge(&spare);
-        }
+        self.flush(true);
+    }
+
+    fn flush(&mut self, last: bool) {
+        self.health.packets = self.server.stats.data_frames;
+        ship_log(&mut self.worker, &self.shared);
+        send_delta(
+            &mut self.worker,
+            self.slot,
+            &self.health,
+            Some(&self.server.stats),
+            (&self.to_merger, &self.recycle),
+            last,
+        );
     }
 }
 
@@ -300,6 +386,9 @@ fn merge_loop(
                     .get_mut(d.slot)
                 {
                     *h = d.health;
+                }
+                if let Some(t) = d.dnstap {
+                    *shared.dnstap.lock().unwrap_or_else(PoisonError::into_inner) = Some(t);
                 }
                 d.agg.clear();
                 if let Some(tx) = recycle.get(d.slot) {
@@ -448,9 +537,15 @@ fn rssac002_probe(out: &RssacOut, shared: &Shared) {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// No interface configured.
-    #[error("no interface to capture on: set capture.interfaces in the config or pass --interface")]
+    /// No interface and no dnstap socket configured.
+    #[error(
+        "no interface to capture on: set capture.interfaces in the config or pass --interface \
+         (or set capture.dnstap_socket)"
+    )]
     NoInterface,
+    /// The dnstap socket could not be set up.
+    #[error(transparent)]
+    Dnstap(#[from] tap::ServerError),
     /// A capture handle could not be opened.
     #[error(transparent)]
     Capture(#[from] LiveError),
@@ -481,7 +576,8 @@ pub fn run(
     reload: impl Fn() -> Result<Config, String>,
 ) -> Result<(), StartError> {
     let ifaces = config.raw.capture.interfaces.clone();
-    if ifaces.is_empty() {
+    let tap_path = config.raw.capture.dnstap_socket.clone();
+    if ifaces.is_empty() && tap_path.is_empty() {
         return Err(StartError::NoInterface);
     }
     // Everything that needs privileges first: the listening socket and the capture handles.
@@ -520,16 +616,41 @@ pub fn run(
             }
         }
     }
+    // The dnstap socket too is made before the privilege drop (its directory, e.g. /run, may
+    // be root's), then handed to the daemon user so it stays that user's to serve and remove.
+    let tap_server = if tap_path.is_empty() {
+        None
+    } else {
+        let c = &config.raw.capture;
+        let server = tap::Server::bind(&tap::Settings {
+            path: PathBuf::from(&tap_path),
+            mode: c.dnstap_socket_mode,
+            max_connections: c.dnstap_max_connections,
+            max_frame: c.dnstap_max_frame_bytes,
+        })?;
+        let user = &config.raw.daemon.user;
+        // SAFETY: geteuid has no preconditions.
+        if !user.is_empty() && unsafe { libc::geteuid() } == 0 {
+            let (uid, gid) = privileges::lookup(user)?;
+            server.chown(uid, gid)?;
+        }
+        Some(server)
+    };
     if !config.raw.daemon.user.is_empty() {
         privileges::drop_to(&config.raw.daemon.user)?;
     }
-    info!(
-        "capturing on {} with {} worker(s) each, filter `{}`; metrics on http://{}/metrics",
-        ifaces.join(", "),
-        config.workers,
-        config.bpf_filter,
-        config.listen
-    );
+    if !ifaces.is_empty() {
+        info!(
+            "capturing on {} with {} worker(s) each, filter `{}`",
+            ifaces.join(", "),
+            config.workers,
+            config.bpf_filter,
+        );
+    }
+    if let Some(s) = &tap_server {
+        info!("dnstap: reading Frame Streams on {}", s.path().display());
+    }
+    info!("metrics on http://{}/metrics", config.listen);
 
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
@@ -543,6 +664,7 @@ pub fn run(
                     up: true,
                     ..Default::default()
                 })
+                .chain(tap_server.as_ref().map(|_| dnstap_health()))
                 .collect(),
         ),
         reload_ok: AtomicBool::new(true),
@@ -556,6 +678,7 @@ pub fn run(
         parquet_query_errors: AtomicU64::new(0),
         parquet_query_rows: AtomicU64::new(0),
         parquet_query_rows_dropped: AtomicU64::new(0),
+        dnstap: Mutex::new(tap_server.as_ref().map(|_| dnstap::Stats::default())),
     });
     let pq = &config.raw.export.parquet;
     let node = if pq.node.is_empty() {
@@ -581,17 +704,22 @@ pub fn run(
             }
         }
     };
-    let (to_merger, from_workers) = bounded::<Delta>(handles.len() * 2);
-    let mut recycle_tx = Vec::new();
-    let mut controls = Vec::new();
-    let mut threads = Vec::new();
-    let flush_every = Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds);
-    for (slot, (settings, w, h)) in handles.into_iter().enumerate() {
+    let slots = handles.len() + usize::from(tap_server.is_some());
+    let (to_merger, from_workers) = bounded::<Delta>(slots * 2);
+    let new_recycle = |recycle_tx: &mut Vec<Sender<Aggregate>>| {
         let (rtx, rrx) = bounded::<Aggregate>(2);
         // Two spares per worker, allocated now so flushing never allocates.
         let _ = rtx.send(Aggregate::new(&config.aggregate));
         let _ = rtx.send(Aggregate::new(&config.aggregate));
         recycle_tx.push(rtx);
+        rrx
+    };
+    let mut recycle_tx = Vec::new();
+    let mut controls = Vec::new();
+    let mut threads = Vec::new();
+    let flush_every = Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds);
+    for (slot, (settings, w, h)) in handles.into_iter().enumerate() {
+        let rrx = new_recycle(&mut recycle_tx);
         let (ctx, crx) = bounded::<Control>(4);
         controls.push(ctx);
         let cw = CaptureWorker {
@@ -620,6 +748,28 @@ pub fn run(
                 .spawn(move || cw.run())
                 .map_err(|error| StartError::Start {
                     what: "capture threads",
+                    error,
+                })?,
+        );
+    }
+    if let Some(server) = tap_server {
+        let dw = DnstapWorker {
+            slot: recycle_tx.len(),
+            server,
+            worker: Worker::with_log(&config.decode, &config.aggregate, query_export.as_ref()),
+            health: dnstap_health(),
+            to_merger: to_merger.clone(),
+            recycle: new_recycle(&mut recycle_tx),
+            stop: Arc::clone(&stop),
+            flush_every,
+            shared: Arc::clone(&shared),
+        };
+        threads.push(
+            thread::Builder::new()
+                .name("dnstap".into())
+                .spawn(move || dw.run())
+                .map_err(|error| StartError::Start {
+                    what: "dnstap thread",
                     error,
                 })?,
         );
@@ -702,6 +852,16 @@ pub fn run(
         drops
     );
     Ok(())
+}
+
+/// The health entry of the dnstap worker: "interface" `dnstap`, up while the socket listens.
+fn dnstap_health() -> CaptureHealth {
+    CaptureHealth {
+        iface: "dnstap".into(),
+        worker: 0,
+        up: true,
+        ..Default::default()
+    }
 }
 
 fn wait_for_signals(

@@ -101,7 +101,8 @@ pub fn drop_to(user: &str) -> Result<(), PrivilegeError> {
     Ok(())
 }
 
-fn lookup(user: &str) -> Result<(libc::uid_t, libc::gid_t), PrivilegeError> {
+/// The uid and primary gid of `user`.
+pub fn lookup(user: &str) -> Result<(libc::uid_t, libc::gid_t), PrivilegeError> {
     let name = CString::new(user).map_err(|_| PrivilegeError::NoUser(user.to_owned()))?;
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16384];

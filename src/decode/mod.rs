@@ -189,6 +189,13 @@ impl Decoder {
         self.ports[usize::from(sport)] || self.ports[usize::from(dport)]
     }
 
+    /// Decodes one DNS message whose context is already known (dnstap input: the server
+    /// reports addresses, ports and transport; only the DNS bytes need parsing).
+    #[inline]
+    pub fn decode_dns(&mut self, ctx: &MsgCtx, payload: &[u8], sink: &mut impl Sink) {
+        dns_message(&mut self.name, payload, ctx, false, sink);
+    }
+
     /// Decodes one frame.
     pub fn decode(&mut self, pkt: &Packet<'_>, sink: &mut impl Sink) {
         let l3 = match link::strip(pkt.link, pkt.data) {

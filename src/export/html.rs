@@ -907,6 +907,9 @@ pub fn render(j: &Value) -> String {
     )
 }
 
+/// A series' label and its values.
+type Labelled = (String, Vec<f64>);
+
 /// Most points drawn per line: longer series are summed into coarser steps (a day of
 /// one-second buckets becomes 600 steps of 144 s).
 const MAX_POINTS: usize = 600;
@@ -915,7 +918,7 @@ const MAX_POINTS: usize = 600;
 /// (`{"interval_seconds": N, "rows": [{"interval_start": epoch s, "transport", "ip_version",
 /// "queries"}, ...]}`), as dense series from the first to the last bucket (empty buckets are 0),
 /// summed into at most [`MAX_POINTS`] steps. Returns the step in seconds and the series.
-fn series_from_rows(ts: &Value) -> Option<(f64, Vec<(String, Vec<f64>)>)> {
+fn series_from_rows(ts: &Value) -> Option<(f64, Vec<Labelled>)> {
     let interval = at(ts, &["interval_seconds"]).as_u64().filter(|i| *i > 0)?;
     let rows = at(ts, &["rows"]).as_array()?;
     let key = |r: &Value| at(r, &["interval_start"]).as_u64();
@@ -925,7 +928,7 @@ fn series_from_rows(ts: &Value) -> Option<(f64, Vec<(String, Vec<f64>)>)> {
     let group = buckets.div_ceil(MAX_POINTS).max(1);
     let points = buckets.div_ceil(group);
     let labels = ["udp_v4", "udp_v6", "tcp_v4", "tcp_v6"];
-    let mut out: Vec<(String, Vec<f64>)> = labels
+    let mut out: Vec<Labelled> = labels
         .iter()
         .map(|l| (l.to_string(), vec![0.0; points]))
         .collect();

@@ -340,6 +340,15 @@ impl Collector for HealthCollector {
             None,
             [(vec![], get(&sh.parquet_query_rows_dropped))],
         )?;
+        let tap = self
+            .0
+            .dnstap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(t) = tap {
+            encode_dnstap(&mut enc, &t)?;
+        }
         let ok = self.0.reload_ok.load(std::sync::atomic::Ordering::Relaxed);
         let t = self
             .0
@@ -360,6 +369,75 @@ impl Collector for HealthCollector {
             [(vec![], t as f64)],
         )
     }
+}
+
+/// The dnstap input's families (only when a dnstap socket is configured). Labels come from
+/// fixed tables: bounded cardinality.
+fn encode_dnstap(
+    enc: &mut DescriptorEncoder<'_>,
+    t: &crate::capture::dnstap::Stats,
+) -> fmt::Result {
+    use crate::capture::dnstap::{MESSAGE_TYPES, Problem};
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_connections",
+        "dnstap writer connections accepted on the socket.",
+        None,
+        [(vec![], t.connections_accepted)],
+    )?;
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_connections_rejected",
+        "dnstap connections refused because capture.dnstap_max_connections were open.",
+        None,
+        [(vec![], t.connections_rejected)],
+    )?;
+    prometheus::gauges(
+        enc,
+        "dnsobs_dnstap_connections_open",
+        "dnstap writer connections open now.",
+        None,
+        [(vec![], t.connections_open as f64)],
+    )?;
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_frames",
+        "Frame Streams frames received on the dnstap socket, by kind.",
+        None,
+        [
+            (vec![("kind", "data")], t.data_frames),
+            (vec![("kind", "control")], t.control_frames),
+        ],
+    )?;
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_received",
+        "Bytes received on the dnstap socket.",
+        Some(&prometheus_client::registry::Unit::Bytes),
+        [(vec![], t.bytes)],
+    )?;
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_messages",
+        "dnstap messages decoded and counted, by dnstap message type.",
+        None,
+        MESSAGE_TYPES
+            .iter()
+            .zip(&t.message_types)
+            .skip(1)
+            .map(|(l, &v)| (vec![("type", *l)], v)),
+    )?;
+    prometheus::counters(
+        enc,
+        "dnsobs_dnstap_errors",
+        "dnstap input problems by reason: frame_oversize, protobuf_invalid, not_message, \
+         message_type_unknown, no_dns_message and address_invalid skip one frame; the others \
+         close the connection.",
+        None,
+        Problem::ALL
+            .iter()
+            .map(|p| (vec![("reason", p.label())], t.problems[*p as usize])),
+    )
 }
 
 /// Standard `process_*` metrics from /proc/self.

@@ -232,3 +232,85 @@ fn counter_sees_allocations() {
     drop(v);
     assert!(allocations() > before);
 }
+
+/// The dnstap path: Frame Streams reading, protobuf decoding and the worker, after warm-up,
+/// allocate nothing per message either.
+#[test]
+fn dnstap_steady_state_allocates_nothing() {
+    use dnsobs::capture::dnstap::{self, Stats, Stream, fstrm, proto};
+    let frame = |payload: &[u8]| {
+        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    };
+    // One pass: 256 clients, a query and its response each, timestamps `t` seconds.
+    let pass = |t: u64| {
+        let mut bytes = Vec::new();
+        for i in 0..256u32 {
+            for kind in [5u64, 6] {
+                let mut wire = (i as u16).to_be_bytes().to_vec();
+                wire.extend(if kind == 6 {
+                    [0x81, 0x80]
+                } else {
+                    [0x01, 0x00]
+                });
+                wire.extend([0, 1, 0, 0, 0, 0, 0, 0]);
+                wire.extend(format!("\x05n{i:04}\x04test\x00").as_bytes());
+                wire.extend([0, 1, 0, 1]);
+                let m = proto::Message {
+                    kind: Some(kind),
+                    family: Some(1),
+                    protocol: Some(1),
+                    query_address: Some(&[192, 0, 2, (i % 250) as u8]),
+                    response_address: Some(&[198, 51, 100, 53]),
+                    query_port: Some(1024 + u64::from(i)),
+                    response_port: Some(53),
+                    query_time_sec: Some(t),
+                    response_time_sec: Some(t),
+                    query_message: (kind == 5).then_some(&wire[..]),
+                    response_message: (kind == 6).then_some(&wire[..]),
+                    ..Default::default()
+                };
+                bytes.extend(frame(&m.encode_dnstap()));
+            }
+        }
+        bytes
+    };
+    let mut handshake = Vec::new();
+    for kind in [fstrm::ControlType::Ready, fstrm::ControlType::Start] {
+        let mut b = [0u8; 42];
+        let n = fstrm::encode_control(kind, true, &mut b);
+        handshake.extend_from_slice(&b[..n]);
+    }
+    let passes: Vec<Vec<u8>> = (0..5).map(|p| pass(1_700_000_000 + p)).collect();
+    let mut w = Worker::new(&Default::default(), &Default::default());
+    let mut s = Stream::new(fstrm::Mode::Bidirectional, 65536);
+    let mut stats = Stats::default();
+    let mut feed = |bytes: &[u8], w: &mut Worker, stats: &mut Stats| {
+        for chunk in bytes.chunks(4000) {
+            let space = s.space();
+            space[..chunk.len()].copy_from_slice(chunk);
+            s.process(chunk.len(), stats, &mut |p, st| {
+                dnstap::on_payload(p, 0, st, &mut |d| w.process_dns(&d.ctx, d.wire));
+            })
+            .expect("valid stream");
+        }
+    };
+    feed(&handshake, &mut w, &mut stats);
+    feed(&passes[0], &mut w, &mut stats);
+    let before = allocations();
+    for p in &passes[1..] {
+        feed(p, &mut w, &mut stats);
+    }
+    let n = allocations() - before;
+    assert_eq!(stats.message_types[5], 5 * 256);
+    assert_eq!(stats.message_types[6], 5 * 256);
+    assert_eq!(stats.total_problems(), 0);
+    let agg = w.finish();
+    assert_eq!(agg.total_queries(), 5 * 256);
+    assert_eq!(agg.total_responses(), 5 * 256);
+    assert_eq!(
+        n, 0,
+        "{n} allocations in 4 warmed-up passes of 512 dnstap messages"
+    );
+}

@@ -37,3 +37,5 @@ mod ithi;
 mod top;
 // Parquet export (interval and per-query tables) read back by DuckDB and Spark vs the oracle.
 mod parquet;
+// dnstap input: a real knotd with mod-dnstap writing to the daemon's socket, queried by kdig.
+mod dnstap;

@@ -9,7 +9,9 @@
 #   build:  libpcap-dev (the pcap crate links libpcap for live capture), pkg-config, gcc/make
 #   tests:  tcpreplay, tcpdump (live-capture tests), prometheus (promtool and the server),
 #           iproute2 (network namespaces, veth), python3, zstd, gzip (compressed fixtures),
-#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service)
+#           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service),
+#           strace (the daemon writes only into its directories), faketime (libfaketime: the
+#           daemon sees today's traffic as a finished day and writes its RSSAC002 files)
 set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -33,6 +35,8 @@ DEPS=(
     "chromium         cmd:chromium"
     "tmux             cmd:tmux"
     "curl             cmd:curl"
+    "strace           cmd:strace"
+    "faketime         cmd:faketime pkg:libfaketime"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.

@@ -35,3 +35,5 @@ mod flood;
 mod ithi;
 // dnsobs top in tmux against a live daemon fed by tcpreplay: numbers move, keys, unreachable.
 mod top;
+// Writes confined to the configured directories (strace); a full RSSAC002 directory (tmpfs).
+mod confine;

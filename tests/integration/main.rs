@@ -37,3 +37,5 @@ mod ithi;
 mod top;
 // Writes confined to the configured directories (strace); a full RSSAC002 directory (tmpfs).
 mod confine;
+// The exact unique-source sets at a small cap: the overflow counted exactly (replay, daemon).
+mod caps;

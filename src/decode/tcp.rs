@@ -478,7 +478,7 @@ mod test {
         feed(&mut t, 5, 200, &msg[200..300]);
         assert_eq!((t.buffered, real(&t)), (128 + 128, 256));
         feed(&mut t, 5, 100, &msg[100..200]);
-        assert_eq!((t.buffered, real(&t)), (512, 512));
+        assert_eq!((t.buffered, real(&t)), (384, 384));
     }
 
     #[test]

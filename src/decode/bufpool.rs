@@ -36,7 +36,7 @@ fn index(cap: usize) -> Option<usize> {
     let base = MIN_CLASS.trailing_zeros();
     let i = if cap.is_power_of_two() {
         2 * cap.trailing_zeros().checked_sub(base)?
-    } else if cap % 3 == 0 && (cap / 3).is_power_of_two() {
+    } else if cap.is_multiple_of(3) && (cap / 3).is_power_of_two() {
         // 3 * 2^j is three quarters of 2^(j + 2): the class just below it.
         (2 * ((cap / 3).trailing_zeros() + 2).checked_sub(base)?).checked_sub(1)?
     } else {

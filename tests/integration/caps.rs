@@ -49,7 +49,7 @@ fn source_overflow_counted_in_replay() {
             },
             ..Default::default()
         };
-        let r = dnsobs::pipeline::replay(&[path.clone()], &settings).expect("replay");
+        let r = dnsobs::pipeline::replay(std::slice::from_ref(&path), &settings).expect("replay");
         let j = dnsobs::export::report::json(&r);
         for (v, key) in ["4", "6"].iter().enumerate() {
             assert_eq!(j["unique_query_sources"][key].as_u64(), Some(CAP));

@@ -37,9 +37,10 @@ const THREADS: u64 = 2;
 /// sets at their cap (2^21 buckets: IPv4 10 MiB, IPv6 34 MiB), the RSSAC002 day's source sets
 /// at theirs (4,000,000 per kind, 2^23 buckets: IPv4 40 MiB, IPv6 136 MiB, /64 72 MiB), the
 /// old table alive while the largest set doubles (68 MiB) and the fixed counters (1 MiB):
-/// 361 MiB. Per worker's decoder: the TCP byte budget, flow table and buffer pool (32 + 3 + 16
-/// MiB) and the fragment byte budget, table and pool (16 + 1 + 4 MiB): 72 MiB. Twice both,
-/// plus the binary, reader and batches (≈ 20 MiB): 886 MiB, rounded up to 1 GiB.
+/// 361 MiB. Per worker's decoder: the TCP byte budget (by capacity), flow table and buffer
+/// pools (32 + 3 + 13.5 MiB) and the fragment byte budget, table and pools (16 + 1 + 13.5 MiB):
+/// 80 MiB. Twice both, plus the binary, reader and batches (≈ 20 MiB): 902 MiB, rounded up to
+/// 1 GiB.
 const BOUND_BYTES: u64 = 1 << 30;
 /// The exact source sets of both aggregates at their caps (see above): the tables a flood
 /// with a new source every packet fills only after about 17 M queries, so the growth allowed
@@ -703,8 +704,8 @@ fn flood_peak_rss_is_bounded_and_does_not_grow() {
 
 /// Peak RSS of a TCP flood of partial messages of every size (20–1460 bytes): flat across TCP
 /// table turnovers. Each turnover used to add ~9 MiB (freed buffers of one size did not fit
-/// the next direction's of another; see docs/robustness.md): buffers now come in
-/// power-of-two classes from bounded pools.
+/// the next direction's of another; see docs/robustness.md): buffers now come in size
+/// classes (powers of two and 1.5 times them) from bounded pools.
 #[test]
 fn tcp_turnover_peak_rss_is_flat() {
     let dir = TempDir(std::env::temp_dir().join(format!("dnsobs-flood-t-{}", std::process::id())));

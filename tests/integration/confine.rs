@@ -3,8 +3,10 @@
 //! tmpfs) is logged and counted, leaves no temporary file, and does not disturb capture.
 //!
 //! The daemon writes a UTC day's RSSAC002 files once the day is over. Traffic replayed now is
-//! stamped by the kernel with today's date, so the daemon runs under libfaketime two days
-//! ahead (`FAKETIME=+2d`): to it, today is already complete and is written at the next check.
+//! stamped by the kernel with today's date, so the daemon runs under libfaketime with its
+//! offset in a file: `+0` while traffic is counted, then `+2d`, and to the daemon today is a
+//! finished day, written at its next check. (Two days ahead from the start would seal today
+//! at the first check, one second in, and count later traffic as late: a race.)
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -37,6 +39,26 @@ fn libfaketime() -> PathBuf {
         .map(|e| e.path().join("faketime/libfaketime.so.1"))
         .find(|p| p.is_file());
     lib.expect("libfaketime.so.1 (Debian package libfaketime) is installed")
+}
+
+/// The environment for a daemon whose clock offset is read from `dir/faketime` (at most a
+/// second old), starting at the real time. Monotonic clocks stay real: timeouts computed from
+/// them go to the kernel, which knows no offset.
+fn faketime_env(dir: &Path) -> (PathBuf, Vec<String>) {
+    let file = dir.join("faketime");
+    std::fs::write(&file, "+0\n").expect("faketime file");
+    let env = vec![
+        format!("LD_PRELOAD={}", libfaketime().display()),
+        format!("FAKETIME_TIMESTAMP_FILE={}", file.display()),
+        "FAKETIME_CACHE_DURATION=1".to_owned(),
+        "DONT_FAKE_MONOTONIC=1".to_owned(),
+    ];
+    (file, env)
+}
+
+/// Moves the daemon's clock two days ahead: today is over.
+fn end_today(file: &Path) {
+    std::fs::write(file, "+2d\n").expect("faketime file");
 }
 
 fn config(dir: &Path, rssac: &Path) -> PathBuf {
@@ -324,36 +346,28 @@ fn daemon_writes_only_into_its_directories() {
     std::fs::create_dir_all(&traces).expect("trace dir");
     let cfg = config(&dir, &rssac);
     let log = dir.join("dnsobs.log");
-    let calls = [PATH_CALLS, FD_CALLS].concat().join(",");
-    let preload = format!("LD_PRELOAD={}", libfaketime().display());
+    let calls = format!("trace={}", [PATH_CALLS, FD_CALLS].concat().join(","));
+    let (clock, env) = faketime_env(&dir);
     let prefix = traces.join("t");
     let mut ns = Netns::new("strace");
     // -ff: one file per thread, so no call is split across lines by another thread's.
-    let strace = ns.spawn(
-        &[
-            "strace",
-            "-ff",
-            "-qq",
-            "-y",
-            "-s",
-            "4096",
-            "-o",
-            prefix.to_str().expect("utf-8"),
-            "-e",
-            &format!("trace={calls}"),
-            "-E",
-            &preload,
-            "-E",
-            "FAKETIME=+2d",
-            "-E",
-            "DONT_FAKE_MONOTONIC=1",
-            bin(),
-            "run",
-            "--config",
-            cfg.to_str().expect("utf-8"),
-        ],
-        &log,
-    );
+    let mut args = vec![
+        "strace",
+        "-ff",
+        "-qq",
+        "-y",
+        "-s",
+        "4096",
+        "-o",
+        prefix.to_str().expect("utf-8"),
+        "-e",
+        &calls,
+    ];
+    for e in &env {
+        args.extend(["-E", e.as_str()]);
+    }
+    args.extend([bin(), "run", "--config", cfg.to_str().expect("utf-8")]);
+    let strace = ns.spawn(&args, &log);
     let pid = tracee(strace);
     wait_for("healthy daemon", Duration::from_secs(30), || {
         ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
@@ -368,6 +382,7 @@ fn daemon_writes_only_into_its_directories() {
     for p in ["/", "/healthz", "/metrics", "/nope"] {
         let _ = ns.get(PORT, p);
     }
+    end_today(&clock);
     wait_for("the day's four files", Duration::from_secs(15), || {
         metric(&ns, "dnsobs_rssac002_files_written_total") == 4.0
     });
@@ -503,20 +518,11 @@ fn full_rssac002_directory_is_counted_not_fatal() {
     let cfg = config(&dir, &full);
     let log = dir.join("dnsobs.log");
     let mut ns = Netns::new("enospc");
-    let preload = format!("LD_PRELOAD={}", libfaketime().display());
-    let pid = ns.spawn(
-        &[
-            "env",
-            &preload,
-            "FAKETIME=+2d",
-            "DONT_FAKE_MONOTONIC=1",
-            bin(),
-            "run",
-            "--config",
-            cfg.to_str().expect("utf-8"),
-        ],
-        &log,
-    );
+    let (clock, env) = faketime_env(&dir);
+    let mut args = vec!["env"];
+    args.extend(env.iter().map(String::as_str));
+    args.extend([bin(), "run", "--config", cfg.to_str().expect("utf-8")]);
+    let pid = ns.spawn(&args, &log);
     wait_for("healthy daemon", Duration::from_secs(15), || {
         ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
     });
@@ -527,6 +533,7 @@ fn full_rssac002_directory_is_counted_not_fatal() {
         settled_queries(&ns),
         o["queries"].as_f64().expect("queries")
     );
+    end_today(&clock);
     wait_for("the failed write", Duration::from_secs(10), || {
         metric(&ns, "dnsobs_rssac002_write_errors_total") == 2.0
     });

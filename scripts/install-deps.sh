@@ -12,6 +12,8 @@
 #           procps (ps/pgrep), systemd (systemd-analyze, to verify systemd/dnsobs.service),
 #           Java 17 and a Python venv with pinned duckdb and pyspark (the Parquet read-back test)
 #           knot + knot-module-dnstap + knot-dnsutils (knotd writes dnstap, kdig queries it)
+#           strace (the daemon writes only into its directories), faketime (libfaketime: the
+#           daemon sees today's traffic as a finished day and writes its RSSAC002 files)
 set -euo pipefail
 
 say() { printf 'install-deps: %s\n' "$*"; }
@@ -39,6 +41,8 @@ DEPS=(
     "knot             cmd:knotd"
     "knot-module-dnstap pkg:knot-module-dnstap"
     "knot-dnsutils    cmd:kdig"
+    "strace           cmd:strace"
+    "faketime         cmd:faketime pkg:libfaketime"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.

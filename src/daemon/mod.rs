@@ -345,8 +345,12 @@ struct RssacOut {
     grace: Duration,
 }
 
-/// How often the merger looks for finished UTC days.
-const RSSAC_CHECK: Duration = Duration::from_secs(20);
+/// How often the merger looks for finished UTC days (cheap: one clock read and a lock when
+/// nothing is due), so a day is written within a second of its grace ending.
+const RSSAC_CHECK: Duration = Duration::from_secs(1);
+/// After a failed write, when to retry: often enough to recover soon after space is freed,
+/// seldom enough not to flood the log with one error line a second.
+const RSSAC_RETRY: Duration = Duration::from_secs(20);
 
 /// Where and how the daemon writes Parquet files.
 struct ParquetOut {
@@ -369,7 +373,7 @@ fn merge_loop(
     rssac: Option<RssacOut>,
     parquet: Option<ParquetOut>,
 ) {
-    let mut last_check = Instant::now();
+    let mut next_check = Instant::now() + RSSAC_CHECK;
     let mut last_parquet = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
@@ -397,6 +401,11 @@ fn merge_loop(
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
+                // Every worker has flushed: write the days already complete once more, so
+                // stopping never loses a finished day (one due, or one whose write failed).
+                if let Some(out) = &rssac {
+                    rssac002_tick(&shared, out);
+                }
                 // Stopping: every interval still held goes out, the current one included.
                 if let Some(out) = &parquet {
                     parquet_tick(&shared, out, true);
@@ -405,10 +414,10 @@ fn merge_loop(
             }
         }
         if let Some(out) = &rssac
-            && last_check.elapsed() >= RSSAC_CHECK
+            && Instant::now() >= next_check
         {
-            last_check = Instant::now();
-            rssac002_tick(&shared, out);
+            let ok = rssac002_tick(&shared, out);
+            next_check = Instant::now() + if ok { RSSAC_CHECK } else { RSSAC_RETRY };
         }
         if let Some(out) = &parquet
             && last_parquet.elapsed() >= out.every
@@ -480,8 +489,9 @@ fn parquet_tick(shared: &Shared, out: &ParquetOut, last: bool) {
 }
 
 /// Writes every finished UTC day (outside the lock), counting files and failures. A failed
-/// write puts the days back, so the next tick retries; capture is never affected.
-fn rssac002_tick(shared: &Shared, out: &RssacOut) {
+/// write puts the days back, so the next tick retries; capture is never affected. False if a
+/// write failed.
+fn rssac002_tick(shared: &Shared, out: &RssacOut) -> bool {
     use crate::export::rssac002 as y;
     let cutoff = y::cutoff_day(y::now_ns(), out.grace);
     let (days, cap) = {
@@ -489,7 +499,7 @@ fn rssac002_tick(shared: &Shared, out: &RssacOut) {
         (t.rssac002.take_days_before(cutoff), t.rssac002.cap())
     };
     if days.is_empty() {
-        return;
+        return true;
     }
     match y::write_days(&out.dir, &out.service, &days, cap) {
         Ok(paths) => {
@@ -499,6 +509,7 @@ fn rssac002_tick(shared: &Shared, out: &RssacOut) {
             shared
                 .rssac002_files
                 .fetch_add(paths.len() as u64, Ordering::Relaxed);
+            true
         }
         Err(e) => {
             shared.rssac002_errors.fetch_add(1, Ordering::Relaxed);
@@ -512,6 +523,7 @@ fn rssac002_tick(shared: &Shared, out: &RssacOut) {
                 .unwrap_or_else(PoisonError::into_inner)
                 .rssac002
                 .restore(days);
+            false
         }
     }
 }
@@ -524,6 +536,8 @@ fn rssac002_probe(out: &RssacOut, shared: &Shared) {
         .and_then(|()| std::fs::write(&probe, b"ok"))
         .and_then(|()| std::fs::remove_file(&probe));
     if let Err(e) = r {
+        // A full file system lets the file be created and refuses its bytes: leave nothing.
+        let _ = std::fs::remove_file(&probe);
         shared.rssac002_errors.fetch_add(1, Ordering::Relaxed);
         error!(
             "rssac002: directory {} is not writable: {e}; capture continues",

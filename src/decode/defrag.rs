@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::Event;
+use super::bufpool::{BufPool, class_of};
 use super::ip::{Addr, Frag};
 use super::malformed::Malformed;
 
@@ -33,15 +34,16 @@ struct Entry {
     first_ns: u64,
 }
 
-/// A recycled datagram buffer and its piece list.
-type Buffers = (Vec<u8>, Vec<(u32, u32)>);
+/// Piece lists kept for reuse.
+const PIECES_POOL: usize = 64;
 
 /// Limits of the reassembly table.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Datagrams being reassembled at once.
     pub max_datagrams: usize,
-    /// Bytes of reassembly buffers in use at once (a datagram that would exceed it is dropped).
+    /// Bytes of reassembly buffers held at once, by capacity (a datagram that would exceed it
+    /// is dropped).
     pub max_bytes: usize,
     /// Drop a datagram this long (capture time) after its first fragment.
     pub timeout_ns: u64,
@@ -64,10 +66,12 @@ pub struct Defrag {
     /// Datagrams in arrival order (with their first time, to skip entries since replaced), so
     /// evicting the oldest costs O(1) amortised, not a scan of the table per fragment.
     order: VecDeque<(Key, u64)>,
-    pool: Vec<Buffers>,
+    /// Datagram buffers by size class, and piece lists, for reuse.
+    bufs: BufPool,
+    pieces_pool: Vec<Vec<(u32, u32)>>,
     /// The most recently completed datagram's payload (valid until the next call).
     done: Vec<u8>,
-    /// Sum of the buffer lengths of the datagrams in the table.
+    /// Sum of the buffer capacities of the datagrams in the table (the memory they hold).
     bytes: usize,
     last_sweep_ns: u64,
 }
@@ -89,7 +93,8 @@ impl Defrag {
             limits,
             table: HashMap::with_capacity_and_hasher(limits.max_datagrams, Default::default()),
             order: VecDeque::with_capacity(256),
-            pool: Vec::new(),
+            bufs: BufPool::default(),
+            pieces_pool: Vec::new(),
             done: Vec::new(),
             bytes: 0,
             last_sweep_ns: 0,
@@ -153,7 +158,8 @@ impl Defrag {
                 self.evict_oldest();
                 events(Event::FragmentEvicted);
             }
-            let (buf, pieces) = self.pool.pop().unwrap_or_default();
+            // The byte buffer is taken when the first bytes are stored, sized for them.
+            let pieces = self.pieces_pool.pop().unwrap_or_default();
             self.order.push_back((key, ts_ns));
             if self.order.len() > 2 * self.table.len() + 64 {
                 // Drop order entries of datagrams already completed or removed (amortised O(1):
@@ -165,7 +171,7 @@ impl Defrag {
             self.table.insert(
                 key,
                 Entry {
-                    buf,
+                    buf: Vec::new(),
                     pieces,
                     total: None,
                     first_ns: ts_ns,
@@ -186,20 +192,28 @@ impl Defrag {
             }
             e.total = Some(end);
         }
-        let grow = end.saturating_sub(e.buf.len());
+        // Growth to the size class of the new end (what the allocation will really hold).
+        let old_cap = e.buf.capacity();
+        let grow = if end > old_cap {
+            class_of(end) - old_cap
+        } else {
+            0
+        };
         if self.bytes + grow > self.limits.max_bytes {
             // Over the memory budget (a fragment flood): drop this datagram, count it.
             self.remove(&key);
             events(Event::FragmentEvicted);
             return Outcome::Pending;
         }
-        self.bytes += grow;
         let Some(e) = self.table.get_mut(&key) else {
             return Outcome::Pending; // unreachable: present above
         };
-        if grow > 0 {
+        if end > e.buf.len() {
+            let extra = end - e.buf.len();
+            self.bufs.reserve(&mut e.buf, extra);
             e.buf.resize(end, 0);
         }
+        self.bytes = self.bytes + e.buf.capacity() - old_cap;
         e.buf[frag.offset..end].copy_from_slice(data);
         e.pieces.push((frag.offset as u32, end as u32));
         let Some(total) = e.total else {
@@ -209,7 +223,7 @@ impl Defrag {
             return Outcome::Pending;
         }
         if let Some(mut e) = self.table.remove(&key) {
-            self.bytes -= e.buf.len();
+            self.bytes -= e.buf.capacity();
             e.buf.truncate(total);
             std::mem::swap(&mut self.done, &mut e.buf);
             self.recycle(e);
@@ -219,17 +233,13 @@ impl Defrag {
 
     fn remove(&mut self, key: &Key) {
         if let Some(e) = self.table.remove(key) {
-            self.bytes -= e.buf.len();
+            self.bytes -= e.buf.capacity();
             self.recycle(e);
         }
     }
 
-    fn recycle(&mut self, mut e: Entry) {
-        if self.pool.len() < 64 {
-            e.buf.clear();
-            e.pieces.clear();
-            self.pool.push((e.buf, e.pieces));
-        }
+    fn recycle(&mut self, e: Entry) {
+        recycle(&mut self.bufs, &mut self.pieces_pool, e);
     }
 
     fn evict_oldest(&mut self) {
@@ -248,23 +258,30 @@ impl Defrag {
         }
         self.last_sweep_ns = now;
         let timeout = self.limits.timeout_ns;
-        let pool = &mut self.pool;
+        let (bufs, pieces_pool) = (&mut self.bufs, &mut self.pieces_pool);
         let mut expired = 0;
-        for (_, mut e) in self
+        for (_, e) in self
             .table
             .extract_if(|_, e| now.saturating_sub(e.first_ns) > timeout)
         {
             expired += 1;
-            self.bytes -= e.buf.len();
-            if pool.len() < 64 {
-                e.buf.clear();
-                e.pieces.clear();
-                pool.push((e.buf, e.pieces));
-            }
+            self.bytes -= e.buf.capacity();
+            recycle(bufs, pieces_pool, e);
         }
         for _ in 0..expired {
             events(Event::FragmentExpired);
         }
+    }
+}
+
+/// Keeps a removed datagram's buffers for reuse (bounded).
+fn recycle(bufs: &mut BufPool, pieces_pool: &mut Vec<Vec<(u32, u32)>>, mut e: Entry) {
+    if e.buf.capacity() > 0 {
+        bufs.give(e.buf);
+    }
+    if pieces_pool.len() < PIECES_POOL && e.pieces.capacity() > 0 {
+        e.pieces.clear();
+        pieces_pool.push(e.pieces);
     }
 }
 
@@ -379,6 +396,43 @@ mod test {
         }
         assert_eq!((d.len(), evicted), (1, 49));
         assert!(d.bytes <= 1000);
+    }
+
+    /// The capacity the datagrams in the table really hold.
+    fn real(d: &Defrag) -> usize {
+        d.table.values().map(|e| e.buf.capacity()).sum()
+    }
+
+    #[test]
+    fn budget_counts_capacity_not_length() {
+        // A 64 KiB datagram completes; its buffer is recycled. Then small first fragments:
+        // counting lengths, one of them got the 64 KiB buffer for its 8 bytes, uncounted.
+        let mut d = Defrag::new(Limits {
+            max_datagrams: 100,
+            max_bytes: 66_000,
+            timeout_ns: 1 << 40,
+        });
+        let (a, evicted) = ([0u8; 16], std::cell::Cell::new(0));
+        let mut ev =
+            |e: Event| evicted.set(evicted.get() + usize::from(e == Event::FragmentEvicted));
+        let f = |id, offset, more| Frag { id, offset, more };
+        d.push(4, &a, &a, 17, f(1, 0, true), &[1; 32_768], 1, &mut ev);
+        assert_eq!((d.bytes, real(&d)), (32_768, 32_768));
+        let r = d.push(4, &a, &a, 17, f(1, 32_768, false), &[2; 32_000], 2, &mut ev);
+        assert!(matches!(r, Outcome::Complete));
+        assert_eq!((d.payload().len(), d.bytes, real(&d)), (64_768, 0, 0));
+        for id in 10..20 {
+            d.push(4, &a, &a, 17, f(id, 0, true), &[3; 8], 3, &mut ev);
+            assert_eq!(d.bytes, real(&d));
+        }
+        // Ten 8-byte datagrams hold ten 64-byte buffers.
+        assert_eq!((d.len(), d.bytes, evicted.get()), (10, 640, 0));
+        // A datagram growing past the budget is dropped and counted; the others stay.
+        d.push(4, &a, &a, 17, f(30, 0, true), &[4; 65_000], 4, &mut ev);
+        assert_eq!(
+            (d.len(), d.bytes, real(&d), evicted.get()),
+            (10, 640, 640, 1)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! reason, and counter events of the reassembly tables. Only traffic on a DNS port (source or
 //! destination) reaches the DNS parser; DNS quoted inside ICMP errors is never decoded.
 
+pub mod bufpool;
 pub mod defrag;
 pub mod dns;
 pub mod iana;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::Event;
+use super::bufpool::{BufPool, class_of};
 use super::ip::{Addr, Tcp};
 
 /// Out-of-order segments kept per direction.
@@ -43,7 +44,8 @@ struct Stream {
 pub struct Limits {
     /// Directions tracked at once.
     pub max_flows: usize,
-    /// Bytes buffered across all flows (partial messages and out-of-order segments).
+    /// Bytes of buffers held across all flows (partial messages and out-of-order segments),
+    /// counted by capacity: the memory they really hold.
     pub max_buffered: usize,
     /// Forget a direction idle this long (capture time).
     pub timeout_ns: u64,
@@ -74,9 +76,10 @@ pub struct TcpTable {
     limits: Limits,
     table: HashMap<FlowKey, Stream, foldhash::fast::RandomState>,
     /// Byte buffers kept for reuse: stream buffers and out-of-order segment copies.
-    pool: Vec<Vec<u8>>,
+    pool: BufPool,
     /// Out-of-order lists kept for reuse.
     ooo_pool: Vec<Vec<(u32, Vec<u8>)>>,
+    /// Capacity of every buffer the streams hold (see [`held`]).
     buffered: usize,
     last_sweep_ns: u64,
 }
@@ -95,7 +98,7 @@ impl TcpTable {
                 limits.max_flows.min(INITIAL_FLOWS),
                 Default::default(),
             ),
-            pool: Vec::new(),
+            pool: BufPool::default(),
             ooo_pool: Vec::new(),
             buffered: 0,
             last_sweep_ns: 0,
@@ -155,13 +158,13 @@ impl TcpTable {
                 cut(seg.payload, out);
                 return;
             }
-            let buf = self.pool.pop().unwrap_or_default();
+            // No byte buffer yet: one is taken only while a partial message waits.
             let ooo = self.ooo_pool.pop().unwrap_or_default();
             self.table.insert(
                 key,
                 Stream {
                     next_seq: seq,
-                    buf,
+                    buf: Vec::new(),
                     ooo,
                     last_ns: ts_ns,
                 },
@@ -186,6 +189,7 @@ impl TcpTable {
             return;
         };
         s.last_ns = ts_ns;
+        let before = held(s);
         let rel = seq.wrapping_sub(s.next_seq) as i32;
         if rel < 0 {
             let old = rel.unsigned_abs() as usize;
@@ -197,25 +201,24 @@ impl TcpTable {
         } else if rel > 0 {
             if rel as u32 <= WINDOW
                 && s.ooo.len() < MAX_OOO
-                && self.buffered + data.len() <= self.limits.max_buffered
+                && self.buffered + class_of(data.len()) <= self.limits.max_buffered
             {
-                self.buffered += data.len();
                 // A pooled buffer: reordering allocates only until the pool has warmed up.
-                let mut copy = self.pool.pop().unwrap_or_default();
+                let mut copy = self.pool.take(data.len());
                 copy.extend_from_slice(data);
+                self.buffered += copy.capacity();
                 s.ooo.push((seq, copy));
                 return;
             }
             // A hole we will not see filled: resynchronise at this segment.
             out(Out::Event(Event::TcpGap));
-            self.buffered -= s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
             s.buf.clear();
             for (_, d) in s.ooo.drain(..) {
-                keep(&mut self.pool, d);
+                self.pool.give(d);
             }
             s.next_seq = seq;
         }
-        feed(s, data, &mut self.buffered, out);
+        feed(s, data, &mut self.pool, out);
         // Drain out-of-order segments that now fit.
         while let Some(i) = s
             .ooo
@@ -223,13 +226,17 @@ impl TcpTable {
             .position(|(q, _)| (q.wrapping_sub(s.next_seq) as i32) <= 0)
         {
             let (q, d) = s.ooo.swap_remove(i);
-            self.buffered -= d.len();
             let skip = s.next_seq.wrapping_sub(q) as usize;
             if skip < d.len() {
-                feed(s, &d[skip..], &mut self.buffered, out);
+                feed(s, &d[skip..], &mut self.pool, out);
             }
-            keep(&mut self.pool, d);
+            self.pool.give(d);
         }
+        // An idle direction holds no byte buffer (most of them, between messages).
+        if s.buf.is_empty() && s.buf.capacity() > 0 {
+            self.pool.give(std::mem::take(&mut s.buf));
+        }
+        self.buffered = self.buffered - before + held(s);
         if self.buffered > self.limits.max_buffered {
             out(Out::Event(Event::TcpBufferOverflow));
             self.drop_flow(key);
@@ -278,28 +285,20 @@ impl TcpTable {
     }
 }
 
-/// Buffers kept per pool, and the largest buffer kept.
+/// Out-of-order lists kept for reuse.
 const POOL: usize = 256;
-const POOL_BUF_MAX: usize = 1 << 16;
 
-/// Keeps an emptied buffer for reuse (bounded in count and size).
-fn keep(pool: &mut Vec<Vec<u8>>, mut b: Vec<u8>) {
-    if pool.len() < POOL && b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX {
-        b.clear();
-        pool.push(b);
-    }
+/// The bytes of buffers a direction holds (what the byte budget counts).
+fn held(s: &Stream) -> usize {
+    s.buf.capacity() + s.ooo.iter().map(|(_, d)| d.capacity()).sum::<usize>()
 }
 
 /// Returns a removed direction's buffers to the pools; the bytes it held.
-fn release(
-    pool: &mut Vec<Vec<u8>>,
-    ooo_pool: &mut Vec<Vec<(u32, Vec<u8>)>>,
-    mut s: Stream,
-) -> usize {
-    let bytes = s.buf.len() + s.ooo.iter().map(|(_, d)| d.len()).sum::<usize>();
-    keep(pool, s.buf);
+fn release(pool: &mut BufPool, ooo_pool: &mut Vec<Vec<(u32, Vec<u8>)>>, mut s: Stream) -> usize {
+    let bytes = held(&s);
+    pool.give(s.buf);
     for (_, d) in s.ooo.drain(..) {
-        keep(pool, d);
+        pool.give(d);
     }
     if ooo_pool.len() < POOL && s.ooo.capacity() > 0 {
         ooo_pool.push(s.ooo);
@@ -307,20 +306,23 @@ fn release(
     bytes
 }
 
-/// Appends in-order bytes and cuts every complete message.
-fn feed(s: &mut Stream, data: &[u8], buffered: &mut usize, out: &mut impl FnMut(Out<'_>)) {
+/// Appends in-order bytes and cuts every complete message. Buffers grow by size class
+/// (through the pool), never by `Vec`'s own doubling, so their capacities stay few.
+fn feed(s: &mut Stream, data: &[u8], pool: &mut BufPool, out: &mut impl FnMut(Out<'_>)) {
     s.next_seq = s.next_seq.wrapping_add(data.len() as u32);
     if s.buf.is_empty() {
         // Fast path: messages straight from the segment, only a tail is copied.
         let used = cut(data, out);
-        s.buf.extend_from_slice(&data[used..]);
-        *buffered += data.len() - used;
+        let tail = &data[used..];
+        if !tail.is_empty() {
+            pool.reserve(&mut s.buf, tail.len());
+            s.buf.extend_from_slice(tail);
+        }
     } else {
+        pool.reserve(&mut s.buf, data.len());
         s.buf.extend_from_slice(data);
-        let before = s.buf.len();
         let used = cut(&s.buf, out);
         s.buf.drain(..used);
-        *buffered = *buffered + data.len() + s.buf.len() - before;
     }
 }
 
@@ -429,6 +431,54 @@ mod test {
         let (m, inc, _) = run(&mut t, &[seg(0, &bytes, true)]);
         assert_eq!((m.len(), inc), (0, 1));
         assert_eq!(t.buffered, 0);
+    }
+
+    /// The capacity the streams really hold.
+    fn real(t: &TcpTable) -> usize {
+        t.table.values().map(held).sum()
+    }
+
+    #[test]
+    fn budget_counts_capacity_not_length() {
+        let mut t = TcpTable::new(Limits {
+            max_buffered: 2048,
+            ..Limits::default()
+        });
+        let msg = framed(&[1000, 10]);
+        let feed = |t: &mut TcpTable, sport: u16, seq: u32, p: &[u8]| {
+            let mut events = Vec::new();
+            let k = FlowKey { sport, ..key() };
+            t.segment(k, &seg(seq, p, false), 1, &mut |o| {
+                if let Out::Event(e) = o {
+                    events.push(e);
+                }
+            });
+            events
+        };
+        // 900 bytes of a 1002-byte message: a 1024-byte buffer is held, and counted.
+        feed(&mut t, 1, 0, &msg[..900]);
+        assert_eq!((t.buffered, real(&t)), (1024, 1024));
+        // The message completes and the next one is whole: the buffer goes back to the pool.
+        feed(&mut t, 1, 900, &msg[900..]);
+        assert_eq!((t.buffered, real(&t)), (0, 0));
+        // Two directions with 900-byte partials fill the 2048-byte budget; a third one's
+        // 10 bytes (a 64-byte buffer) is over it. Counting lengths (1810 bytes) let it in
+        // while 2112 bytes were held.
+        assert!(feed(&mut t, 2, 0, &msg[..900]).is_empty());
+        assert!(feed(&mut t, 3, 0, &msg[..900]).is_empty());
+        assert_eq!((t.buffered, real(&t)), (2048, 2048));
+        assert_eq!(
+            feed(&mut t, 4, 0, &msg[..10]),
+            vec![Event::TcpBufferOverflow]
+        );
+        assert_eq!((t.buffered, real(&t), t.len()), (2048, 2048, 3));
+        // Out-of-order copies count by capacity too.
+        let mut t = TcpTable::new(Limits::default());
+        feed(&mut t, 5, 0, &msg[..100]);
+        feed(&mut t, 5, 200, &msg[200..300]);
+        assert_eq!((t.buffered, real(&t)), (128 + 128, 256));
+        feed(&mut t, 5, 100, &msg[100..200]);
+        assert_eq!((t.buffered, real(&t)), (384, 384));
     }
 
     #[test]

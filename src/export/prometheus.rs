@@ -309,6 +309,16 @@ pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     )?;
     ConstGauge::new(v4 as i64).encode(m.encode_family(&[("ip_version", "4")])?)?;
     ConstGauge::new(v6 as i64).encode(m.encode_family(&[("ip_version", "6")])?)?;
+    counters(
+        enc,
+        "dnsobs_unique_query_sources_overflow",
+        "Query sources not remembered because the exact set was full (aggregate.max_unique_sources); non-zero: dnsobs_unique_query_sources is a lower bound.",
+        None,
+        [
+            (vec![("ip_version", "4")], a.sources.overflow[0]),
+            (vec![("ip_version", "6")], a.sources.overflow[1]),
+        ],
+    )?;
     encode_indicators(a, enc)?;
     crate::export::rssac002::encode_prometheus(&a.rssac002, enc)?;
     encode_sketches(a, enc)?;

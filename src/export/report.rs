@@ -130,6 +130,8 @@ pub fn json(r: &Replay) -> Value {
         },
     });
     // Added after the literal: one json! literal this large hits the macro recursion limit.
+    v["unique_query_sources_overflow"] =
+        json!({"4": a.sources.overflow[0], "6": a.sources.overflow[1]});
     v["rssac002"] = crate::export::rssac002::json(&a.rssac002);
     v["top_k"] = top_k(a);
     v["unique_sources_estimate"] = estimates(a);

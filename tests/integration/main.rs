@@ -39,3 +39,7 @@ mod top;
 mod parquet;
 // dnstap input: a real knotd with mod-dnstap writing to the daemon's socket, queried by kdig.
 mod dnstap;
+// Writes confined to the configured directories (strace); a full RSSAC002 directory (tmpfs).
+mod confine;
+// The exact unique-source sets at a small cap: the overflow counted exactly (replay, daemon).
+mod caps;

@@ -85,7 +85,10 @@ pub enum Command {
     ))]
     Ithi(IthiArgs),
     /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
-    #[command(after_help = "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml")]
+    #[command(after_help = concat!(
+        "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml\n\n",
+        "Exit status: 0 valid; 1 invalid (the message names the file, the key and the reason); 2 bad usage."
+    ))]
     CheckConfig {
         /// The configuration file.
         file: PathBuf,

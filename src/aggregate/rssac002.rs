@@ -551,6 +551,19 @@ impl Rssac002 {
         &self.lifetime
     }
 
+    /// Queries of the days held whose source could not be remembered (the day's set of that
+    /// kind was at the cap), per kind ([`SOURCE_KINDS`] order). Non-zero: that day's
+    /// unique-sources figure is a lower bound.
+    pub fn source_overflow(&self) -> [u64; 3] {
+        let mut n = [0; 3];
+        for d in &self.days {
+            for (a, b) in n.iter_mut().zip(d.sources.overflow) {
+                *a += b;
+            }
+        }
+        n
+    }
+
     /// Days held now.
     pub fn days_held(&self) -> usize {
         self.days.len()
@@ -712,6 +725,13 @@ mod test {
         );
         assert_eq!(r.day(20_089).map(|d| d.sources.overflow), Some([3, 3, 3]));
         assert_eq!(r.day(20_089).map(DayCounts::total_queries), Some(11));
+        assert_eq!(r.source_overflow(), [3, 3, 3]);
+        assert_eq!(r.take_days_before(20_090).len(), 1);
+        assert_eq!(
+            r.source_overflow(),
+            [0; 3],
+            "a written day leaves the gauge"
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct SpaceSaving {
     len: usize,
     /// Sum of every weight observed (N).
     total: u64,
+    /// Keys that took over another key's counter (the table was full): the eviction counter.
+    evictions: u64,
     hasher: FixedState,
 }
 
@@ -103,6 +105,7 @@ impl SpaceSaving {
             mask: slots - 1,
             len: 0,
             total: 0,
+            evictions: 0,
             hasher: FixedState::with_seed(super::hll::process_seed()),
         }
     }
@@ -125,6 +128,7 @@ impl SpaceSaving {
             mask: 0,
             len: 0,
             total: 0,
+            evictions: 0,
             hasher: FixedState::with_seed(0),
         }
     }
@@ -144,6 +148,11 @@ impl SpaceSaving {
     /// Sum of all weights observed (N).
     pub fn total(&self) -> u64 {
         self.total
+    }
+    /// Keys evicted so far: each time a new key took over the smallest counter of a full table
+    /// (here or in a merged summary). Zero means every key ever seen is still monitored.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
     /// Upper bound of the true count of any key not monitored, and of every monitored key's
     /// overestimate: the smallest count once all m counters are in use, else 0.
@@ -303,6 +312,7 @@ impl SpaceSaving {
             return;
         }
         // Full: the key takes over the smallest counter, inheriting its count as error.
+        self.evictions += 1;
         let s = self.heap[0] as usize;
         let min = self.counts[s];
         self.index_remove(s);
@@ -337,6 +347,7 @@ impl SpaceSaving {
         self.index.fill(EMPTY);
         self.len = 0;
         self.total = 0;
+        self.evictions = 0;
     }
 
     /// Merges `other` into `self` (see the module doc); allocation-free.
@@ -386,6 +397,8 @@ impl SpaceSaving {
                 self.sift_up(s);
             } else {
                 let s = self.heap[0] as usize;
+                // Either this key or the smallest monitored one is forgotten.
+                self.evictions += 1;
                 if c <= self.counts[s] {
                     continue;
                 }
@@ -399,6 +412,7 @@ impl SpaceSaving {
             }
         }
         self.total += other.total;
+        self.evictions += other.evictions;
     }
 }
 
@@ -630,6 +644,29 @@ mod test {
             top.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>(),
             want[..5].to_vec()
         );
+    }
+
+    #[test]
+    fn evictions_count_every_takeover() {
+        let mut s = SpaceSaving::new(4, 8);
+        for k in [b"a", b"b", b"c", b"d", b"a"] {
+            s.insert(k);
+        }
+        assert_eq!(s.evictions(), 0, "four keys fit in four counters");
+        s.insert(b"e");
+        s.insert(b"f");
+        assert_eq!(s.evictions(), 2);
+        // Merging: another full summary's evictions add, and each of its keys that does not
+        // fit forgets one key (its own or a monitored one).
+        let mut o = SpaceSaving::new(4, 8);
+        for k in [b"w", b"x", b"y", b"z", b"v"] {
+            o.insert(k);
+        }
+        assert_eq!(o.evictions(), 1);
+        s.merge(&o);
+        assert_eq!(s.evictions(), 2 + 1 + 4);
+        s.clear();
+        assert_eq!(s.evictions(), 0);
     }
 
     /// Zipf-like stream over far more keys than counters: the bounds hold for every key.

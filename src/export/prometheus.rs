@@ -535,6 +535,18 @@ fn encode_sketches(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Resul
             ),
         ],
     )?;
+    counters(
+        enc,
+        "dnsobs_top_evictions",
+        "Keys evicted from a full top-k table (a new key took over the smallest counter), per table.",
+        None,
+        [
+            (vec![("table", "qname")], t.qnames.evictions()),
+            (vec![("table", "tld")], t.tlds.evictions()),
+            (vec![("table", "sld")], t.slds.evictions()),
+            (vec![("table", "source_prefix")], t.sources.evictions()),
+        ],
+    )?;
     let e = a.distinct.estimates();
     gauges(
         enc,

@@ -196,6 +196,12 @@ fn top_k(a: &crate::aggregate::Aggregate) -> Value {
             "second_level": t.slds.max_error(),
             "source_prefixes": t.sources.max_error(),
         },
+        "evictions": {
+            "qnames": t.qnames.evictions(),
+            "tlds": t.tlds.evictions(),
+            "second_level": t.slds.evictions(),
+            "source_prefixes": t.sources.evictions(),
+        },
     })
 }
 

@@ -435,7 +435,27 @@ pub fn encode_prometheus(r: &Rssac002, enc: &mut DescriptorEncoder<'_>) -> fmt::
         None,
         MetricType::Gauge,
     )?;
-    ConstGauge::new(r.days_held() as i64).encode(m)
+    ConstGauge::new(r.days_held() as i64).encode(m)?;
+    let m = enc.encode_descriptor(
+        "dnsobs_rssac002_day_evictions",
+        "UTC days dropped unwritten to make room for a newer one (more days pending than kept).",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(r.evicted_days()).encode(m)?;
+    let mut m = enc.encode_descriptor(
+        "dnsobs_rssac002_unique_sources_overflow",
+        "Queries of the pending UTC days whose source was not remembered because that day's set was at rssac002.max_unique_sources; non-zero: the day's unique-sources figure is a lower bound.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (kind, n) in ["ipv4", "ipv6", "ipv6_64"]
+        .into_iter()
+        .zip(r.source_overflow())
+    {
+        ConstGauge::new(n as i64).encode(m.encode_family(&[("kind", kind)])?)?;
+    }
+    Ok(())
 }
 
 //============ Testing =======================================================

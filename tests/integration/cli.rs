@@ -124,6 +124,49 @@ fn unreadable_inputs_exit_3() {
     assert_eq!((code(&o), o.stdout.len()), (3, 0));
 }
 
+/// Every subcommand's `--help` shows examples and its exit statuses (issue 10), and the exit
+/// statuses are the ones the README documents.
+#[test]
+fn every_subcommand_help_has_examples_and_exit_statuses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains("## Exit status"),
+        "README documents exit statuses"
+    );
+    for sub in ["replay", "run", "rssac002", "top", "ithi", "check-config"] {
+        let o = dnsobs()
+            .args([sub, "--help"])
+            .output()
+            .expect("dnsobs runs");
+        assert_eq!(code(&o), 0, "{sub} --help");
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            help.contains("Example"),
+            "{sub} --help has no example:\n{help}"
+        );
+        assert!(
+            help.contains(&format!("dnsobs {sub} ")),
+            "{sub}: example runs {sub}"
+        );
+        assert!(
+            help.contains("Exit status: 0"),
+            "{sub} --help: no exit statuses:\n{help}"
+        );
+    }
+    let o = dnsobs().arg("--help").output().expect("dnsobs runs");
+    let help = String::from_utf8_lossy(&o.stdout);
+    for status in [
+        "0 success",
+        "1 other error",
+        "2 bad usage",
+        "3 an input file",
+        "4 an input file",
+    ] {
+        assert!(help.contains(status), "dnsobs --help lacks '{status}'");
+    }
+}
+
 #[test]
 fn usage_errors() {
     let o = replay(&[], None);

@@ -10,7 +10,8 @@
 #   RATES  space-separated packets/s, "top" = --topspeed (default "50000 100000 200000 400000 top")
 # Needs root; installs tcpreplay, tcpdump and iproute2 if missing. Prints one row per (tool,
 # workers, rate) and writes the same rows as CSV to $LOSS_CSV (default
-# bench-data/loss-<packets>.csv; draw it with benches/plot-loss.py):
+# bench-data/loss-<capture>.csv, and draws it into $LOSS_PNG (default docs/loss-curve.png) with
+# benches/plot-loss.py):
 #   sent      frames tcpreplay sent, and the rate it achieved
 #   offered   frames that reached the capture interface (its RX counter) and pass the capture
 #             filter, counting a complete IPv4 fragment train once for dnsobs (the kernel
@@ -30,7 +31,7 @@ RATES=${2:-"50000 100000 200000 400000 top"}
 PCAP=${1:-}
 N=${LOSS_PACKETS:-2000000}
 if [ "$(id -u)" -ne 0 ]; then echo "live-loss.sh: needs root (network namespaces)" >&2; exit 1; fi
-for p in tcpreplay tcpdump iproute2; do
+for p in tcpreplay tcpdump iproute2 python3-matplotlib; do
     dpkg -s "$p" >/dev/null 2>&1 && continue
     apt-get update -qq || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
@@ -172,3 +173,5 @@ for rate in $RATES; do
 done
 rm -f /tmp/$NS.log /tmp/$NS.tcpdump
 echo "rows written to $CSV"
+PNG=${LOSS_PNG:-docs/loss-curve.png}
+/usr/bin/python3 benches/plot-loss.py "$CSV" "$PNG"

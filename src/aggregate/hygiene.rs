@@ -250,6 +250,21 @@ impl Hygiene {
         std::mem::size_of_val(&*self.table) + std::mem::size_of_val(&*self.tags)
     }
 
+    /// Starts loading the tag line `observe` will read for this message (a hint only).
+    #[inline]
+    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message) {
+        let h = &msg.header;
+        if h.qr() || h.opcode() != 0 || self.table.is_empty() {
+            return;
+        }
+        let mut addr = ctx.src;
+        if ctx.ip_version != 6 {
+            addr[4..].fill(0);
+        }
+        let hash = addr_hash(self.seed, ctx.ip_version, &addr);
+        super::prefetch(&self.tags[hash as usize & self.set_mask]);
+    }
+
     /// Records a query (responses and non-QUERY opcodes are ignored).
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {

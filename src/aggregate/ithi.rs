@@ -241,6 +241,35 @@ impl Ithi {
             && name.labels() <= self.zone_labels.saturating_add(1)
     }
 
+    /// The repeat cache's key of a NOERROR response: (destination address, TLD).
+    #[inline]
+    fn repeat_key(&self, ctx: &MsgCtx, name: &Name) -> u64 {
+        let mut a = ctx.dst;
+        if ctx.ip_version != 6 {
+            a[4..].fill(0);
+        }
+        let tld = name.tld();
+        let mut t = [0u8; 8];
+        for (i, b) in tld.iter().enumerate() {
+            t[i % 8] = t[i % 8].rotate_left(3) ^ b;
+        }
+        addr_hash(
+            self.seed ^ 0x6974_6869 ^ u64::from_le_bytes(t) ^ (tld.len() as u64) << 56,
+            ctx.ip_version,
+            &a,
+        ) | 1
+    }
+
+    /// Starts loading the repeat-cache set `observe` will read for this message (a hint only).
+    #[inline]
+    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        if self.repeat.is_empty() || !msg.header.qr() || msg.rcode() != 0 {
+            return;
+        }
+        let key = self.repeat_key(ctx, name);
+        super::prefetch(&self.repeat[(key as usize & self.repeat_mask) * WAYS]);
+    }
+
     /// Records a message.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
@@ -311,20 +340,7 @@ impl Ithi {
     /// Keys are 64-bit hashes: a collision (probability ≈ n² / 2⁶⁵) makes a useful answer
     /// count as useless. The address is the destination of the response (the resolver).
     fn repeat(&mut self, ctx: &MsgCtx, name: &Name) {
-        let mut a = ctx.dst;
-        if ctx.ip_version != 6 {
-            a[4..].fill(0);
-        }
-        let tld = name.tld();
-        let mut t = [0u8; 8];
-        for (i, b) in tld.iter().enumerate() {
-            t[i % 8] = t[i % 8].rotate_left(3) ^ b;
-        }
-        let key = addr_hash(
-            self.seed ^ 0x6974_6869 ^ u64::from_le_bytes(t) ^ (tld.len() as u64) << 56,
-            ctx.ip_version,
-            &a,
-        ) | 1;
+        let key = self.repeat_key(ctx, name);
         let now = ctx.ts_ns.max(1);
         let set = (key as usize & self.repeat_mask) * WAYS;
         let ways = &mut self.repeat[set..set + WAYS];

@@ -92,8 +92,9 @@ pub const BUCKETS_US: [u64; 15] = [
 
 const NIL: u32 = u32::MAX;
 
+/// What a response and its query share (addresses, ports, ID, question), for matching.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Key {
+pub struct Key {
     client: Addr,
     server: Addr,
     qname: u64,
@@ -429,16 +430,16 @@ impl Latency {
     /// Matches a message: a query waits, a response ends the wait of its query.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
-        let t = ctx.transport as usize;
-        let now = ctx.ts_ns;
-        self.expire(now);
-        let Some((qtype, _)) = msg.question else {
-            self.unkeyed[t] += 1;
-            return;
-        };
+        let key = self.key(ctx, msg, name);
+        self.observe_key(ctx, msg, key);
+    }
+
+    /// The matching key of a message and its hash; `None` without a first question.
+    #[inline]
+    pub fn key(&self, ctx: &MsgCtx, msg: &Message, name: &Name) -> Option<(Key, u64)> {
+        let (qtype, _) = msg.question?;
         let qname = self.pending.hasher.hash_one(name.as_bytes());
-        let response = msg.header.qr();
-        let (client, cport, server, sport) = if response {
+        let (client, cport, server, sport) = if msg.header.qr() {
             (ctx.dst, ctx.dport, ctx.src, ctx.sport)
         } else {
             (ctx.src, ctx.sport, ctx.dst, ctx.dport)
@@ -451,9 +452,33 @@ impl Latency {
             sport,
             id: msg.header.id,
             qtype,
-            transport: t as u8,
+            transport: ctx.transport as u8,
         };
         let h = self.pending.hash(&key);
+        Some((key, h))
+    }
+
+    /// Starts loading the index slot the key will probe first (a hint only).
+    #[inline]
+    pub fn prefetch(&self, key: &Option<(Key, u64)>) {
+        if let Some((_, h)) = key
+            && !self.pending.index.is_empty()
+        {
+            super::prefetch(&self.pending.index[*h as usize & self.pending.mask]);
+        }
+    }
+
+    /// [`Latency::observe`] with the key from [`Latency::key`] for this same message.
+    #[inline]
+    pub fn observe_key(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<(Key, u64)>) {
+        let t = ctx.transport as usize;
+        let now = ctx.ts_ns;
+        self.expire(now);
+        let Some((key, h)) = key else {
+            self.unkeyed[t] += 1;
+            return;
+        };
+        let response = msg.header.qr();
         let found = self.pending.find(&key, h);
         if response {
             let Some(s) = found else {

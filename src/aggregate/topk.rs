@@ -277,6 +277,16 @@ impl SpaceSaving {
         }
     }
 
+    /// Starts loading the index slot `add` will probe first for `key` (a hint only).
+    #[inline]
+    pub fn prefetch(&self, key: &[u8]) {
+        if self.m == 0 {
+            return;
+        }
+        let key = &key[..key.len().min(self.width)];
+        super::prefetch(&self.index[self.hasher.hash_one(key) as usize & self.mask]);
+    }
+
     /// Counts one occurrence of `key`.
     #[inline]
     pub fn insert(&mut self, key: &[u8]) {
@@ -503,6 +513,24 @@ impl TopK {
         if name.labels() > 0 {
             self.tlds.insert(name.tld());
             self.slds.insert(name.second_level());
+        }
+    }
+
+    /// Starts loading the index slots `observe` will probe for this message (a hint only).
+    #[inline]
+    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        if msg.header.qr() {
+            return;
+        }
+        let (key, n) = prefix_key(ctx.ip_version, &ctx.src, self.v4_prefix, self.v6_prefix);
+        self.sources.prefetch(&key[..n]);
+        if !name.is_valid() {
+            return;
+        }
+        self.qnames.prefetch(name.as_bytes());
+        if name.labels() > 0 {
+            self.tlds.prefetch(name.tld());
+            self.slds.prefetch(name.second_level());
         }
     }
 

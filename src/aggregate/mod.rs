@@ -382,7 +382,8 @@ impl Sink for Aggregate {
         self.latency.prefetch(&lkey);
         self.hygiene.prefetch(ctx, msg);
         self.ithi.prefetch(ctx, msg, name);
-        self.topk.prefetch(ctx, msg, name);
+        let tk = self.topk.hashes(ctx, msg, name);
+        self.topk.prefetch(name, &tk);
         self.ind.observe(ctx, msg, name);
         self.rssac002.observe(ctx, msg);
         self.latency.observe_key(ctx, msg, lkey);
@@ -391,7 +392,7 @@ impl Sink for Aggregate {
         if let Some(a) = &mut self.asn {
             a.observe(ctx, msg);
         }
-        self.topk.observe(ctx, msg, name);
+        self.topk.observe_hashed(ctx, msg, name, &tk);
         self.distinct.observe(ctx, msg);
         self.series.observe(ctx.ts_ns, t, v, msg, ctx.size);
         if h.qr() {

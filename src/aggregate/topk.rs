@@ -277,14 +277,20 @@ impl SpaceSaving {
         }
     }
 
-    /// Starts loading the index slot `add` will probe first for `key` (a hint only).
+    /// The hash `add` uses for `key` (after truncation to the key width).
     #[inline]
-    pub fn prefetch(&self, key: &[u8]) {
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(&key[..key.len().min(self.width)])
+    }
+
+    /// Starts loading the index slot `add` will probe first for a key of hash `h` (from
+    /// [`SpaceSaving::hash`]; a hint only).
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
         if self.m == 0 {
             return;
         }
-        let key = &key[..key.len().min(self.width)];
-        super::prefetch(&self.index[self.hasher.hash_one(key) as usize & self.mask]);
+        super::prefetch(&self.index[h as usize & self.mask]);
     }
 
     /// Counts one occurrence of `key`.
@@ -299,8 +305,19 @@ impl SpaceSaving {
         if self.m == 0 {
             return; // placeholder
         }
+        let h = self.hash(key);
+        self.add_hashed(key, h, w, e);
+    }
+
+    /// [`SpaceSaving::add`] with `h == self.hash(key)` computed by the caller (hash once when
+    /// the slot was prefetched first).
+    #[inline]
+    pub fn add_hashed(&mut self, key: &[u8], h: u64, w: u64, e: u64) {
+        if self.m == 0 {
+            return; // placeholder
+        }
+        debug_assert_eq!(h, self.hash(key));
         let key = &key[..key.len().min(self.width)];
-        let h = self.hasher.hash_one(key);
         self.total += w;
         if let Some(s) = self.find(key, h) {
             self.counts[s] += w;
@@ -461,6 +478,15 @@ pub const MIN_COUNTERS: usize = 1024;
 /// Bytes of a source prefix key: IP version, prefix length, up to 16 address bytes.
 pub const PREFIX_KEY: usize = 18;
 
+/// Hashes of a query's top-k keys, computed once per message (see [`TopK::hashes`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hashes {
+    source: u64,
+    qname: u64,
+    tld: u64,
+    sld: u64,
+}
+
 /// The heavy-hitter tables dnsobs reports, for queries.
 #[derive(Clone, Debug)]
 pub struct TopK {
@@ -501,36 +527,64 @@ impl TopK {
     /// source prefix is counted for every query. The root counts as a qname, not as a TLD.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        let h = self.hashes(ctx, msg, name);
+        self.observe_hashed(ctx, msg, name, &h);
+    }
+
+    /// The hashes of this message's four keys, `None` for a response (nothing to count).
+    #[inline]
+    pub fn hashes(&self, ctx: &MsgCtx, msg: &Message, name: &Name) -> Option<Hashes> {
         if msg.header.qr() {
-            return;
+            return None;
         }
         let (key, n) = prefix_key(ctx.ip_version, &ctx.src, self.v4_prefix, self.v6_prefix);
-        self.sources.insert(&key[..n]);
-        if !name.is_valid() {
-            return;
+        let mut h = Hashes {
+            source: self.sources.hash(&key[..n]),
+            ..Hashes::default()
+        };
+        if name.is_valid() {
+            h.qname = self.qnames.hash(name.as_bytes());
+            if name.labels() > 0 {
+                h.tld = self.tlds.hash(name.tld());
+                h.sld = self.slds.hash(name.second_level());
+            }
         }
-        self.qnames.insert(name.as_bytes());
-        if name.labels() > 0 {
-            self.tlds.insert(name.tld());
-            self.slds.insert(name.second_level());
+        Some(h)
+    }
+
+    /// Starts loading the index slots `observe_hashed` will probe first (a hint only).
+    #[inline]
+    pub fn prefetch(&self, name: &Name, h: &Option<Hashes>) {
+        let Some(h) = h else { return };
+        self.sources.prefetch(h.source);
+        if name.is_valid() {
+            self.qnames.prefetch(h.qname);
+            if name.labels() > 0 {
+                self.tlds.prefetch(h.tld);
+                self.slds.prefetch(h.sld);
+            }
         }
     }
 
-    /// Starts loading the index slots `observe` will probe for this message (a hint only).
+    /// [`TopK::observe`] with the hashes from [`TopK::hashes`] for this same message.
     #[inline]
-    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message, name: &Name) {
-        if msg.header.qr() {
-            return;
-        }
+    pub fn observe_hashed(
+        &mut self,
+        ctx: &MsgCtx,
+        _msg: &Message,
+        name: &Name,
+        h: &Option<Hashes>,
+    ) {
+        let Some(h) = h else { return };
         let (key, n) = prefix_key(ctx.ip_version, &ctx.src, self.v4_prefix, self.v6_prefix);
-        self.sources.prefetch(&key[..n]);
+        self.sources.add_hashed(&key[..n], h.source, 1, 0);
         if !name.is_valid() {
             return;
         }
-        self.qnames.prefetch(name.as_bytes());
+        self.qnames.add_hashed(name.as_bytes(), h.qname, 1, 0);
         if name.labels() > 0 {
-            self.tlds.prefetch(name.tld());
-            self.slds.prefetch(name.second_level());
+            self.tlds.add_hashed(name.tld(), h.tld, 1, 0);
+            self.slds.add_hashed(name.second_level(), h.sld, 1, 0);
         }
     }
 

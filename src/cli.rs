@@ -225,7 +225,8 @@ pub struct Rssac002Args {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
-    /// Distinct sources counted exactly per kind and day (past it: lower bounds).
+    /// Distinct sources counted exactly per kind, shared by all days of the capture (past it:
+    /// lower bounds, flagged).
     #[arg(long, value_name = "N", default_value_t = dnsobs::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
     pub max_sources: usize,
     /// Print neither the paths, warnings nor the progress bar.

@@ -26,12 +26,16 @@
 //! At most [`MAX_DAYS`] (400) days are kept; a message of a day older than all kept days when
 //! the table is full, or of a day already sealed by [`Rssac002::take_days_before`], is counted
 //! in [`Rssac002::late`] and otherwise dropped, and a new day evicts the oldest one (counted in
-//! [`Rssac002::evicted_days`]). Each day remembers at most `cap` distinct keys of each kind
-//! (default [`DEFAULT_SOURCE_CAP`], 4,000,000). A hash set of `cap` keys takes about
-//! `2^⌈log2(cap·8/7)⌉ · (key + 1)` bytes: with the default cap, 8,388,608 buckets, so ≈ 42 MiB
-//! for IPv4 (4-byte keys), ≈ 143 MiB for IPv6 (16 bytes) and ≈ 75 MiB for /64 prefixes
-//! (8 bytes): ≈ 260 MiB for one day at the cap, per table (each worker's and the merged one).
-//! Days written by the daemon are taken out of the merged table, which frees them.
+//! [`Rssac002::evicted_days`]). The days held remember at most `cap` distinct keys of each
+//! kind **together** (default [`DEFAULT_SOURCE_CAP`], 4,000,000): a budget shared by all days,
+//! not one per day, so a replay spanning many days with millions of sources a day stays within
+//! the same bound as one day (the later days' counts become lower bounds, flagged). A hash set
+//! of `cap` keys takes about `2^⌈log2(cap·8/7)⌉ · (key + 1)` bytes: with the default cap,
+//! 8,388,608 buckets, so ≈ 42 MiB for IPv4 (4-byte keys), ≈ 143 MiB for IPv6 (16 bytes) and
+//! ≈ 75 MiB for /64 prefixes (8 bytes): ≈ 260 MiB at the cap, per table (each worker's and the
+//! merged one). Days written by the daemon are taken out of the merged table, which frees them
+//! and their share of the budget; a dropped or cleared day's large sets are freed, not kept
+//! for reuse.
 //!
 //! # Past the cap
 //!
@@ -50,7 +54,7 @@ type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 /// Days kept at most (a little over a year of daily files).
 pub const MAX_DAYS: usize = 400;
-/// Default cap on distinct sources remembered per kind per day.
+/// Default cap on distinct sources remembered per kind, over all days held.
 pub const DEFAULT_SOURCE_CAP: usize = 4_000_000;
 /// Width of a size bin.
 pub const BIN_WIDTH: usize = 16;
@@ -104,49 +108,56 @@ struct Sources {
     overflow: [u64; 3],
 }
 
-/// Inserts `k` unless the set is full; false if it was left out.
+/// Inserts `k` if it is known or the budget `left` (keys of this kind that the days held may
+/// still add) allows; false if it was left out. One hash lookup while the budget lasts.
 #[inline]
-fn insert_capped<T: Hash + Eq>(set: &mut Set<T>, k: T, cap: usize) -> bool {
-    if set.len() < cap {
-        set.insert(k);
+fn insert_capped<T: Hash + Eq>(set: &mut Set<T>, k: T, left: &mut usize) -> bool {
+    if *left > 0 {
+        if set.insert(k) {
+            *left -= 1;
+        }
         true
     } else {
         set.contains(&k)
     }
 }
 
+/// Sets larger than this are freed, not kept, when their day is recycled: a spare day must not
+/// hold on to the memory of a day at the cap.
+const KEEP_CAPACITY: usize = 4096;
+
 impl Sources {
     #[inline]
-    fn insert(&mut self, version: u8, a: &[u8; 16], cap: usize) {
+    fn insert(&mut self, version: u8, a: &[u8; 16], left: &mut [usize; 3]) {
         if version == 4 {
             let k = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-            if !insert_capped(&mut self.v4, k, cap) {
+            if !insert_capped(&mut self.v4, k, &mut left[0]) {
                 self.overflow[0] += 1;
             }
         } else {
             let k = u128::from_be_bytes(*a);
-            if !insert_capped(&mut self.v6, k, cap) {
+            if !insert_capped(&mut self.v6, k, &mut left[1]) {
                 self.overflow[1] += 1;
             }
-            if !insert_capped(&mut self.v6_64, (k >> 64) as u64, cap) {
+            if !insert_capped(&mut self.v6_64, (k >> 64) as u64, &mut left[2]) {
                 self.overflow[2] += 1;
             }
         }
     }
 
-    fn merge(&mut self, o: &Self, cap: usize) {
+    fn merge(&mut self, o: &Self, left: &mut [usize; 3]) {
         for &k in &o.v4 {
-            if !insert_capped(&mut self.v4, k, cap) {
+            if !insert_capped(&mut self.v4, k, &mut left[0]) {
                 self.overflow[0] += 1;
             }
         }
         for &k in &o.v6 {
-            if !insert_capped(&mut self.v6, k, cap) {
+            if !insert_capped(&mut self.v6, k, &mut left[1]) {
                 self.overflow[1] += 1;
             }
         }
         for &k in &o.v6_64 {
-            if !insert_capped(&mut self.v6_64, k, cap) {
+            if !insert_capped(&mut self.v6_64, k, &mut left[2]) {
                 self.overflow[2] += 1;
             }
         }
@@ -156,10 +167,21 @@ impl Sources {
     }
 
     fn clear(&mut self) {
-        self.v4.clear();
-        self.v6.clear();
-        self.v6_64.clear();
+        fn release<T>(set: &mut Set<T>) {
+            if set.capacity() > KEEP_CAPACITY {
+                *set = Set::default();
+            } else {
+                set.clear();
+            }
+        }
+        release(&mut self.v4);
+        release(&mut self.v6);
+        release(&mut self.v6_64);
         self.overflow = [0; 3];
+    }
+
+    fn lens(&self) -> [usize; 3] {
+        [self.v4.len(), self.v6.len(), self.v6_64.len()]
     }
 }
 
@@ -321,7 +343,7 @@ impl DayCounts {
     }
 
     #[inline]
-    fn observe(&mut self, ctx: &MsgCtx, msg: &Message, cap: usize) {
+    fn observe(&mut self, ctx: &MsgCtx, msg: &Message, left: &mut [usize; 3]) {
         let t = ctx.transport as usize;
         let v = usize::from(ctx.ip_version == 6);
         if msg.header.qr() {
@@ -331,11 +353,11 @@ impl DayCounts {
         } else {
             self.queries[t][v] += 1;
             self.request_sizes[t][bin(ctx.size, REQUEST_BINS)] += 1;
-            self.sources.insert(ctx.ip_version, &ctx.src, cap);
+            self.sources.insert(ctx.ip_version, &ctx.src, left);
         }
     }
 
-    fn merge(&mut self, o: &Self, cap: usize) {
+    fn merge(&mut self, o: &Self, left: &mut [usize; 3]) {
         fn add(a: &mut [u64], b: &[u64]) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -351,7 +373,7 @@ impl DayCounts {
         for &(c, n) in &o.rcodes_rare {
             self.add_rcode(c, n);
         }
-        self.sources.merge(&o.sources, cap);
+        self.sources.merge(&o.sources, left);
     }
 
     fn messages(&self) -> u64 {
@@ -365,6 +387,8 @@ impl DayCounts {
 #[derive(Clone, Debug)]
 pub struct Rssac002 {
     cap: usize,
+    /// Distinct keys per kind that the days held may still add (`cap` minus what they hold).
+    left: [usize; 3],
     /// Sorted by day, at most [`MAX_DAYS`].
     days: Vec<DayCounts>,
     /// Cleared days whose memory is reused for new days.
@@ -380,10 +404,11 @@ pub struct Rssac002 {
 }
 
 impl Rssac002 {
-    /// Empty counters remembering up to `cap` distinct sources per kind per day.
+    /// Empty counters remembering up to `cap` distinct sources per kind, over all days held.
     pub fn new(cap: usize) -> Self {
         Self {
             cap,
+            left: [cap; 3],
             days: Vec::new(),
             spare: Vec::new(),
             cur_day: u32::MAX,
@@ -395,9 +420,20 @@ impl Rssac002 {
         }
     }
 
-    /// The cap on distinct sources per kind per day.
+    /// The cap on distinct sources per kind, over all days held.
     pub fn cap(&self) -> usize {
         self.cap
+    }
+
+    /// Recomputes the budget from the days held (after days were added, dropped or taken).
+    fn recount(&mut self) {
+        let mut held = [0usize; 3];
+        for d in &self.days {
+            for (h, n) in held.iter_mut().zip(d.sources.lens()) {
+                *h += n;
+            }
+        }
+        self.left = held.map(|h| self.cap.saturating_sub(h));
     }
 
     /// Counts one DNS message. HOT PATH: one comparison to find the day in the common case; no
@@ -426,8 +462,7 @@ impl Rssac002 {
                 }
             }
         };
-        let cap = self.cap;
-        self.days[idx].observe(ctx, msg, cap);
+        self.days[idx].observe(ctx, msg, &mut self.left);
     }
 
     /// The index of `day`, created if needed; `None` if the day is sealed or older than every
@@ -449,6 +484,7 @@ impl Rssac002 {
                     self.spare.push(old);
                     self.evicted_days += 1;
                     i -= 1;
+                    self.recount();
                 }
                 let d = match self.spare.pop() {
                     Some(mut d) => {
@@ -470,10 +506,7 @@ impl Rssac002 {
     pub fn merge(&mut self, other: &Self) {
         for d in &other.days {
             match self.slot(d.day) {
-                Some(i) => {
-                    let cap = self.cap;
-                    self.days[i].merge(d, cap);
-                }
+                Some(i) => self.days[i].merge(d, &mut self.left),
                 None => self.late += d.messages(),
             }
         }
@@ -489,6 +522,7 @@ impl Rssac002 {
             self.spare.push(d);
         }
         self.spare.truncate(MAX_DAYS);
+        self.left = [self.cap; 3];
         self.cur_day = u32::MAX;
         self.cur_idx = 0;
         self.sealed_before = 0;
@@ -516,6 +550,7 @@ impl Rssac002 {
     pub fn take_days_before(&mut self, day: u32) -> Vec<DayCounts> {
         let n = self.days.partition_point(|d| d.day < day);
         let taken: Vec<DayCounts> = self.days.drain(..n).collect();
+        self.recount();
         self.sealed_before = self.sealed_before.max(day);
         self.cur_day = u32::MAX;
         self.cur_idx = 0;
@@ -530,10 +565,7 @@ impl Rssac002 {
         }
         for d in days {
             match self.slot(d.day) {
-                Some(i) => {
-                    let cap = self.cap;
-                    self.days[i].merge(&d, cap);
-                }
+                Some(i) => self.days[i].merge(&d, &mut self.left),
                 None => self.late += d.messages(),
             }
         }
@@ -731,6 +763,46 @@ mod test {
             r.source_overflow(),
             [0; 3],
             "a written day leaves the gauge"
+        );
+    }
+
+    #[test]
+    fn cap_is_shared_by_the_days_held() {
+        let mut r = Rssac002::new(3);
+        let u = Transport::Udp;
+        for i in 0..2 {
+            r.observe(&ctx(DAY0, 4, u, v4(i), 40), &query());
+        }
+        for i in 10..13 {
+            r.observe(&ctx(DAY0 + NS_PER_DAY, 4, u, v4(i), 40), &query());
+        }
+        let counts = |r: &Rssac002, d| r.day(d).map(DayCounts::sources);
+        assert_eq!(
+            counts(&r, 20_090),
+            Some(SourceCounts {
+                counts: [1, 0, 0],
+                exact: [false, true, true]
+            }),
+            "the second day gets what the first left of the budget"
+        );
+        // A merge into a table whose budget is spent keeps the bound too.
+        let mut m = Rssac002::new(3);
+        m.merge(&r);
+        assert_eq!(m.days().map(|d| d.sources().counts[0]).sum::<u64>(), 3);
+        // Taking the first day out returns its share of the budget.
+        assert_eq!(r.take_days_before(20_090).len(), 1);
+        r.observe(&ctx(DAY0 + NS_PER_DAY, 4, u, v4(13), 40), &query());
+        r.observe(&ctx(DAY0 + NS_PER_DAY, 4, u, v4(14), 40), &query());
+        assert_eq!(counts(&r, 20_090).map(|s| s.counts), Some([3, 0, 0]));
+        r.clear();
+        r.observe(&ctx(DAY0, 4, u, v4(1), 40), &query());
+        assert_eq!(
+            counts(&r, 20_089),
+            Some(SourceCounts {
+                counts: [1, 0, 0],
+                exact: [true; 3]
+            }),
+            "clear restores the whole budget"
         );
     }
 

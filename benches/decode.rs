@@ -326,6 +326,33 @@ fn worker(t: &Table, c: &mut Criterion) {
     }
 }
 
+/// The per-message aggregate update alone, every indicator on (default settings): the DNS
+/// messages of root-mix, decoded once up front, fed to `Aggregate::message`. The difference
+/// from `worker_per_frame` is the decode.
+fn aggregate_update(t: &Table, c: &mut Criterion) {
+    struct Collect(Vec<(decode::MsgCtx, dns::Message, Name)>);
+    impl decode::Sink for Collect {
+        fn message(&mut self, ctx: &decode::MsgCtx, msg: &dns::Message, name: &Name) {
+            self.0.push((*ctx, *msg, name.clone()));
+        }
+        fn malformed(&mut self, _: decode::Malformed, _: Option<&decode::MsgCtx>) {}
+        fn event(&mut self, _: Event) {}
+    }
+    let fs = frames("root-mix-v4v6.pcap");
+    let mut d = decode::Decoder::new(&Default::default());
+    let mut msgs = Collect(Vec::new());
+    for f in &fs {
+        d.decode(&f.packet(), &mut msgs);
+    }
+    let mut agg = dnsobs::aggregate::Aggregate::new(&Default::default());
+    let n = msgs.0.len() as u64;
+    t.bench(c, "aggregate", "message_all_indicators", n, || {
+        for (ctx, m, name) in &msgs.0 {
+            decode::Sink::message(&mut agg, ctx, m, name);
+        }
+    });
+}
+
 /// The capture reader, per record: dnsobs' memory-mapped reader against libpcap's offline
 /// reader (through the `pcap` crate), both touching each record's last byte and timestamp.
 fn readers(t: &Table, c: &mut Criterion) {
@@ -357,6 +384,7 @@ fn main() {
     dns_decode(&t, &mut c);
     tcp_reassembly(&t, &mut c);
     defrag(&t, &mut c);
+    aggregate_update(&t, &mut c);
     worker(&t, &mut c);
     readers(&t, &mut c);
     c.final_summary();

@@ -522,7 +522,7 @@ impl Rssac002 {
             self.spare.push(d);
         }
         self.spare.truncate(MAX_DAYS);
-        self.left = [self.cap; 3];
+        self.recount();
         self.cur_day = u32::MAX;
         self.cur_idx = 0;
         self.sealed_before = 0;
@@ -785,10 +785,13 @@ mod test {
             }),
             "the second day gets what the first left of the budget"
         );
-        // A merge into a table whose budget is spent keeps the bound too.
+        // A merge into a table that already holds a source keeps the bound too: of r's three
+        // keys two fit, the third and r's own two overflows are counted.
         let mut m = Rssac002::new(3);
+        m.observe(&ctx(DAY0, 4, u, v4(99), 40), &query());
         m.merge(&r);
         assert_eq!(m.days().map(|d| d.sources().counts[0]).sum::<u64>(), 3);
+        assert_eq!(m.source_overflow(), [3, 0, 0]);
         // Taking the first day out returns its share of the budget.
         assert_eq!(r.take_days_before(20_090).len(), 1);
         r.observe(&ctx(DAY0 + NS_PER_DAY, 4, u, v4(13), 40), &query());

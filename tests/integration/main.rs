@@ -3,6 +3,8 @@
 mod util;
 // Every fixture in pcaps/ against its oracle, key by key.
 mod oracle;
+// Golden /metrics, JSON, table and HTML outputs of root-mix, byte for byte.
+mod golden;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;
 // Seeded mutation fuzzer over every fixture frame: decoding never panics.

@@ -7,10 +7,14 @@
 //!    stream reassembly, the DNS header, first question and OPT record; malformed input is
 //!    classified by a fixed taxonomy. Hot path: no allocation, lock or log per packet.
 //! 3. [`aggregate`]: per-worker counters with a `merge`.
-//! 4. [`export`]: reports (table, JSON) and Prometheus families from merged counters.
+//! 4. [`snapshot`]: the merged counters and the facts about their input, published once per
+//!    replay or per daemon flush.
+//! 5. [`export`]: every output format as a function of a [`snapshot::Snapshot`]: the report
+//!    (JSON, table, HTML), Prometheus families, RSSAC002 YAML, ITHI CSV, Parquet.
 //!
 //! [`pipeline`] wires them for replay: readers, workers sharded by flow, the final merge.
 //! [`daemon`] wires them for live capture (`dnsobs run`), configured by [`config`].
+//! [`time`] holds the clock and UTC calendar dates every stage uses.
 
 pub mod aggregate;
 pub mod capture;
@@ -19,3 +23,5 @@ pub mod daemon;
 pub mod decode;
 pub mod export;
 pub mod pipeline;
+pub mod snapshot;
+pub mod time;

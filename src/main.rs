@@ -146,23 +146,23 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    let r = std::sync::Arc::new(r);
+    // One report model for every format that needs it (the table, JSON and HTML read it).
+    let model = report::Report::new(&r);
     let out = match args.format {
-        Format::Table => report::table(&r),
+        Format::Table => report::render_table(&model),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&report::json(&r))
-                .context("encoding the JSON report")?;
+            let mut s = serde_json::to_string_pretty(&model).context("encoding the JSON report")?;
             s.push('\n');
             s
         }
         Format::Prometheus => {
-            let reg = prometheus::registry(std::sync::Arc::new(r.agg.clone()));
-            prometheus::render_text(&reg)
-                .map_err(|_| anyhow::anyhow!("encoding the metrics failed"))?
+            prometheus::text(&r).map_err(|_| anyhow::anyhow!("encoding the metrics failed"))?
         }
-        Format::Html => html::html(&r),
+        Format::Html => html::html(&model),
     };
     if let Some(path) = &args.html {
-        std::fs::write(path, html::html(&r))
+        std::fs::write(path, html::html(&model))
             .with_context(|| format!("writing the HTML report to {}", path.display()))?;
     }
     let mut stdout = std::io::stdout().lock();
@@ -322,7 +322,7 @@ fn replay_with_progress(
     });
     let r = pipeline::replay(files, &settings);
     if let Some(d) = display {
-        d.finish(r.as_ref().map_or(&[][..], |r| &r.files));
+        d.finish(r.as_ref().map_or(&[][..], |r| r.files()));
     }
     r
 }
@@ -343,7 +343,7 @@ fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
 
 fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
     let mut code = cli::EXIT_OK;
-    for f in &r.files {
+    for f in r.files() {
         if let Some(w) = &f.warning {
             if !quiet {
                 eprintln!(

@@ -51,7 +51,7 @@ use crate::decode::{Message, MsgCtx};
 type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// Nanoseconds in a UTC day (POSIX time has no leap seconds).
-pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+pub use crate::time::{NS_PER_DAY, day_of};
 /// Days kept at most (a little over a year of daily files).
 pub const MAX_DAYS: usize = 400;
 /// Default cap on distinct sources remembered per kind, over all days held.
@@ -76,10 +76,6 @@ pub const SOURCE_KINDS: [&str; 3] = [
 
 /// The UTC day number (days since 1970-01-01) of a capture timestamp.
 #[inline]
-pub fn day_of(ts_ns: u64) -> u32 {
-    (ts_ns / NS_PER_DAY) as u32
-}
-
 /// `(lower, upper)` byte bounds of size bin `i` of a histogram with `bins` bins (the last bin
 /// is open and ends at [`MAX_SIZE`]).
 pub fn bin_bounds(i: usize, bins: usize) -> (u32, u32) {

@@ -1,13 +1,22 @@
-//! Stage 4, export: read-only consumers of merged counters.
+//! Stage 4, export: functions of a published [`Snapshot`](crate::snapshot::Snapshot), organised
+//! by output format.
 //!
-//! [`report`] renders the replay report (table, JSON); [`prometheus`] the metric families that
-//! both `replay --format prometheus` and the daemon's `/metrics` serve.
+//! * [`report`]: the typed report model, its JSON serialisation and the human table;
+//! * [`html`]: the same model as one self-contained HTML page;
+//! * [`prometheus`]: the metric families (one table of families, one file per group) that
+//!   `replay --format prometheus` prints and the daemon serves;
+//! * [`http`]: the daemon's `/metrics` and `/healthz` endpoint;
+//! * [`rssac002`]: the RSSAC002v5 daily YAML documents;
+//! * [`ithi`]: ithitools' CSV;
+//! * [`parquet`]: the per-interval and per-query Parquet tables.
+//!
+//! Nothing here imports `daemon`, `config` or `pipeline`: limits and settings come in as
+//! plain values.
 
 pub mod html;
 pub mod http;
 pub mod ithi;
 pub mod parquet;
-pub mod process;
 pub mod prometheus;
 pub mod report;
 pub mod rssac002;

@@ -144,21 +144,8 @@ pub fn default_node() -> String {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a time in ns since the epoch.
-pub fn iso8601(ts_ns: u64) -> String {
-    let secs = ts_ns / 1_000_000_000;
-    let (y, m, d) = crate::export::rssac002::civil((secs / 86_400) as u32);
-    let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-fn date(ts_ns: u64) -> String {
-    crate::export::ithi::utc_date(ts_ns)
-}
+pub use crate::time::iso8601;
+use crate::time::utc_date as date;
 
 fn micros(ts_ns: u64) -> i64 {
     // u64 ns / 1000 < 2^54: always fits.

@@ -17,18 +17,11 @@
 //! A unique-sources count that hit the distinct-source cap is a lower bound: a YAML comment on
 //! its line says so (comments leave the document's data exactly as the spec has it).
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Unit;
-use serde_json::{Value, json};
 
 use crate::aggregate::rssac002::{
     DayCounts, NS_PER_DAY, REQUEST_BINS, RESPONSE_BINS, Rssac002, SOURCE_KINDS, bin_bounds, day_of,
@@ -44,31 +37,11 @@ pub const METRICS: [&str; 4] = [
     "unique-sources",
 ];
 
-/// `(year, month, day)` of a day number (days since 1970-01-01), proleptic Gregorian.
-/// (H. Hinnant's `civil_from_days`.)
-pub fn civil(day: u32) -> (i64, u32, u32) {
-    let z = i64::from(day) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `YYYYMMDD` of a day number.
-pub fn yyyymmdd(day: u32) -> String {
-    let (y, m, d) = civil(day);
-    format!("{y:04}{m:02}{d:02}")
-}
+pub use crate::time::{civil, yyyymmdd};
 
 /// `YYYY-MM-DDT00:00:00Z` of a day number.
 pub fn start_period(day: u32) -> String {
-    let (y, m, d) = civil(day);
-    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
+    format!("{}T00:00:00Z", crate::time::date(day))
 }
 
 /// The file name of one metric of one day.
@@ -268,13 +241,6 @@ pub fn cutoff_day(now_ns: u64, grace: Duration) -> u32 {
     day_of(now_ns.saturating_sub(u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX)))
 }
 
-/// The current time in ns since the epoch (0 if the clock is before 1970).
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// For the daemon, in one call: writes every day that ended at least `grace` before `now_ns`
 /// and takes it out of `r` (freeing its memory and sealing it: later messages of it count as
 /// late, so a day is never written twice with partial figures). If a write fails, every day
@@ -303,165 +269,10 @@ pub fn next_midnight_ns(now_ns: u64) -> u64 {
     (now_ns / NS_PER_DAY + 1) * NS_PER_DAY
 }
 
-/// The days as JSON (for reports): one object per day with the documents' figures, and
-/// `unique_sources_exact` false when a count is a lower bound.
-pub fn json(r: &Rssac002) -> Value {
-    let days: Vec<Value> = r
-        .days()
-        .map(|d| {
-            let s = d.sources();
-            let hist = |bins: &[u64]| -> Value {
-                bins.iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(i, n)| {
-                        let (lo, hi) = bin_bounds(i, bins.len());
-                        let k = if i + 1 == bins.len() {
-                            format!("{lo}-")
-                        } else {
-                            format!("{lo}-{hi}")
-                        };
-                        (k, json!(n))
-                    })
-                    .collect::<serde_json::Map<String, Value>>()
-                    .into()
-            };
-            json!({
-                "start-period": start_period(d.day()),
-                "traffic-volume": {
-                    "dns-udp-queries-received-ipv4": d.queries(0, 0),
-                    "dns-udp-queries-received-ipv6": d.queries(0, 1),
-                    "dns-tcp-queries-received-ipv4": d.queries(1, 0),
-                    "dns-tcp-queries-received-ipv6": d.queries(1, 1),
-                    "dns-udp-responses-sent-ipv4": d.responses(0, 0),
-                    "dns-udp-responses-sent-ipv6": d.responses(0, 1),
-                    "dns-tcp-responses-sent-ipv4": d.responses(1, 0),
-                    "dns-tcp-responses-sent-ipv6": d.responses(1, 1),
-                },
-                "traffic-sizes": {
-                    "udp-request-sizes": hist(d.request_sizes(0)),
-                    "udp-response-sizes": hist(d.response_sizes(0)),
-                    "tcp-request-sizes": hist(d.request_sizes(1)),
-                    "tcp-response-sizes": hist(d.response_sizes(1)),
-                },
-                "rcode-volume": d.rcodes().map(|(c, n)| (c.to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
-                "unique-sources": {
-                    "num-sources-ipv4": s.counts[0],
-                    "num-sources-ipv6": s.counts[1],
-                    "num-sources-ipv6-aggregate": s.counts[2],
-                },
-                "unique_sources_exact": s.exact.iter().all(|&e| e),
-            })
-        })
-        .collect();
-    json!({
-        "version": VERSION,
-        "days": days,
-        "late_messages": r.late(),
-        "evicted_days": r.evicted_days(),
-        "max_sources_per_day": r.cap(),
-    })
-}
-
-/// Response histogram buckets for Prometheus are 8 RSSAC002 bins wide (128 bytes): 33
-/// buckets instead of 257 keep a scrape small; the daily YAML keeps the 16-byte bins.
-pub const PROM_RESPONSE_BINS_PER_BUCKET: usize = 8;
-
-/// `(upper bound, count)` buckets of an RSSAC002 histogram, `group` bins per bucket; the open
-/// last bin is the `+Inf` bucket. Counts are per bucket (the encoder accumulates them).
-fn prom_buckets(bins: &[u64], group: usize) -> Vec<(f64, u64)> {
-    let closed = &bins[..bins.len() - 1];
-    let mut out: Vec<(f64, u64)> = closed
-        .chunks(group)
-        .enumerate()
-        .map(|(i, c)| {
-            let ub = ((i * group + c.len()) * 16 - 1) as f64;
-            (ub, c.iter().sum())
-        })
-        .collect();
-    out.push((f64::INFINITY, bins[bins.len() - 1]));
-    out
-}
-
-/// The RSSAC002 Prometheus families, from the run-long histograms and the table's state:
-///
-/// * `dnsobs_rssac002_request_size_bytes{transport}`: histogram of query sizes in the
-///   RSSAC002 request bins (`le` 15, 31, ..., 287, `+Inf` for `288-`);
-/// * `dnsobs_rssac002_response_size_bytes{transport}`: histogram of response sizes, 128-byte
-///   buckets up to 4095 and `+Inf` (`4096-`);
-/// * `dnsobs_rssac002_late_messages_total`: messages of a day already written (or beyond
-///   the 400-day window), not in any file;
-/// * `dnsobs_rssac002_pending_periods`: days held, not yet written.
-///
-/// Traffic volume and rcodes are already `dnsobs_queries_total`, `dnsobs_responses_total` and
-/// `dnsobs_response_rcodes_total`; live distinct sources are the HyperLogLog gauges.
-pub fn encode_prometheus(r: &Rssac002, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    let lt = r.lifetime();
-    let bytes = Unit::Bytes;
-    for (name, help, hists, sums, group) in [
-        (
-            "dnsobs_rssac002_request_size",
-            "DNS query sizes in RSSAC002 request bins (16 bytes; the last, 288-, is +Inf).",
-            [&lt.request_sizes[0][..], &lt.request_sizes[1][..]],
-            lt.request_bytes,
-            1,
-        ),
-        (
-            "dnsobs_rssac002_response_size",
-            "DNS response sizes, 128-byte buckets of the RSSAC002 bins (the last, 4096-, is +Inf).",
-            [&lt.response_sizes[0][..], &lt.response_sizes[1][..]],
-            lt.response_bytes,
-            PROM_RESPONSE_BINS_PER_BUCKET,
-        ),
-    ] {
-        let mut m = enc.encode_descriptor(name, help, Some(&bytes), MetricType::Histogram)?;
-        for (t, transport) in ["udp", "tcp"].into_iter().enumerate() {
-            let buckets = prom_buckets(hists[t], group);
-            let count = hists[t].iter().sum();
-            m.encode_family(&[("transport", transport)])?
-                .encode_histogram::<NoLabelSet>(sums[t] as f64, count, &buckets, None)?;
-        }
-    }
-    let m = enc.encode_descriptor(
-        "dnsobs_rssac002_late_messages",
-        "DNS messages of a UTC day already written (or older than the days kept): in no file.",
-        None,
-        MetricType::Counter,
-    )?;
-    ConstCounter::new(r.late()).encode(m)?;
-    let m = enc.encode_descriptor(
-        "dnsobs_rssac002_pending_periods",
-        "UTC days (periods) counted and not yet written.",
-        None,
-        MetricType::Gauge,
-    )?;
-    ConstGauge::new(r.days_held() as i64).encode(m)?;
-    let m = enc.encode_descriptor(
-        "dnsobs_rssac002_day_evictions",
-        "UTC days dropped unwritten to make room for a newer one (more days pending than kept).",
-        None,
-        MetricType::Counter,
-    )?;
-    ConstCounter::new(r.evicted_days()).encode(m)?;
-    let mut m = enc.encode_descriptor(
-        "dnsobs_rssac002_unique_sources_overflow",
-        "Queries of the pending UTC days whose source was not remembered because that day's set was at rssac002.max_unique_sources; non-zero: the day's unique-sources figure is a lower bound.",
-        None,
-        MetricType::Gauge,
-    )?;
-    for (kind, n) in ["ipv4", "ipv6", "ipv6_64"]
-        .into_iter()
-        .zip(r.source_overflow())
-    {
-        ConstGauge::new(n as i64).encode(m.encode_family(&[("kind", kind)])?)?;
-    }
-    Ok(())
-}
-
 //============ Testing =======================================================
 
 #[cfg(test)]
-mod test {
+pub(crate) mod test {
     use super::*;
     use crate::decode::dns::{Edns, Header};
     use crate::decode::{Message, MsgCtx, Transport};
@@ -504,7 +315,7 @@ mod test {
     /// - UDP/IPv4 response of 500 bytes, NOERROR → udp-response 496-511, rcode 0.
     /// - UDP/IPv4 response of 5000 bytes, NXDOMAIN → udp-response 4096-, rcode 3.
     /// - TCP/IPv6 response of 4095 bytes, BADVERS (ext 1, low 0) → tcp-response 4080-4095, 16.
-    fn tiny() -> Rssac002 {
+    pub(crate) fn tiny() -> Rssac002 {
         let mut r = Rssac002::new(100);
         let mut a4 = [0u8; 16];
         a4[..4].copy_from_slice(&[198, 51, 100, 7]);
@@ -533,58 +344,6 @@ mod test {
         "service: x.example.net",
         "start-period: '2024-02-29T00:00:00Z'",
     ];
-
-    #[test]
-    fn prometheus_families() {
-        use prometheus_client::collector::Collector;
-        use prometheus_client::registry::Registry;
-
-        #[derive(Debug)]
-        struct C(Rssac002);
-        impl Collector for C {
-            fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
-                encode_prometheus(&self.0, &mut enc)
-            }
-        }
-        let mut reg = Registry::default();
-        reg.register_collector(Box::new(C(tiny())));
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &reg).expect("encodes");
-        // Requests: UDP 40 (le 47) and 300 (+Inf), TCP 17 (le 31); cumulative buckets.
-        for line in [
-            "# TYPE dnsobs_rssac002_request_size_bytes histogram",
-            "dnsobs_rssac002_request_size_bytes_sum{transport=\"udp\"} 340.0",
-            "dnsobs_rssac002_request_size_bytes_count{transport=\"udp\"} 2",
-            "dnsobs_rssac002_request_size_bytes_bucket{le=\"31.0\",transport=\"udp\"} 0",
-            "dnsobs_rssac002_request_size_bytes_bucket{le=\"47.0\",transport=\"udp\"} 1",
-            "dnsobs_rssac002_request_size_bytes_bucket{le=\"287.0\",transport=\"udp\"} 1",
-            "dnsobs_rssac002_request_size_bytes_bucket{le=\"+Inf\",transport=\"udp\"} 2",
-            "dnsobs_rssac002_request_size_bytes_bucket{le=\"31.0\",transport=\"tcp\"} 1",
-            // Responses: UDP 500 (le 511) and 5000 (+Inf); TCP 4095 (le 4095).
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"383.0\",transport=\"udp\"} 0",
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"511.0\",transport=\"udp\"} 1",
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"4095.0\",transport=\"udp\"} 1",
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"+Inf\",transport=\"udp\"} 2",
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"3967.0\",transport=\"tcp\"} 0",
-            "dnsobs_rssac002_response_size_bytes_bucket{le=\"4095.0\",transport=\"tcp\"} 1",
-            "dnsobs_rssac002_late_messages_total 0",
-            "dnsobs_rssac002_pending_periods 1",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
-        }
-        assert_eq!(
-            text.lines()
-                .filter(
-                    |l| l.starts_with("dnsobs_rssac002_response_size_bytes_bucket{")
-                        && l.contains("transport=\"udp\"")
-                )
-                .count(),
-            33
-        );
-    }
 
     #[test]
     fn dates() {
@@ -672,7 +431,8 @@ mod test {
             "\nnum-sources-ipv4: 1 # lower bound: dnsobs stopped at its cap of 1 distinct values per day\n"
         ));
         assert!(us.ends_with("num-sources-ipv6: 0\nnum-sources-ipv6-aggregate: 0\n"));
-        assert_eq!(json(&r)["days"][0]["unique_sources_exact"], json!(false));
+        let report = crate::export::report::Rssac002::new(&r);
+        assert!(!report.days[0].unique_sources_exact);
     }
 
     fn scratch(tag: &str) -> PathBuf {

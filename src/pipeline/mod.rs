@@ -20,6 +20,7 @@ use crate::capture::file::{FileKind, ReadError, Reader};
 use crate::capture::{LinkType, Packet};
 use crate::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink};
 use crate::export::parquet::{QueryExport, QueryLog};
+use crate::snapshot::{ReplayInput, Snapshot};
 
 /// Frames per batch handed to a worker.
 const BATCH_FRAMES: usize = 512;
@@ -219,36 +220,11 @@ pub struct Settings {
     pub queries: Option<QueryExport>,
 }
 
-/// What was read from one file.
-#[derive(Clone, Debug)]
-pub struct FileSummary {
-    /// Path as given.
-    pub path: PathBuf,
-    /// Format.
-    pub kind: FileKind,
-    /// Compression ("none", "gzip", "zstd").
-    pub compression: &'static str,
-    /// Link types declared.
-    pub link_types: Vec<LinkType>,
-    /// Records read.
-    pub records: u64,
-    /// A problem that stopped reading early (figures before it are kept).
-    pub warning: Option<String>,
-    /// Time spent reading (and, with one thread, decoding) this file.
-    pub elapsed: Duration,
-}
+pub use crate::snapshot::FileSummary;
 
-/// The outcome of a replay.
-pub struct Replay {
-    /// Merged counters.
-    pub agg: Aggregate,
-    /// Per-file facts.
-    pub files: Vec<FileSummary>,
-    /// Wall-clock time of reading and decoding.
-    pub elapsed: Duration,
-    /// Worker threads used.
-    pub threads: usize,
-}
+/// The outcome of a replay: the snapshot every exporter reads (merged counters, files read,
+/// threads and wall-clock time).
+pub type Replay = Snapshot;
 
 /// A file that could not be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -300,12 +276,14 @@ pub fn replay(paths: &[PathBuf], settings: &Settings) -> Result<Replay, FileErro
     } else {
         sharded(readers, threads, settings)
     };
-    Ok(Replay {
+    Ok(Snapshot::replay(
         agg,
-        files,
-        elapsed: start.elapsed(),
-        threads,
-    })
+        ReplayInput {
+            files,
+            elapsed: start.elapsed(),
+            threads,
+        },
+    ))
 }
 
 /// Replays dnstap Frame Streams files (unidirectional, as `knotd` or `dnstap -w` write them)
@@ -358,12 +336,14 @@ pub fn replay_dnstap(
         });
     }
     Ok((
-        Replay {
-            agg: w.finish(),
-            files: summaries,
-            elapsed: start.elapsed(),
-            threads: 1,
-        },
+        Snapshot::replay(
+            w.finish(),
+            ReplayInput {
+                files: summaries,
+                elapsed: start.elapsed(),
+                threads: 1,
+            },
+        ),
         stats,
     ))
 }

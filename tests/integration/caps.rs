@@ -60,8 +60,7 @@ fn source_overflow_counted_in_replay() {
             );
         }
         assert_eq!(j["unique_query_sources_exact"].as_bool(), Some(false));
-        let reg = dnsobs::export::prometheus::registry(std::sync::Arc::new(r.agg.clone()));
-        let text = dnsobs::export::prometheus::render_text(&reg).expect("text");
+        let text = dnsobs::export::prometheus::text(&std::sync::Arc::new(r)).expect("text");
         assert!(text.contains("# TYPE dnsobs_unique_query_sources_overflow_total counter\n"));
         for (v, key) in ["4", "6"].iter().enumerate() {
             assert_eq!(

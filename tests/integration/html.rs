@@ -197,7 +197,7 @@ fn html_figures_are_the_json_figures() {
     let fixture = pcaps().join("root-mix-v4v6.pcap");
     let r = dnsobs::pipeline::replay_file(&fixture, 1).expect("fixture opens");
     let j = dnsobs::export::report::json(&r);
-    let h = dnsobs::export::html::html(&r);
+    let h = dnsobs::export::html::html(&dnsobs::export::report::Report::new(&r));
     let sep = |n: u64| {
         let s = n.to_string();
         let mut o = String::new();

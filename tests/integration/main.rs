@@ -5,6 +5,8 @@ mod util;
 mod oracle;
 // Golden /metrics, JSON, table and HTML outputs of root-mix, byte for byte.
 mod golden;
+// The metrics reference in docs/ names exactly the families of the family table.
+mod reference;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;
 // Seeded mutation fuzzer over every fixture frame: decoding never panics.

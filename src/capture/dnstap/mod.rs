@@ -387,7 +387,7 @@ pub fn read_file(
     f: &mut impl FnMut(&DnsFrame<'_>),
 ) -> Result<(), Problem> {
     let mut s = Stream::new(Mode::Unidirectional, max_frame);
-    let now = crate::export::rssac002::now_ns();
+    let now = crate::time::now_ns();
     let mut done = false;
     loop {
         let n = match r.read(s.space()) {

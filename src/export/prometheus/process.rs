@@ -1,4 +1,13 @@
-//! The standard `process_*` figures, read from /proc/self (Linux).
+//! The standard `process_*` figures, read from /proc/self (Linux) at scrape time.
+
+use std::fmt;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+
+use super::encode::gauges;
+use super::families as f;
 
 /// What /proc says about this process; zeros where it cannot be read.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,6 +55,29 @@ pub fn read() -> ProcessStats {
             .unwrap_or(0.0);
     }
     p
+}
+
+/// Writes the standard `process_*` families (read from /proc at scrape time; `start_time` is the
+/// daemon's).
+pub fn encode(start_time: f64, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let p = read();
+    let m = enc.encode_descriptor(
+        f::PROCESS_CPU_SECONDS.name,
+        f::PROCESS_CPU_SECONDS.help,
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(p.cpu_seconds).encode(m)?;
+    for (family, v) in [
+        (&f::PROCESS_RESIDENT_MEMORY_BYTES, p.rss_bytes),
+        (&f::PROCESS_VIRTUAL_MEMORY_BYTES, p.vsize_bytes),
+        (&f::PROCESS_OPEN_FDS, p.open_fds),
+        (&f::PROCESS_MAX_FDS, p.max_fds),
+        (&f::PROCESS_START_TIME_SECONDS, start_time),
+    ] {
+        gauges(enc, family, [(vec![], v)])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,227 @@
+//! The published snapshot: merged counters and the facts about their input, the one thing
+//! every exporter reads.
+//!
+//! A replay produces one [`Snapshot`] at its end; the daemon's merger publishes a new one at
+//! each flush into [`Published`] (a pointer swap: a scrape takes the current `Arc` and renders
+//! it while the merger goes on, so neither waits for the other and no worker ever waits for
+//! either). Exporters (`export::*`) are functions of a `&Snapshot` and nothing else.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::aggregate::Aggregate;
+use crate::capture::LinkType;
+use crate::capture::dnstap;
+use crate::capture::file::FileKind;
+
+/// Merged counters and where they come from.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Every counter, merged over the workers.
+    pub agg: Aggregate,
+    /// What was read, or the daemon's state.
+    pub input: Input,
+}
+
+/// Where a snapshot's counters come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// Capture files (`replay`, `rssac002`, `ithi`).
+    Replay(ReplayInput),
+    /// The live daemon (`run`).
+    Daemon(Box<DaemonStatus>),
+}
+
+/// The facts of a replay.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayInput {
+    /// Per-file facts, in the order read.
+    pub files: Vec<FileSummary>,
+    /// Wall-clock time of reading and decoding.
+    pub elapsed: Duration,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+/// What was read from one file.
+#[derive(Clone, Debug)]
+pub struct FileSummary {
+    /// Path as given.
+    pub path: PathBuf,
+    /// Format.
+    pub kind: FileKind,
+    /// Compression ("none", "gzip", "zstd").
+    pub compression: &'static str,
+    /// Link types declared.
+    pub link_types: Vec<LinkType>,
+    /// Records read.
+    pub records: u64,
+    /// A problem that stopped reading early (figures before it are kept).
+    pub warning: Option<String>,
+    /// Time spent reading (and, with one thread, decoding) this file.
+    pub elapsed: Duration,
+}
+
+/// Capture health of one worker, as last reported.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureHealth {
+    /// Interface.
+    pub iface: String,
+    /// Worker index on that interface.
+    pub worker: usize,
+    /// Packets delivered to the worker.
+    pub packets: u64,
+    /// Dropped by the kernel (ring full), from `pcap_stats` `ps_drop`.
+    pub kernel_drops: u64,
+    /// Dropped by the interface or driver, `ps_ifdrop`.
+    pub interface_drops: u64,
+    /// Capture errors (interface down or gone, read failures).
+    pub errors: u64,
+    /// Whether the handle is open now.
+    pub up: bool,
+}
+
+/// Counters of the daemon's file writers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterCounts {
+    /// RSSAC002 YAML files written.
+    pub rssac002_files: u64,
+    /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
+    pub rssac002_errors: u64,
+    /// Per-interval Parquet files written.
+    pub parquet_files: u64,
+    /// Failed Parquet writes (either table).
+    pub parquet_errors: u64,
+    /// Per-query Parquet files completed.
+    pub parquet_query_files: u64,
+    /// Failed per-query Parquet writes.
+    pub parquet_query_errors: u64,
+    /// Per-query rows written to Parquet.
+    pub parquet_query_rows: u64,
+    /// Per-query rows dropped because the writer was behind.
+    pub parquet_query_rows_dropped: u64,
+}
+
+/// The daemon's state beside its counters.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonStatus {
+    /// One entry per capture (or dnstap) worker.
+    pub health: Vec<CaptureHealth>,
+    /// Counters of the dnstap input (`None`: no dnstap socket configured).
+    pub dnstap: Option<dnstap::Stats>,
+    /// File writers.
+    pub writers: WriterCounts,
+    /// Whether the last configuration (re)load succeeded.
+    pub reload_ok: bool,
+    /// Time of the last successful (re)load, seconds since the epoch.
+    pub reload_time: u64,
+    /// Process start, seconds since the epoch.
+    pub start_time: f64,
+}
+
+impl Snapshot {
+    /// A replay's snapshot.
+    pub fn replay(agg: Aggregate, input: ReplayInput) -> Self {
+        Self {
+            agg,
+            input: Input::Replay(input),
+        }
+    }
+
+    /// The files read (none for the daemon).
+    pub fn files(&self) -> &[FileSummary] {
+        match &self.input {
+            Input::Replay(r) => &r.files,
+            Input::Daemon(_) => &[],
+        }
+    }
+
+    /// The replay's facts, if this is a replay.
+    pub fn replay_input(&self) -> Option<&ReplayInput> {
+        match &self.input {
+            Input::Replay(r) => Some(r),
+            Input::Daemon(_) => None,
+        }
+    }
+
+    /// The daemon's state, if this is the daemon's.
+    pub fn daemon(&self) -> Option<&DaemonStatus> {
+        match &self.input {
+            Input::Daemon(d) => Some(d.as_ref()),
+            Input::Replay(_) => None,
+        }
+    }
+
+    /// True when every capture handle is open (a replay is never capturing).
+    pub fn capturing(&self) -> bool {
+        self.daemon()
+            .is_some_and(|d| !d.health.is_empty() && d.health.iter().all(|w| w.up))
+    }
+}
+
+/// The latest snapshot, swapped in by its one producer and read by any number of readers.
+/// The lock is held only to copy or replace the pointer, never while rendering.
+#[derive(Debug)]
+pub struct Published(Mutex<Arc<Snapshot>>);
+
+impl Published {
+    /// Publishes `first`.
+    pub fn new(first: Snapshot) -> Self {
+        Self(Mutex::new(Arc::new(first)))
+    }
+
+    /// Publishes a snapshot already shared.
+    pub fn from_arc(first: Arc<Snapshot>) -> Self {
+        Self(Mutex::new(first))
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the current snapshot; readers holding the old one keep it until they drop it.
+    pub fn store(&self, next: Arc<Snapshot>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn readers_keep_the_snapshot_they_took() {
+        let empty =
+            || Snapshot::replay(Aggregate::new(&Default::default()), ReplayInput::default());
+        let p = Published::new(empty());
+        let old = p.load();
+        let mut next = empty();
+        next.agg.frames = 7;
+        p.store(Arc::new(next));
+        assert_eq!(old.agg.frames, 0);
+        assert_eq!(p.load().agg.frames, 7);
+        assert!(!p.load().capturing());
+    }
+
+    #[test]
+    fn capturing_needs_every_worker_up() {
+        let mut d = DaemonStatus::default();
+        let s = |d: &DaemonStatus| Snapshot {
+            agg: Aggregate::new(&Default::default()),
+            input: Input::Daemon(Box::new(d.clone())),
+        };
+        assert!(!s(&d).capturing());
+        d.health = vec![
+            CaptureHealth {
+                up: true,
+                ..Default::default()
+            };
+            2
+        ];
+        assert!(s(&d).capturing());
+        d.health[1].up = false;
+        assert!(!s(&d).capturing());
+    }
+}

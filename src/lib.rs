@@ -11,9 +11,11 @@
 //!
 //! [`pipeline`] wires them for replay: readers, workers sharded by flow, the final merge.
 //! [`daemon`] wires them for live capture (`dnsobs run`), configured by [`config`].
+//! [`cmd`] holds the `dnsobs` subcommands; the binary parses the command line and runs one.
 
 pub mod aggregate;
 pub mod capture;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod decode;

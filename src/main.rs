@@ -1,9 +1,14 @@
 //! The `dnsobs` binary: parse the command line, run, map errors to exit statuses.
 
-mod cli;
-mod generate;
-mod progress;
 mod top;
+
+/// What src/top.rs uses of the command line.
+mod cli {
+    pub use dnsobs::cmd::cli::TopArgs;
+
+    /// Exit status: success.
+    pub const EXIT_OK: u8 = dnsobs::cmd::ExitStatus::Ok.code();
+}
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,7 +16,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, Format, IthiArgs, ReplayArgs, Rssac002Args, RunArgs};
+use dnsobs::cmd::cli::{Cli, Command, Format, IthiArgs, ReplayArgs, Rssac002Args, RunArgs};
+use dnsobs::cmd::{ExitStatus, progress};
 use dnsobs::config::{Config, ConfigError, RawConfig};
 use dnsobs::export::{html, prometheus, report};
 use dnsobs::pipeline;
@@ -37,23 +43,18 @@ fn main() -> ExitCode {
                     c.workers,
                     c.listen
                 );
-                Ok(cli::EXIT_OK)
+                Ok(ExitStatus::Ok.code())
             }
             Err(e) => Err(e.into()),
         },
-        Command::Generate { what } => generate::run(what),
+        Command::Generate { what } => dnsobs::cmd::generate::run(what).map(ExitStatus::code),
         Command::Top(args) => top::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("dnsobs: error: {e:#}");
-            let code = if e.downcast_ref::<pipeline::FileError>().is_some() {
-                cli::EXIT_INPUT
-            } else {
-                cli::EXIT_ERROR
-            };
-            ExitCode::from(code)
+            ExitStatus::of_error(&e).into()
         }
     }
 }
@@ -171,7 +172,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         .and_then(|()| stdout.flush())
     {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(cli::EXIT_OK);
+            return Ok(ExitStatus::Ok.code());
         }
         return Err(e).context("writing the report");
     }
@@ -210,7 +211,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     log::set_max_level(config.log_level);
     log::info!("dnsobs {} starting", env!("CARGO_PKG_VERSION"));
     dnsobs::daemon::run(config, || load_config(&args).map_err(|e| e.to_string()))?;
-    Ok(cli::EXIT_OK)
+    Ok(ExitStatus::Ok.code())
 }
 
 fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
@@ -286,7 +287,7 @@ fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
         }
         None => csv::write_csv(std::io::stdout().lock(), &date, version, &rows)?,
     }
-    Ok(cli::EXIT_OK)
+    Ok(ExitStatus::Ok.code())
 }
 
 /// Pipeline settings shared by the subcommands that read capture files.
@@ -327,7 +328,7 @@ fn replay_with_progress(
     r
 }
 
-/// Warns about files read only in part (unless quiet); `EXIT_PARTIAL` if there was one.
+/// Warns about files read only in part (unless quiet); `ExitStatus::Partial` if there was one.
 /// Frames skipped one by one (bad protobuf, oversize...) are no partial read: a note.
 fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
     use dnsobs::capture::dnstap::Problem;
@@ -342,7 +343,7 @@ fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
 }
 
 fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
-    let mut code = cli::EXIT_OK;
+    let mut code = ExitStatus::Ok.code();
     for f in &r.files {
         if let Some(w) = &f.warning {
             if !quiet {
@@ -351,7 +352,7 @@ fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
                     f.path.display()
                 );
             }
-            code = cli::EXIT_PARTIAL;
+            code = ExitStatus::Partial.code();
         }
     }
     code

@@ -1,26 +1,16 @@
-//! Command-line definition (clap).
+//! Command-line definition (clap). The exit statuses' wording comes from `exit_status_help!`
+//! (src/cmd/mod.rs), next to [`ExitStatus`](super::ExitStatus).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Exit status: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: an error not tied to one input file (output, internal).
-pub const EXIT_ERROR: u8 = 1;
-/// Exit status: bad usage (clap's own; documented here, returned by clap).
-#[allow(dead_code)]
-pub const EXIT_USAGE: u8 = 2;
-/// Exit status: an input file could not be read at all (missing, directory, not a capture,
-/// unsupported link type). Nothing is reported.
-pub const EXIT_INPUT: u8 = 3;
-/// Exit status: an input file is truncated or corrupt after some records; the report covers
-/// what was read and a warning names the file.
-pub const EXIT_PARTIAL: u8 = 4;
-
-const EXIT_CODES: &str = "Exit status: 0 success; 1 other error; 2 bad usage; \
-3 an input file could not be read (nothing reported); \
-4 an input file is truncated or corrupt (report covers the records read, with a warning).";
+const EXIT_CODES: &str = concat!(
+    exit_status_help!(files " "),
+    " (nothing reported); ",
+    exit_status_help!(partial),
+    " (report covers the records read, with a warning)."
+);
 
 /// Passive DNS traffic measurement: replay captures or capture live, report and export metrics.
 #[derive(Debug, Parser)]
@@ -41,8 +31,10 @@ pub enum Command {
         "  dnsobs replay --format json --threads 2 day1.pcap.zst day2.pcap.gz\n",
         "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n",
         "  dnsobs replay --parquet /data/dns --node ns1 --interval 60 day1.pcap.zst\n\n",
-        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read; ",
-        "4 an input file is truncated or corrupt (the report covers the records read)."
+        exit_status_help!(files " "),
+        "; ",
+        exit_status_help!(partial),
+        " (the report covers the records read)."
     ))]
     Replay(ReplayArgs),
     /// Capture live with libpcap on every core and serve Prometheus metrics.
@@ -60,8 +52,11 @@ pub enum Command {
     #[command(after_help = concat!(
         "Example:\n  dnsobs rssac002 --service a.root-servers.net --out rssac002/ day1.pcap.zst day2.pcap.zst\n\n",
         "Writes <SERVICE>-<YYYYMMDD>-{traffic-volume,traffic-sizes,rcode-volume,unique-sources}.yaml per day\n",
-        "(temporary file, fsync, rename) and prints their paths. Exit status: 0 success; 1 other error;\n",
-        "2 bad usage; 3 an input file could not be read; 4 an input file is truncated or corrupt."
+        "(temporary file, fsync, rename) and prints their paths. ",
+        exit_status_help!(files "\n"),
+        "; ",
+        exit_status_help!(partial),
+        "."
     ))]
     Rssac002(Rssac002Args),
     /// Live terminal view of a running daemon's metrics, refreshed every interval (like dnstop).
@@ -75,19 +70,24 @@ pub enum Command {
         "prefixes, and capture drops. Keys: 1-4 or tab switch views, q (or Esc, Ctrl-C) quits. When the\n",
         "daemon is unreachable the view says so and keeps retrying.\n",
         "Exit status: 0 quit by key, or --once reached the daemon; 1 --once could not reach it, or the\n",
-        "terminal could not be set up; 2 bad usage."
+        "terminal could not be set up; ",
+        exit_status_help!(usage),
+        "."
     ))]
     Top(TopArgs),
     /// Write ICANN ITHI M3/M8 metrics of capture files as ithitools' CSV (one metric a row).
     #[command(after_help = concat!(
         "Examples:\n  dnsobs ithi day.pcap.zst\n  dnsobs ithi --zone-labels 1 --out M8.csv cctld.pcap\n\n",
-        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read."
+        exit_status_help!(files " "),
+        "."
     ))]
     Ithi(IthiArgs),
     /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
     #[command(after_help = concat!(
         "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml\n\n",
-        "Exit status: 0 valid; 1 invalid (the message names the file, the key and the reason); 2 bad usage."
+        "Exit status: 0 valid; 1 invalid (the message names the file, the key and the reason); ",
+        exit_status_help!(usage),
+        "."
     ))]
     CheckConfig {
         /// The configuration file.
@@ -227,7 +227,7 @@ pub struct Rssac002Args {
     pub ports: Vec<u16>,
     /// Distinct sources counted exactly per kind, shared by all days of the capture (past it:
     /// lower bounds, flagged).
-    #[arg(long, value_name = "N", default_value_t = dnsobs::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
+    #[arg(long, value_name = "N", default_value_t = crate::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
     pub max_sources: usize,
     /// Print neither the paths, warnings nor the progress bar.
     #[arg(long, short)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use dnsobs::pipeline::{FileSummary, Progress};
+use crate::pipeline::{FileSummary, Progress};
 
 const TICK: Duration = Duration::from_millis(100);
 

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
+use dnsobs::cmd::ExitStatus;
 use dnsobs::cmd::cli::{Cli, Command, Format, IthiArgs, ReplayArgs, Rssac002Args, RunArgs};
-use dnsobs::cmd::{ExitStatus, progress};
 use dnsobs::config::{Config, ConfigError, RawConfig};
 use dnsobs::export::{html, prometheus, report};
 use dnsobs::pipeline;
@@ -87,7 +87,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         },
         ..Default::default()
     };
-    let mut settings = replay_settings(args.threads, &args.ports, aggregate)?;
+    let mut settings = args.input.pipeline_settings(aggregate)?;
     let node = args.node.clone().unwrap_or_else(parquet::default_node);
     if args.parquet.is_some() || args.parquet_queries.is_some() {
         parquet::check_node(&node).context("--node")?;
@@ -104,13 +104,13 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
     // The writer ends when the last sender (the settings' copy, consumed here) is gone.
     let r = if args.dnstap {
         let max_frame = dnsobs::config::CaptureSection::default().dnstap_max_frame_bytes;
-        let r = pipeline::replay_dnstap(&args.files, &settings, max_frame);
+        let r = pipeline::replay_dnstap(&args.input.files, &settings, max_frame);
         drop(settings);
         let (r, stats) = r?;
-        report_dnstap_skips(&stats, args.quiet);
+        report_dnstap_skips(&stats, args.input.quiet);
         r
     } else {
-        replay_with_progress(&args.files, settings, args.quiet)?
+        args.input.replay(settings)?
     };
     if let Some(w) = writer {
         let stats = w.join();
@@ -120,7 +120,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
                 stats.errors
             );
         }
-        if !args.quiet {
+        if !args.input.quiet {
             eprintln!(
                 "dnsobs: wrote {} query rows into {} Parquet file(s)",
                 stats.rows,
@@ -132,7 +132,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         let rows = r.agg.series.rows();
         let paths = parquet::write_intervals(dir, &node, r.agg.series.interval_seconds(), &rows)
             .context("writing the per-interval Parquet files")?;
-        if !args.quiet {
+        if !args.input.quiet {
             eprintln!(
                 "dnsobs: wrote {} interval rows into {} Parquet file(s) under {}",
                 rows.len(),
@@ -176,7 +176,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
         }
         return Err(e).context("writing the report");
     }
-    Ok(partial_status(&r, args.quiet, "the report covers"))
+    Ok(args.input.partial_status(&r, "the report covers").code())
 }
 
 /// Reads the file (if any), applies the command-line overrides, validates.
@@ -221,18 +221,18 @@ fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
         rssac002_max_sources: args.max_sources,
         ..Default::default()
     };
-    let settings = replay_settings(args.threads, &args.ports, aggregate)?;
+    let settings = args.input.pipeline_settings(aggregate)?;
     if args.max_sources == 0 {
         anyhow::bail!("--max-sources must be at least 1");
     }
     yaml::check_service(&args.service)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let r = replay_with_progress(&args.files, settings, args.quiet)?;
+    let r = args.input.replay(settings)?;
     let counts = &r.agg.rssac002;
     let paths = yaml::write_all(&args.out, &args.service, counts)
         .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;
-    if !args.quiet {
+    if !args.input.quiet {
         for p in &paths {
             println!("{}", p.display());
         }
@@ -254,7 +254,7 @@ fn rssac002(args: Rssac002Args) -> anyhow::Result<u8> {
             );
         }
     }
-    Ok(partial_status(&r, args.quiet, "the files cover"))
+    Ok(args.input.partial_status(&r, "the files cover").code())
 }
 
 fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
@@ -267,8 +267,8 @@ fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
         },
         ..Default::default()
     };
-    let settings = replay_settings(args.threads, &args.ports, aggregate)?;
-    let r = replay_with_progress(&args.files, settings, args.quiet)?;
+    let settings = args.input.pipeline_settings(aggregate)?;
+    let r = args.input.replay(settings)?;
     let a = &r.agg;
     if a.dns_messages == 0 {
         eprintln!("dnsobs: warning: no DNS message found");
@@ -290,44 +290,6 @@ fn ithi(args: IthiArgs) -> anyhow::Result<u8> {
     Ok(ExitStatus::Ok.code())
 }
 
-/// Pipeline settings shared by the subcommands that read capture files.
-fn replay_settings(
-    threads: Option<usize>,
-    ports: &[u16],
-    aggregate: dnsobs::aggregate::Settings,
-) -> anyhow::Result<pipeline::Settings> {
-    if threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    Ok(pipeline::Settings {
-        threads: threads.unwrap_or(0),
-        decode: dnsobs::decode::Settings {
-            ports: ports.to_vec(),
-            ..Default::default()
-        },
-        aggregate,
-        progress: None,
-        queries: None,
-    })
-}
-
-/// [`pipeline::replay`] with a progress bar on stderr when it is a terminal and not `quiet`.
-fn replay_with_progress(
-    files: &[std::path::PathBuf],
-    mut settings: pipeline::Settings,
-    quiet: bool,
-) -> Result<pipeline::Replay, pipeline::FileError> {
-    let display = progress::start(files, quiet).map(|(d, p)| {
-        settings.progress = Some(p);
-        d
-    });
-    let r = pipeline::replay(files, &settings);
-    if let Some(d) = display {
-        d.finish(r.as_ref().map_or(&[][..], |r| &r.files));
-    }
-    r
-}
-
 /// Warns about files read only in part (unless quiet); `ExitStatus::Partial` if there was one.
 /// Frames skipped one by one (bad protobuf, oversize...) are no partial read: a note.
 fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
@@ -340,20 +302,4 @@ fn report_dnstap_skips(stats: &dnsobs::capture::dnstap::Stats, quiet: bool) {
     if !quiet && !skipped.is_empty() {
         eprintln!("dnsobs: note: dnstap problems: {}", skipped.join(", "));
     }
-}
-
-fn partial_status(r: &pipeline::Replay, quiet: bool, what: &str) -> u8 {
-    let mut code = ExitStatus::Ok.code();
-    for f in &r.files {
-        if let Some(w) = &f.warning {
-            if !quiet {
-                eprintln!(
-                    "dnsobs: warning: {}: {w}; {what} the records read before it",
-                    f.path.display()
-                );
-            }
-            code = ExitStatus::Partial.code();
-        }
-    }
-    code
 }

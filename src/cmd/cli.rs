@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = concat!(
     exit_status_help!(files " "),
@@ -153,27 +153,12 @@ pub enum Format {
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Worker threads (default: the number of available cores).
-    #[arg(long, short = 't', value_name = "N")]
-    pub threads: Option<usize>,
-    /// DNS ports, comma-separated (UDP and TCP, source or destination).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "53",
-        value_name = "PORT,..."
-    )]
-    pub ports: Vec<u16>,
-    /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
-    /// stderr is a terminal).
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Also write the HTML report to FILE (beside the --format output on stdout).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -202,22 +187,18 @@ pub struct ReplayArgs {
     pub dnstap: bool,
 }
 
-/// Arguments of `rssac002`.
+/// The input flags of the commands reading capture files (`replay`, `rssac002`, `ithi`),
+/// validated by [`InputArgs::pipeline_settings`]. The help texts are `replay`'s; the other
+/// commands reword some with `mut_arg`.
 #[derive(Debug, clap::Args)]
-pub struct Rssac002Args {
-    /// Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin).
+pub struct InputArgs {
+    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// The documents' `service` and the files' prefix (letters, digits, '.', '-', '_').
-    #[arg(long, short, value_name = "NAME")]
-    pub service: String,
-    /// Output directory (created if missing); files of the same day are replaced.
-    #[arg(long, short, value_name = "DIR")]
-    pub out: PathBuf,
     /// Worker threads (default: the number of available cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
-    /// DNS ports, comma-separated.
+    /// DNS ports, comma-separated (UDP and TCP, source or destination).
     #[arg(
         long,
         value_delimiter = ',',
@@ -225,13 +206,56 @@ pub struct Rssac002Args {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
+    /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
+    /// stderr is a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--ports` in `rssac002` and `ithi`.
+const PORTS: &str = "DNS ports, comma-separated";
+
+/// A `mut_args` callback numbering the options in the order they are declared, for the help
+/// and the man page (`mut_arg` moves an argument to the end of that order, not of the help).
+fn in_declared_order() -> impl FnMut(Arg) -> Arg {
+    let mut next = 0;
+    move |a| {
+        if a.is_positional() {
+            return a;
+        }
+        next += 1;
+        a.display_order(next)
+    }
+}
+
+/// Arguments of `rssac002`.
+#[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("files", |a| a.help(
+        "Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin)"
+    )),
+    mut_arg("ports", |a| a.help(PORTS)),
+    // The order before the flags were shared, --threads --ports --max-sources --quiet: each
+    // `mut_arg` moves its argument last (the completions' order), then the help's order is
+    // renumbered to match.
+    mut_arg("max_sources", |a| a),
+    mut_arg("quiet", |a| a.help("Print neither the paths, warnings nor the progress bar")),
+    mut_args(in_declared_order()),
+)]
+pub struct Rssac002Args {
+    /// The documents' `service` and the files' prefix (letters, digits, '.', '-', '_').
+    #[arg(long, short, value_name = "NAME")]
+    pub service: String,
+    /// Output directory (created if missing); files of the same day are replaced.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Distinct sources counted exactly per kind, shared by all days of the capture (past it:
     /// lower bounds, flagged).
     #[arg(long, value_name = "N", default_value_t = crate::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
     pub max_sources: usize,
-    /// Print neither the paths, warnings nor the progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 /// Arguments of `top`.
@@ -258,10 +282,14 @@ pub struct TopArgs {
 
 /// Arguments of `ithi`.
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("files", |a| a.help("Capture files, read in order as one stream (`-` is stdin)")),
+    mut_arg("ports", |a| a.help(PORTS)),
+    mut_arg("quiet", |a| a.help(
+        "No progress bar on stderr (it is shown only when stderr is a terminal)"
+    )),
+)]
 pub struct IthiArgs {
-    /// Capture files, read in order as one stream (`-` is stdin).
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
     /// Output CSV (default: standard output); written to a temporary file, then renamed.
     #[arg(long, short, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
@@ -271,18 +299,7 @@ pub struct IthiArgs {
     /// Seconds a repeated (resolver, TLD) answer counts as useless (M3.2).
     #[arg(long, default_value_t = 172_800, value_name = "SECS")]
     pub repeat_ttl: u32,
-    /// Worker threads (default: the number of available cores).
-    #[arg(long, short = 't', value_name = "N")]
-    pub threads: Option<usize>,
-    /// DNS ports, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "53",
-        value_name = "PORT,..."
-    )]
-    pub ports: Vec<u16>,
-    /// No progress bar on stderr (it is shown only when stderr is a terminal).
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
 }

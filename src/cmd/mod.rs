@@ -41,6 +41,7 @@ macro_rules! exit_status_help {
 
 pub mod cli;
 pub mod generate;
+mod input;
 pub mod progress;
 
 use crate::pipeline;

@@ -1,4 +1,8 @@
-//! The `dnsobs` subcommands: the command line ([`cli::Cli`]) and the [`ExitStatus`]es.
+//! The `dnsobs` subcommands, one module each; the binary (src/main.rs) only parses the command
+//! line ([`cli::Cli`]), calls a module's `run` and exits with the [`ExitStatus`] it returns, or
+//! with [`ExitStatus::of_error`] of its error.
+//!
+//! `dnsobs top` is not here yet: src/top.rs, a module of the binary, runs it.
 
 /// The exit statuses' wording in `--help`, one fragment per status (`exit_status_help!(input)`
 /// is "3 an input file could not be read"). A macro expanding to literals, so that the help texts
@@ -39,10 +43,15 @@ macro_rules! exit_status_help {
     };
 }
 
+pub mod check_config;
 pub mod cli;
 pub mod generate;
 mod input;
+pub mod ithi;
 pub mod progress;
+pub mod replay;
+pub mod rssac002;
+pub mod run;
 
 use crate::pipeline;
 

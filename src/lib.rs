@@ -14,10 +14,12 @@
 //!
 //! [`pipeline`] wires them for replay: readers, workers sharded by flow, the final merge.
 //! [`daemon`] wires them for live capture (`dnsobs run`), configured by [`config`].
+//! [`cmd`] holds the `dnsobs` subcommands; the binary parses the command line and runs one.
 //! [`time`] holds the clock and UTC calendar dates every stage uses.
 
 pub mod aggregate;
 pub mod capture;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod decode;

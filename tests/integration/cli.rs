@@ -1,6 +1,6 @@
 //! The real `dnsobs` binary: exit statuses, messages, output formats, compressed and piped input.
 //!
-//! Exit statuses (src/cli.rs): 0 ok, 2 usage, 3 an input could not be read at all (nothing on
+//! Exit statuses (src/cmd/mod.rs, `ExitStatus`): 0 ok, 2 usage, 3 an input could not be read at all (nothing on
 //! stdout), 4 an input is truncated or corrupt after some records (the report is still printed,
 //! a warning on stderr names the file).
 

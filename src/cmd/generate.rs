@@ -7,10 +7,11 @@ use anyhow::Context;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::{self, Cli, Generate};
+use super::ExitStatus;
+use super::cli::{Cli, Generate};
 
 /// Runs `dnsobs generate man|completions DIR`; prints the paths written.
-pub fn run(what: Generate) -> anyhow::Result<u8> {
+pub fn run(what: Generate) -> anyhow::Result<ExitStatus> {
     let paths = match what {
         Generate::Man { dir } => man(&dir)?,
         Generate::Completions { dir } => completions(&dir)?,
@@ -18,7 +19,7 @@ pub fn run(what: Generate) -> anyhow::Result<u8> {
     for p in paths {
         println!("{p}");
     }
-    Ok(cli::EXIT_OK)
+    Ok(ExitStatus::Ok)
 }
 
 fn create(dir: &Path) -> anyhow::Result<()> {

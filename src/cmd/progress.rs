@@ -1,7 +1,7 @@
 //! The replay progress bar: one line per file on stderr (bytes read, packets/s, ETA), drawn by
-//! a thread that samples [`pipeline::Progress`] ten times a second, so the readers only store a
-//! few relaxed atomics every 16,384 records. Shown only when stderr is a terminal and `--quiet`
-//! was not given.
+//! a thread that samples [`Progress`] ten times a second, so the readers only store a few relaxed
+//! atomics every 16,384 records. Shown only when stderr is a terminal and `--quiet` was not
+//! given.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use dnsobs::pipeline::{FileSummary, Progress};
+use crate::pipeline::{FileSummary, Progress};
 
 const TICK: Duration = Duration::from_millis(100);
 

@@ -1,26 +1,16 @@
-//! Command-line definition (clap).
+//! Command-line definition (clap). The exit statuses' wording comes from `exit_status_help!`
+//! (src/cmd/mod.rs), next to [`ExitStatus`](super::ExitStatus).
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, Parser, Subcommand, ValueEnum};
 
-/// Exit status: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit status: an error not tied to one input file (output, internal).
-pub const EXIT_ERROR: u8 = 1;
-/// Exit status: bad usage (clap's own; documented here, returned by clap).
-#[allow(dead_code)]
-pub const EXIT_USAGE: u8 = 2;
-/// Exit status: an input file could not be read at all (missing, directory, not a capture,
-/// unsupported link type). Nothing is reported.
-pub const EXIT_INPUT: u8 = 3;
-/// Exit status: an input file is truncated or corrupt after some records; the report covers
-/// what was read and a warning names the file.
-pub const EXIT_PARTIAL: u8 = 4;
-
-const EXIT_CODES: &str = "Exit status: 0 success; 1 other error; 2 bad usage; \
-3 an input file could not be read (nothing reported); \
-4 an input file is truncated or corrupt (report covers the records read, with a warning).";
+const EXIT_CODES: &str = concat!(
+    exit_status_help!(files " "),
+    " (nothing reported); ",
+    exit_status_help!(partial),
+    " (report covers the records read, with a warning)."
+);
 
 /// Passive DNS traffic measurement: replay captures or capture live, report and export metrics.
 #[derive(Debug, Parser)]
@@ -41,8 +31,10 @@ pub enum Command {
         "  dnsobs replay --format json --threads 2 day1.pcap.zst day2.pcap.gz\n",
         "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n",
         "  dnsobs replay --parquet /data/dns --node ns1 --interval 60 day1.pcap.zst\n\n",
-        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read; ",
-        "4 an input file is truncated or corrupt (the report covers the records read)."
+        exit_status_help!(files " "),
+        "; ",
+        exit_status_help!(partial),
+        " (the report covers the records read)."
     ))]
     Replay(ReplayArgs),
     /// Capture live with libpcap on every core and serve Prometheus metrics.
@@ -60,8 +52,11 @@ pub enum Command {
     #[command(after_help = concat!(
         "Example:\n  dnsobs rssac002 --service a.root-servers.net --out rssac002/ day1.pcap.zst day2.pcap.zst\n\n",
         "Writes <SERVICE>-<YYYYMMDD>-{traffic-volume,traffic-sizes,rcode-volume,unique-sources}.yaml per day\n",
-        "(temporary file, fsync, rename) and prints their paths. Exit status: 0 success; 1 other error;\n",
-        "2 bad usage; 3 an input file could not be read; 4 an input file is truncated or corrupt."
+        "(temporary file, fsync, rename) and prints their paths. ",
+        exit_status_help!(files "\n"),
+        "; ",
+        exit_status_help!(partial),
+        "."
     ))]
     Rssac002(Rssac002Args),
     /// Live terminal view of a running daemon's metrics, refreshed every interval (like dnstop).
@@ -75,19 +70,24 @@ pub enum Command {
         "prefixes, and capture drops. Keys: 1-4 or tab switch views, q (or Esc, Ctrl-C) quits. When the\n",
         "daemon is unreachable the view says so and keeps retrying.\n",
         "Exit status: 0 quit by key, or --once reached the daemon; 1 --once could not reach it, or the\n",
-        "terminal could not be set up; 2 bad usage."
+        "terminal could not be set up; ",
+        exit_status_help!(usage),
+        "."
     ))]
     Top(TopArgs),
     /// Write ICANN ITHI M3/M8 metrics of capture files as ithitools' CSV (one metric a row).
     #[command(after_help = concat!(
         "Examples:\n  dnsobs ithi day.pcap.zst\n  dnsobs ithi --zone-labels 1 --out M8.csv cctld.pcap\n\n",
-        "Exit status: 0 success; 1 other error; 2 bad usage; 3 an input file could not be read."
+        exit_status_help!(files " "),
+        "."
     ))]
     Ithi(IthiArgs),
     /// Validate a configuration file and exit (0 valid, 1 invalid with file, key and reason).
     #[command(after_help = concat!(
         "Example:\n  dnsobs check-config /etc/dnsobs/dnsobs.toml\n\n",
-        "Exit status: 0 valid; 1 invalid (the message names the file, the key and the reason); 2 bad usage."
+        "Exit status: 0 valid; 1 invalid (the message names the file, the key and the reason); ",
+        exit_status_help!(usage),
+        "."
     ))]
     CheckConfig {
         /// The configuration file.
@@ -153,27 +153,12 @@ pub enum Format {
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Worker threads (default: the number of available cores).
-    #[arg(long, short = 't', value_name = "N")]
-    pub threads: Option<usize>,
-    /// DNS ports, comma-separated (UDP and TCP, source or destination).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "53",
-        value_name = "PORT,..."
-    )]
-    pub ports: Vec<u16>,
-    /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
-    /// stderr is a terminal).
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Also write the HTML report to FILE (beside the --format output on stdout).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -202,22 +187,18 @@ pub struct ReplayArgs {
     pub dnstap: bool,
 }
 
-/// Arguments of `rssac002`.
+/// The input flags of the commands reading capture files (`replay`, `rssac002`, `ithi`),
+/// validated by [`InputArgs::pipeline_settings`]. The help texts are `replay`'s; the other
+/// commands reword some with `mut_arg`.
 #[derive(Debug, clap::Args)]
-pub struct Rssac002Args {
-    /// Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin).
+pub struct InputArgs {
+    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// The documents' `service` and the files' prefix (letters, digits, '.', '-', '_').
-    #[arg(long, short, value_name = "NAME")]
-    pub service: String,
-    /// Output directory (created if missing); files of the same day are replaced.
-    #[arg(long, short, value_name = "DIR")]
-    pub out: PathBuf,
     /// Worker threads (default: the number of available cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
-    /// DNS ports, comma-separated.
+    /// DNS ports, comma-separated (UDP and TCP, source or destination).
     #[arg(
         long,
         value_delimiter = ',',
@@ -225,13 +206,56 @@ pub struct Rssac002Args {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
-    /// Distinct sources counted exactly per kind, shared by all days of the capture (past it:
-    /// lower bounds, flagged).
-    #[arg(long, value_name = "N", default_value_t = dnsobs::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
-    pub max_sources: usize,
-    /// Print neither the paths, warnings nor the progress bar.
+    /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
+    /// stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--ports` in `rssac002` and `ithi`.
+const PORTS: &str = "DNS ports, comma-separated";
+
+/// A `mut_args` callback numbering the options in the order they are declared, for the help
+/// and the man page (`mut_arg` moves an argument to the end of that order, not of the help).
+fn in_declared_order() -> impl FnMut(Arg) -> Arg {
+    let mut next = 0;
+    move |a| {
+        if a.is_positional() {
+            return a;
+        }
+        next += 1;
+        a.display_order(next)
+    }
+}
+
+/// Arguments of `rssac002`.
+#[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("files", |a| a.help(
+        "Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin)"
+    )),
+    mut_arg("ports", |a| a.help(PORTS)),
+    // The order before the flags were shared, --threads --ports --max-sources --quiet: each
+    // `mut_arg` moves its argument last (the completions' order), then the help's order is
+    // renumbered to match.
+    mut_arg("max_sources", |a| a),
+    mut_arg("quiet", |a| a.help("Print neither the paths, warnings nor the progress bar")),
+    mut_args(in_declared_order()),
+)]
+pub struct Rssac002Args {
+    /// The documents' `service` and the files' prefix (letters, digits, '.', '-', '_').
+    #[arg(long, short, value_name = "NAME")]
+    pub service: String,
+    /// Output directory (created if missing); files of the same day are replaced.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Distinct sources counted exactly per kind, shared by all days of the capture (past it:
+    /// lower bounds, flagged).
+    #[arg(long, value_name = "N", default_value_t = crate::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
+    pub max_sources: usize,
 }
 
 /// Arguments of `top`.
@@ -258,10 +282,14 @@ pub struct TopArgs {
 
 /// Arguments of `ithi`.
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("files", |a| a.help("Capture files, read in order as one stream (`-` is stdin)")),
+    mut_arg("ports", |a| a.help(PORTS)),
+    mut_arg("quiet", |a| a.help(
+        "No progress bar on stderr (it is shown only when stderr is a terminal)"
+    )),
+)]
 pub struct IthiArgs {
-    /// Capture files, read in order as one stream (`-` is stdin).
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
     /// Output CSV (default: standard output); written to a temporary file, then renamed.
     #[arg(long, short, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
@@ -271,18 +299,7 @@ pub struct IthiArgs {
     /// Seconds a repeated (resolver, TLD) answer counts as useless (M3.2).
     #[arg(long, default_value_t = 172_800, value_name = "SECS")]
     pub repeat_ttl: u32,
-    /// Worker threads (default: the number of available cores).
-    #[arg(long, short = 't', value_name = "N")]
-    pub threads: Option<usize>,
-    /// DNS ports, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "53",
-        value_name = "PORT,..."
-    )]
-    pub ports: Vec<u16>,
-    /// No progress bar on stderr (it is shown only when stderr is a terminal).
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The capture files, --threads, --ports, --quiet.
+    #[command(flatten)]
+    pub input: InputArgs,
 }

@@ -1,0 +1,41 @@
+//! `dnsobs ithi`: the ICANN ITHI M3/M8 metrics of capture files as ithitools' CSV.
+
+use anyhow::Context;
+
+use crate::export::ithi as csv;
+
+use super::ExitStatus;
+use super::cli::IthiArgs;
+
+/// Runs `dnsobs ithi`: the CSV on stdout or into `--out`.
+pub fn run(args: IthiArgs) -> anyhow::Result<ExitStatus> {
+    let aggregate = crate::aggregate::Settings {
+        ithi: crate::aggregate::ithi::Settings {
+            zone_labels: args.zone_labels,
+            repeat_ttl_s: args.repeat_ttl,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let settings = args.input.pipeline_settings(aggregate)?;
+    let r = args.input.replay(settings)?;
+    let a = &r.agg;
+    if a.dns_messages == 0 {
+        eprintln!("dnsobs: warning: no DNS message found");
+    }
+    let date = csv::utc_date(if a.frames > 0 { a.first_ns } else { 0 });
+    let version = concat!("dnsobs-", env!("CARGO_PKG_VERSION"));
+    let rows = a.ithi.rows();
+    match &args.out {
+        Some(p) => {
+            let tmp = p.with_extension("csv.tmp");
+            let f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            csv::write_csv(std::io::BufWriter::new(f), &date, version, &rows)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, p).with_context(|| format!("renaming to {}", p.display()))?;
+        }
+        None => csv::write_csv(std::io::stdout().lock(), &date, version, &rows)?,
+    }
+    Ok(ExitStatus::Ok)
+}

@@ -6,15 +6,15 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::util::{mismatches, oracle, pcaps};
+use crate::util::{BIN, Scratch, mismatches, oracle, pcaps, promtool};
 
 fn dnsobs() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+    Command::new(BIN)
 }
 
 /// Runs `dnsobs replay ARGS...` with stdin from `stdin` (or nothing).
@@ -45,30 +45,9 @@ fn json_out(o: &Output) -> Value {
     })
 }
 
-/// A scratch directory private to this process and test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh scratch directory for one test (the process id keeps concurrent `cargo test` runs in
-/// the same checkout apart).
+/// A fresh scratch directory for one test, removed when dropped.
 fn scratch(test: &str) -> Scratch {
-    let d =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    Scratch(d)
+    Scratch::target(&format!("cli-{test}"))
 }
 
 fn fixture(name: &str) -> String {
@@ -393,18 +372,7 @@ fn prometheus_format_has_the_oracle_counts() {
 
 #[test]
 fn prometheus_output_passes_promtool() {
-    let have = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("1"),
-            "CI=1 but promtool is not on PATH"
-        );
-        eprintln!("promtool not on PATH: skipping `promtool check metrics`");
+    if !promtool::required("`promtool check metrics`") {
         return;
     }
     for (name, status) in [
@@ -414,25 +382,9 @@ fn prometheus_output_passes_promtool() {
         ("truncated.pcap", 4),
     ] {
         let text = prometheus(name, status);
-        let mut p = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("promtool runs");
-        p.stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write to promtool");
-        let o = p.wait_with_output().expect("promtool ends");
-        assert!(
-            o.status.success(),
-            "{name}: promtool check metrics failed:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        if let Err(e) = promtool::check_metrics(&text) {
+            panic!("{name}: promtool check metrics failed:\n{e}");
+        }
     }
 }
 
@@ -524,7 +476,7 @@ fn concatenated_captures_are_read_whole() {
 /// Runs `dnsobs ARGS... > OUT` under `script(1)`, so that stderr is a terminal, and returns what
 /// the terminal showed.
 fn on_a_terminal(args: &[String], out: &Path) -> String {
-    let mut line = String::from(env!("CARGO_BIN_EXE_dnsobs"));
+    let mut line = String::from(BIN);
     for a in args {
         line.push_str(&format!(" '{a}'"));
     }

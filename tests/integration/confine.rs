@@ -12,23 +12,18 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::netns::{Netns, samples, signal, value};
-use crate::util::{oracle, pcaps};
+use crate::util::daemon::{
+    Config, PORT, samples, scrape, scrape_value, settled_queries, sum, value, wait_healthy,
+};
+use crate::util::netns::{Netns, signal};
+use crate::util::{BIN, oracle, pcaps, scratch, wait_for};
 
-const PORT: u16 = 10053;
 const SERVICE: &str = "x.example";
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dnsobs")
-}
-
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsobs-confine-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    scratch::tmp(&format!("dnsobs-confine-{tag}"))
 }
 
 /// libfaketime's preload library (its directory is named by the Debian multiarch triplet).
@@ -61,50 +56,13 @@ fn end_today(file: &Path) {
     std::fs::write(file, "+2d\n").expect("faketime file");
 }
 
+/// Two workers, RSSAC002 files for [`SERVICE`] into `rssac`; written into `dir`.
 fn config(dir: &Path, rssac: &Path) -> PathBuf {
-    let p = dir.join("dnsobs.toml");
-    let text = format!(
-        "[capture]\ninterfaces = [\"cap0\"]\nworkers = 2\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-         [export]\nlisten = \"127.0.0.1:{PORT}\"\n\n\
-         [rssac002]\ndirectory = \"{}\"\nservice = \"{SERVICE}\"\ngrace_seconds = 1\n",
+    let rssac002 = format!(
+        "[rssac002]\ndirectory = \"{}\"\nservice = \"{SERVICE}\"\ngrace_seconds = 1\n",
         rssac.display()
     );
-    std::fs::write(&p, text).expect("config");
-    p
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn metric(ns: &Netns, series: &str) -> f64 {
-    let (_, body) = ns.get(PORT, "/metrics").expect("scrape");
-    value(&samples(&body), series)
-}
-
-/// Queries counted, once the count stops moving (every worker flushed).
-fn settled_queries(ns: &Netns) -> f64 {
-    let mut last = -1.0;
-    loop {
-        std::thread::sleep(Duration::from_millis(600));
-        let (_, body) = ns.get(PORT, "/metrics").expect("scrape");
-        let q: f64 = samples(&body)
-            .iter()
-            .filter(|(k, _)| k.starts_with("dnsobs_queries_total{"))
-            .map(|(_, v)| v)
-            .sum();
-        if q == last {
-            return q;
-        }
-        last = q;
-    }
+    Config::cap0(2, PORT).sections(&rssac002).write(dir)
 }
 
 /// The daemon's pid: the only child of the tracer (`ip netns exec` became strace).
@@ -337,7 +295,7 @@ fn paths_in_strace_lines() {
 
 #[test]
 fn daemon_writes_only_into_its_directories() {
-    if !crate::netns::available(&["ip", "tcpreplay", "strace", "faketime"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay", "strace", "faketime"]) {
         return;
     }
     let dir = tmpdir("strace");
@@ -366,17 +324,15 @@ fn daemon_writes_only_into_its_directories() {
     for e in &env {
         args.extend(["-E", e.as_str()]);
     }
-    args.extend([bin(), "run", "--config", cfg.to_str().expect("utf-8")]);
+    args.extend([BIN, "run", "--config", cfg.to_str().expect("utf-8")]);
     let strace = ns.spawn(&args, &log);
     let pid = tracee(strace);
-    wait_for("healthy daemon", Duration::from_secs(30), || {
-        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
-    });
+    wait_healthy(&ns, PORT, Duration::from_secs(30));
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
     let want = oracle("lt-ethernet.pcap")["queries"]
         .as_f64()
         .expect("queries");
-    assert_eq!(settled_queries(&ns), want);
+    assert_eq!(settled_queries(&ns, PORT), want);
     // A reload (reads the config again) and every page of the endpoint.
     signal(pid, libc::SIGHUP);
     for p in ["/", "/healthz", "/metrics", "/nope"] {
@@ -384,9 +340,12 @@ fn daemon_writes_only_into_its_directories() {
     }
     end_today(&clock);
     wait_for("the day's four files", Duration::from_secs(15), || {
-        metric(&ns, "dnsobs_rssac002_files_written_total") == 4.0
+        scrape_value(&ns, PORT, "dnsobs_rssac002_files_written_total") == 4.0
     });
-    assert_eq!(metric(&ns, "dnsobs_rssac002_write_errors_total"), 0.0);
+    assert_eq!(
+        scrape_value(&ns, PORT, "dnsobs_rssac002_write_errors_total"),
+        0.0
+    );
     signal(pid, libc::SIGTERM);
     let st = ns
         .wait(strace, Duration::from_secs(20))
@@ -487,7 +446,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn full_rssac002_directory_is_counted_not_fatal() {
-    if !crate::netns::available(&["ip", "tcpreplay", "faketime"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay", "faketime"]) {
         return;
     }
     let dir = tmpdir("enospc");
@@ -498,7 +457,7 @@ fn full_rssac002_directory_is_counted_not_fatal() {
     assert_eq!(before, BTreeSet::from(["filler".to_owned()]));
 
     // The replay subcommand: a non-zero exit, the file and the error named, nothing left.
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["rssac002", "--quiet", "--service", SERVICE, "--out"])
         .arg(&full)
         .arg(pcaps().join("lt-ethernet.pcap"))
@@ -521,31 +480,30 @@ fn full_rssac002_directory_is_counted_not_fatal() {
     let (clock, env) = faketime_env(&dir);
     let mut args = vec!["env"];
     args.extend(env.iter().map(String::as_str));
-    args.extend([bin(), "run", "--config", cfg.to_str().expect("utf-8")]);
+    args.extend([BIN, "run", "--config", cfg.to_str().expect("utf-8")]);
     let pid = ns.spawn(&args, &log);
-    wait_for("healthy daemon", Duration::from_secs(15), || {
-        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
-    });
-    assert_eq!(metric(&ns, "dnsobs_rssac002_write_errors_total"), 1.0);
+    wait_healthy(&ns, PORT, Duration::from_secs(15));
+    assert_eq!(
+        scrape_value(&ns, PORT, "dnsobs_rssac002_write_errors_total"),
+        1.0
+    );
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
     let o = oracle("lt-ethernet.pcap");
     assert_eq!(
-        settled_queries(&ns),
+        settled_queries(&ns, PORT),
         o["queries"].as_f64().expect("queries")
     );
     end_today(&clock);
     wait_for("the failed write", Duration::from_secs(10), || {
-        metric(&ns, "dnsobs_rssac002_write_errors_total") == 2.0
+        scrape_value(&ns, PORT, "dnsobs_rssac002_write_errors_total") == 2.0
     });
-    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    let s = samples(&scrape(&ns, PORT));
     assert_eq!(value(&s, "dnsobs_rssac002_files_written_total"), 0.0);
     assert_eq!(value(&s, "dnsobs_rssac002_pending_periods"), 1.0);
-    let responses: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_responses_total{"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(responses, o["responses"].as_f64().expect("responses"));
+    assert_eq!(
+        sum(&s, "dnsobs_responses_total{"),
+        o["responses"].as_f64().expect("responses")
+    );
     assert_eq!(names(&full), before, "no temporary or partial file left");
     let text = std::fs::read_to_string(&log).expect("log");
     let line = text

@@ -3,81 +3,28 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::netns::{Netns, http, samples, value};
-use crate::util::{oracle, pcaps};
+use crate::util::daemon::{
+    Config, PORT, samples, scrape, scrape_sum, settled_queries, start_in, value,
+};
+use crate::util::netns::{Netns, http};
+use crate::util::{BIN, oracle, pcaps, scratch, wait_for_every};
 
-const PORT: u16 = 10053;
+/// Polling interval of this module's waits.
+const POLL: Duration = Duration::from_millis(200);
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dnsobs")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsobs-daemon-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn config(dir: &Path, extra: &str) -> PathBuf {
-    let p = dir.join("dnsobs.toml");
-    let text = format!(
-        "[capture]\ninterfaces = [\"cap0\"]\nworkers = 1\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-         [export]\nlisten = \"127.0.0.1:{PORT}\"\nheader_read_timeout_seconds = 1\nmax_connections = 8\n\n{extra}"
-    );
-    std::fs::write(&p, text).expect("config");
-    p
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
-}
-
+/// A test host with the daemon (one worker) on it, `extra` sections in its configuration.
 fn start(tag: &str, extra: &str) -> (Netns, u32, PathBuf) {
-    let dir = tmpdir(tag);
-    let cfg = config(&dir, extra);
+    let dir = scratch::tmp(&format!("dnsobs-daemon-{tag}"));
+    let config = Config::cap0(1, PORT)
+        .export("header_read_timeout_seconds = 1\nmax_connections = 8\n")
+        .sections(extra);
     let mut ns = Netns::new(tag);
-    let pid = ns.spawn(
-        &[bin(), "run", "--config", cfg.to_str().expect("utf-8")],
-        &dir.join("dnsobs.log"),
-    );
-    wait_for("healthy daemon", Duration::from_secs(15), || {
-        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
-    });
+    let pid = start_in(&mut ns, &dir, &config);
     (ns, pid, dir)
-}
-
-fn metric(ns: &Netns, series: &str) -> f64 {
-    let (_, body) = ns.get(PORT, "/metrics").expect("scrape");
-    let s = samples(&body);
-    s.iter()
-        .filter(|(k, _)| k.starts_with(series))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-/// Queries counted, once every worker has flushed what it has.
-fn settled_queries(ns: &Netns) -> f64 {
-    let mut last = -1.0;
-    loop {
-        std::thread::sleep(Duration::from_millis(600));
-        let q = metric(ns, "dnsobs_queries_total{");
-        if q == last {
-            return q;
-        }
-        last = q;
-    }
 }
 
 #[test]
@@ -85,7 +32,7 @@ fn start_up_errors_are_one_clear_line() {
     // Port in use: checked before capture is opened, so no root is needed.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("addr").port();
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["run", "-i", "lo", "--listen", &format!("127.0.0.1:{port}")])
         .output()
         .expect("run");
@@ -96,21 +43,21 @@ fn start_up_errors_are_one_clear_line() {
         "{err}"
     );
     // A non-loopback address needs an explicit setting.
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["run", "-i", "lo", "--listen", "0.0.0.0:10053"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("export.allow_non_loopback"));
     // No interface at all.
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["run", "--listen", "127.0.0.1:0"])
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no interface to capture on"));
     // An interface that does not exist (as root the message is libpcap's "No such device").
     if unsafe { libc::geteuid() } == 0 {
-        let out = Command::new(bin())
+        let out = Command::new(BIN)
             .args(["run", "-i", "nope0", "--listen", "127.0.0.1:0"])
             .output()
             .expect("run");
@@ -125,7 +72,7 @@ fn start_up_errors_are_one_clear_line() {
 
 #[test]
 fn interface_flaps_vanishes_and_comes_back() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let (ns, _pid, dir) = start("vanish", "");
@@ -143,37 +90,42 @@ fn interface_flaps_vanishes_and_comes_back() {
         .expect("queries");
     // Down and up: the capture survives (or reopens) and nothing offered while up is lost.
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
-    assert_eq!(settled_queries(&ns), want, "before the link flaps");
+    assert_eq!(settled_queries(&ns, PORT), want, "before the link flaps");
     for _ in 0..3 {
         ip(&["-n", &ns.cap, "link", "set", "cap0", "down"]);
         std::thread::sleep(Duration::from_millis(700));
         ip(&["-n", &ns.cap, "link", "set", "cap0", "up"]);
     }
-    wait_for("capture up after flapping", Duration::from_secs(40), || {
-        ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
-            && metric(&ns, "dnsobs_capture_up{") == 1.0
-    });
+    wait_for_every(
+        "capture up after flapping",
+        Duration::from_secs(40),
+        POLL,
+        || {
+            ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
+                && scrape_sum(&ns, PORT, "dnsobs_capture_up{") == 1.0
+        },
+    );
     // The veth peer needs a moment to regain carrier before tcpreplay can send.
     std::thread::sleep(Duration::from_secs(2));
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
     assert_eq!(
-        settled_queries(&ns),
+        settled_queries(&ns, PORT),
         2.0 * want,
         "traffic after the link came back up is counted"
     );
     ip(&["-n", &ns.cap, "link", "del", "cap0"]);
-    wait_for("capture down", Duration::from_secs(10), || {
+    wait_for_every("capture down", Duration::from_secs(10), POLL, || {
         ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 503)
     });
-    assert!(metric(&ns, "dnsobs_capture_errors_total{") >= 1.0);
-    assert_eq!(metric(&ns, "dnsobs_capture_up{"), 0.0);
+    assert!(scrape_sum(&ns, PORT, "dnsobs_capture_errors_total{") >= 1.0);
+    assert_eq!(scrape_sum(&ns, PORT, "dnsobs_capture_up{"), 0.0);
     ns.recreate_link();
-    wait_for("capture reopened", Duration::from_secs(40), || {
+    wait_for_every("capture reopened", Duration::from_secs(40), POLL, || {
         ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200)
     });
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
     assert_eq!(
-        settled_queries(&ns),
+        settled_queries(&ns, PORT),
         3.0 * want,
         "traffic after the interface returned is counted"
     );
@@ -186,7 +138,7 @@ fn interface_flaps_vanishes_and_comes_back() {
 
 #[test]
 fn privileges_are_dropped_after_opening_capture() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let (ns, pid, _dir) = start("privs", "[daemon]\nuser = \"nobody\"\n");
@@ -208,12 +160,12 @@ fn privileges_are_dropped_after_opening_capture() {
     let want = oracle("lt-ethernet.pcap")["queries"]
         .as_f64()
         .expect("queries");
-    assert_eq!(settled_queries(&ns), want);
+    assert_eq!(settled_queries(&ns, PORT), want);
 }
 
 #[test]
 fn http_abuse_does_not_disturb_capture() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let (ns, _pid, _dir) = start("http", "");
@@ -230,7 +182,7 @@ fn http_abuse_does_not_disturb_capture() {
         body.trim_end().ends_with("# EOF"),
         "OpenMetrics ends with # EOF"
     );
-    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    let s = samples(&scrape(&ns, PORT));
     assert!(value(&s, "process_resident_memory_bytes") > 1e6);
     assert!(value(&s, "process_open_fds") >= 3.0);
     assert!(value(&s, "process_start_time_seconds") > 1.7e9);
@@ -301,11 +253,11 @@ fn http_abuse_does_not_disturb_capture() {
         .as_f64()
         .expect("queries");
     assert_eq!(
-        settled_queries(&ns),
+        settled_queries(&ns, PORT),
         want,
         "capture counted exactly during the abuse"
     );
-    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    let s = samples(&scrape(&ns, PORT));
     assert_eq!(
         value(&s, "dnsobs_capture_up{interface=\"cap0\",worker=\"0\"}"),
         1.0
@@ -314,13 +266,13 @@ fn http_abuse_does_not_disturb_capture() {
 
 #[test]
 fn sighup_storm_then_sigterm_under_full_load() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let (mut ns, pid, dir) = start("storm", "");
     // 100 reloads of a valid file within a second: the daemon keeps running and counting.
     for _ in 0..100 {
-        crate::netns::signal(pid, libc::SIGHUP);
+        crate::util::netns::signal(pid, libc::SIGHUP);
         std::thread::sleep(Duration::from_millis(10));
     }
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
@@ -328,11 +280,11 @@ fn sighup_storm_then_sigterm_under_full_load() {
         .as_f64()
         .expect("queries");
     assert_eq!(
-        settled_queries(&ns),
+        settled_queries(&ns, PORT),
         want,
         "counting survives a SIGHUP storm"
     );
-    let s = samples(&ns.get(PORT, "/metrics").expect("scrape").1);
+    let s = samples(&scrape(&ns, PORT));
     assert_eq!(value(&s, "dnsobs_config_last_reload_successful"), 1.0);
     // SIGTERM while tcpreplay sends as fast as it can (bounded: 20 loops of a small capture).
     let gen_ns = ns.gen_ns.clone();
@@ -356,7 +308,7 @@ fn sighup_storm_then_sigterm_under_full_load() {
     });
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
-    crate::netns::signal(pid, libc::SIGTERM);
+    crate::util::netns::signal(pid, libc::SIGTERM);
     let st = ns
         .wait(pid, Duration::from_secs(10))
         .expect("exits under load");
@@ -389,18 +341,21 @@ fn sighup_storm_then_sigterm_under_full_load() {
 
 #[test]
 fn unwritable_rssac002_directory_is_counted_not_fatal() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     // /proc refuses new directories: the daemon must log, count, and keep capturing.
     let extra = "[rssac002]\ndirectory = \"/proc/dnsobs-rssac002\"\nservice = \"x.example\"\n";
     let (ns, _pid, dir) = start("rssac", extra);
-    assert_eq!(metric(&ns, "dnsobs_rssac002_write_errors_total"), 1.0);
+    assert_eq!(
+        scrape_sum(&ns, PORT, "dnsobs_rssac002_write_errors_total"),
+        1.0
+    );
     ns.replay(&pcaps().join("lt-ethernet.pcap"), 3000);
     let want = oracle("lt-ethernet.pcap")["queries"]
         .as_f64()
         .expect("queries");
-    assert_eq!(settled_queries(&ns), want);
+    assert_eq!(settled_queries(&ns, PORT), want);
     let log = std::fs::read_to_string(dir.join("dnsobs.log")).expect("log");
     assert!(
         log.contains("rssac002: directory /proc/dnsobs-rssac002 is not writable"),

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::netns::{http, samples, value};
+use crate::util::daemon::{
+    Config, samples, scrape_here, spawn_here, sum, value, wait_healthy_here,
+};
+use crate::util::{BIN, cannot_run, promtool, scratch};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dnsobs")
-}
+/// How long this module waits for anything.
+const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| {
@@ -31,12 +33,10 @@ fn have_knot() -> bool {
     });
     let ok = on_path("knotd") && on_path("kdig") && module;
     if !ok {
-        let ci = std::env::var("CI").unwrap_or_default();
-        assert!(
-            ci != "1" && ci != "true",
-            "CI={ci} but knotd, its dnstap module or kdig is missing (scripts/install-deps.sh)"
+        cannot_run(
+            "knotd, its dnstap module or kdig is missing (scripts/install-deps.sh)",
+            "knotd/kdig not available: skipping the dnstap test",
         );
-        eprintln!("knotd/kdig not available: skipping the dnstap test");
     }
     ok
 }
@@ -88,25 +88,12 @@ fn term(c: &mut Child) {
     panic!("process {} did not stop on SIGTERM", c.id());
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_for(what: &str, ok: impl FnMut() -> bool) {
+    crate::util::wait_for(what, TIMEOUT, ok);
 }
 
 fn scrape(port: u16) -> Vec<(String, f64)> {
-    let (status, body) = http(
-        port,
-        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .expect("scrape");
-    assert_eq!(status, 200);
-    samples(&body)
+    samples(&scrape_here(port))
 }
 
 const ZONE: &str = "$ORIGIN example.test.
@@ -295,35 +282,14 @@ fn knotd_dnstap_socket_counts_every_query() {
     if !have_knot() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch::tmp("dnsobs-dnstap");
     let sock = dir.join("dnstap.sock");
     // A stale socket from a "previous run" must be replaced.
     drop(std::os::unix::net::UnixListener::bind(&sock).expect("stale socket"));
     let (dns_port, metrics_port) = (free_port(), free_port());
-    let cfg = dir.join("dnsobs.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[capture]\ndnstap_socket = \"{}\"\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-             [export]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
-            sock.display()
-        ),
-    )
-    .expect("config");
-    let mut procs = Procs(Vec::new());
-    procs.0.push(
-        Command::new(bin())
-            .args(["run", "--config", cfg.to_str().expect("utf-8")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dnsobs.log")).expect("log"))
-            .spawn()
-            .expect("dnsobs starts"),
-    );
-    wait_for("dnsobs healthy", || {
-        http(metrics_port, b"GET /healthz HTTP/1.0\r\n\r\n").is_some_and(|(s, _)| s == 200)
-    });
+    let config = Config::dnstap(&sock, metrics_port);
+    let mut procs = Procs(vec![spawn_here(&dir, &config)]);
+    wait_healthy_here(metrics_port, TIMEOUT);
     let conf = knot_conf(&dir, dns_port, &format!("unix:{}", sock.display()));
     procs.0.push(start_knot(&dir, &conf));
     wait_for("knotd's dnstap connection", || {
@@ -336,11 +302,7 @@ fn knotd_dnstap_socket_counts_every_query() {
     wait_for("all messages counted", || {
         let s = scrape(metrics_port);
         value(&s, "dnsobs_dnstap_messages_total{type=\"auth_response\"}") == n
-            && s.iter()
-                .filter(|(k, _)| k.starts_with("dnsobs_responses_total{"))
-                .map(|(_, v)| v)
-                .sum::<f64>()
-                == n
+            && sum(&s, "dnsobs_responses_total{") == n
     });
     // The writer says STOP when knotd stops; the reader answers FINISH and closes.
     term(&mut procs.0[1]);
@@ -379,12 +341,7 @@ fn knotd_dnstap_socket_counts_every_query() {
         assert_eq!(value(&s, &series), *want, "{series}");
     }
     // Each query met its response: latency for all of them.
-    let matched: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_response_latency_seconds_count"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(matched, n);
+    assert_eq!(sum(&s, "dnsobs_response_latency_seconds_count"), n);
     // The Frame Streams side: one writer (knotd's fstrm thread), READY + START + STOP, one data
     // frame per message, nothing wrong.
     assert_eq!(value(&s, "dnsobs_dnstap_connections_total"), 1.0);
@@ -401,18 +358,8 @@ fn knotd_dnstap_socket_counts_every_query() {
         n
     );
     assert_eq!(value(&s, "dnsobs_frames_total"), 2.0 * n);
-    let errors: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_dnstap_errors_total"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(errors, 0.0);
-    let malformed: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_malformed"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(malformed, 0.0);
+    assert_eq!(sum(&s, "dnsobs_dnstap_errors_total"), 0.0);
+    assert_eq!(sum(&s, "dnsobs_malformed"), 0.0);
 
     // dnsobs removes its socket when it stops.
     term(&mut procs.0[0]);
@@ -493,34 +440,17 @@ fn closed_by_peer(s: &mut std::os::unix::net::UnixStream) -> bool {
 fn dnstap_socket_survives_abusive_writers() {
     use std::io::Write;
     use std::os::unix::net::UnixStream;
-    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-abuse-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch::tmp("dnsobs-dnstap-abuse");
     let sock = dir.join("tap.sock");
     let port = free_port();
-    let cfg = dir.join("dnsobs.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[capture]\ndnstap_socket = \"{}\"\ndnstap_socket_mode = 0o600\n\
-             dnstap_max_connections = 2\ndnstap_max_frame_bytes = 4096\n\n\
-             [aggregate]\nflush_interval_seconds = 0.1\n\n[export]\nlisten = \"127.0.0.1:{port}\"\n",
-            sock.display()
-        ),
-    )
-    .expect("config");
-    let mut procs = Procs(Vec::new());
-    procs.0.push(
-        Command::new(bin())
-            .args(["run", "--config", cfg.to_str().expect("utf-8")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dnsobs.log")).expect("log"))
-            .spawn()
-            .expect("dnsobs starts"),
-    );
-    wait_for("dnsobs healthy", || {
-        http(port, b"GET /healthz HTTP/1.0\r\n\r\n").is_some_and(|(s, _)| s == 200)
-    });
+    let config = Config::dnstap(&sock, port)
+        .capture(
+            "dnstap_socket_mode = 0o600\ndnstap_max_connections = 2\n\
+             dnstap_max_frame_bytes = 4096\n",
+        )
+        .flush("0.1");
+    let mut procs = Procs(vec![spawn_here(&dir, &config)]);
+    wait_healthy_here(port, TIMEOUT);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&sock)
         .expect("socket")
@@ -593,12 +523,7 @@ fn dnstap_socket_survives_abusive_writers() {
         value(&s, "dnsobs_dnstap_errors_total{reason=\"control_invalid\"}"),
         1.0
     );
-    let errors: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_dnstap_errors_total"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(errors, 2.0);
+    assert_eq!(sum(&s, "dnsobs_dnstap_errors_total"), 2.0);
     assert_eq!(value(&s, "dnsobs_dnstap_connections_total"), 3.0);
     assert_eq!(value(&s, "dnsobs_dnstap_connections_rejected_total"), 1.0);
     assert_eq!(value(&s, "dnsobs_dnstap_connections_open"), 1.0);
@@ -609,38 +534,11 @@ fn dnstap_socket_survives_abusive_writers() {
     );
     assert_eq!(value(&s, "dnsobs_dnstap_frames_total{kind=\"data\"}"), 5.0);
     // Query 1 met its response (latency), queries 2 and 3 still wait.
-    let matched: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_response_latency_seconds_count"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(matched, 1.0);
+    assert_eq!(sum(&s, "dnsobs_response_latency_seconds_count"), 1.0);
 
     // The exposition with the dnstap families passes promtool.
-    if on_path("promtool") {
-        let (_, body) = http(port, b"GET /metrics HTTP/1.0\r\n\r\n").expect("scrape");
-        let mut p = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("promtool");
-        p.stdin
-            .take()
-            .expect("stdin")
-            .write_all(body.as_bytes())
-            .expect("write");
-        let out = p.wait_with_output().expect("promtool");
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        let ci = std::env::var("CI").unwrap_or_default();
-        assert!(ci != "1" && ci != "true", "CI={ci} but promtool is missing");
+    if promtool::required("`promtool check metrics` of the dnstap families") {
+        promtool::check_metrics(&scrape_here(port)).unwrap_or_else(|e| panic!("{e}"));
     }
     term(&mut procs.0[0]);
     assert!(!sock.exists(), "socket left behind");
@@ -655,9 +553,7 @@ fn knotd_dnstap_file_replays_to_the_same_counts() {
     if !have_knot() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-file-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch::tmp("dnsobs-dnstap-file");
     let tap = dir.join("queries.tap");
     let port = free_port();
     let conf = knot_conf(&dir, port, &tap.display().to_string());
@@ -665,7 +561,7 @@ fn knotd_dnstap_file_replays_to_the_same_counts() {
     send_queries(port);
     // knotd writes STOP and closes the file when it stops.
     term(&mut procs.0[0]);
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["replay", "--dnstap", "--format", "json"])
         .arg(&tap)
         .output()
@@ -726,7 +622,7 @@ fn knotd_dnstap_file_replays_to_the_same_counts() {
     let bytes = std::fs::read(&tap).expect("tap");
     let cut = dir.join("cut.tap");
     std::fs::write(&cut, &bytes[..bytes.len() - 20]).expect("cut");
-    let out = Command::new(bin())
+    let out = Command::new(BIN)
         .args(["replay", "--dnstap", "--format", "json"])
         .arg(&cut)
         .output()
@@ -751,40 +647,23 @@ fn dnstap_socket_survives_the_privilege_drop() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        let ci = std::env::var("CI").unwrap_or_default();
-        assert!(ci != "1" && ci != "true", "CI={ci} but not root");
-        eprintln!("not root: skipping the dnstap privilege-drop test");
+        cannot_run(
+            "not root",
+            "not root: skipping the dnstap privilege-drop test",
+        );
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dnsobs-dnstap-privs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch::tmp("dnsobs-dnstap-privs");
     // Like /run/dnsobs owned by the daemon user: here sticky and world-writable, so `nobody`
     // may remove its own socket.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     let sock = dir.join("tap.sock");
     let port = free_port();
-    let cfg = dir.join("dnsobs.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[capture]\ndnstap_socket = \"{}\"\n\n[aggregate]\nflush_interval_seconds = 0.1\n\n\
-             [export]\nlisten = \"127.0.0.1:{port}\"\n\n[daemon]\nuser = \"nobody\"\n",
-            sock.display()
-        ),
-    )
-    .expect("config");
-    let mut procs = Procs(vec![
-        Command::new(bin())
-            .args(["run", "--config", cfg.to_str().expect("utf-8")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dnsobs.log")).expect("log"))
-            .spawn()
-            .expect("dnsobs starts"),
-    ]);
-    wait_for("dnsobs healthy", || {
-        http(port, b"GET /healthz HTTP/1.0\r\n\r\n").is_some_and(|(s, _)| s == 200)
-    });
+    let config = Config::dnstap(&sock, port)
+        .flush("0.1")
+        .sections("[daemon]\nuser = \"nobody\"\n");
+    let mut procs = Procs(vec![spawn_here(&dir, &config)]);
+    wait_healthy_here(port, TIMEOUT);
     let pid = procs.0[0].id();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     assert!(

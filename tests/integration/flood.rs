@@ -17,11 +17,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::util::rng::Rng;
+use crate::util::{BIN, Scratch};
 
 /// Distinct sources remembered exactly per IP version per worker (aggregate::Settings default).
 const MAX_SOURCES: u64 = 1 << 20;
@@ -55,23 +58,6 @@ const START_S: u64 = 1_764_028_800;
 const VICTIMS: [&str; 3] = ["example.com", "example.net", "example.org"];
 
 //------------ Generator -----------------------------------------------------
-
-/// splitmix64: a fast, seeded, deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi` (slightly biased; irrelevant here).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
 
 /// A bijection of u32 (xorshift-multiply steps are invertible): packet number → IPv4 source.
 fn permute32(mut x: u32) -> u32 {
@@ -390,8 +376,7 @@ fn status_kb(pid: i32, field: &str) -> Option<u64> {
 pub fn replay(flood: &Path) -> Run {
     let start = Instant::now();
     // DNSOBS_FLOOD_BIN: another build to measure (before/after comparisons).
-    let bin = std::env::var("DNSOBS_FLOOD_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dnsobs").to_owned());
+    let bin = std::env::var("DNSOBS_FLOOD_BIN").unwrap_or_else(|_| BIN.to_owned());
     let mut child = Command::new(bin)
         .args([
             "replay",
@@ -614,20 +599,10 @@ fn one(dir: &Path, scenario: Scenario, packets: u64) -> (Run, bool) {
     (run, exact)
 }
 
-/// The temp dir of this test, removed on drop (also when an assertion fails).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn generator_is_deterministic_and_well_formed() {
-    let dir = TempDir(std::env::temp_dir().join(format!("dnsobs-flood-g-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).expect("temp dir");
-    let (a, b) = (dir.0.join("a.pcap"), dir.0.join("b.pcap"));
+    let dir = Scratch::tmp("dnsobs-flood-g");
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
     let ca = generate(&a, Scenario::Mixed, 20_000, 7);
     let cb = generate(&b, Scenario::Mixed, 20_000, 7);
     assert_eq!(format!("{ca:?}"), format!("{cb:?}"));
@@ -664,13 +639,12 @@ fn generator_is_deterministic_and_well_formed() {
 fn flood_peak_rss_is_bounded_and_does_not_grow() {
     let small = size_from_env("DNSOBS_FLOOD_SMALL", 1_000_000);
     let large = size_from_env("DNSOBS_FLOOD_LARGE", 4_000_000);
-    let dir = TempDir(std::env::temp_dir().join(format!("dnsobs-flood-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let dir = Scratch::tmp("dnsobs-flood");
     // Every scenario runs (and prints its figures) before the verdict.
     let mut failures = Vec::new();
     for scenario in [Scenario::Pool, Scenario::Subdomain, Scenario::Mixed] {
-        let (s, s_exact) = one(&dir.0, scenario, small);
-        let (l, _) = one(&dir.0, scenario, large);
+        let (s, s_exact) = one(&dir, scenario, small);
+        let (l, _) = one(&dir, scenario, large);
         for (size, r) in [(small, &s), (large, &l)] {
             if r.peak_rss >= BOUND_BYTES {
                 failures.push(format!(
@@ -708,8 +682,7 @@ fn flood_peak_rss_is_bounded_and_does_not_grow() {
 /// classes (powers of two and 1.5 times them) from bounded pools.
 #[test]
 fn tcp_turnover_peak_rss_is_flat() {
-    let dir = TempDir(std::env::temp_dir().join(format!("dnsobs-flood-t-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    let dir = Scratch::tmp("dnsobs-flood-t");
     // 60 s of capture time (the table full, nothing expired yet), then 240 s (3 turnovers).
     let sizes = [
         size_from_env("DNSOBS_TURNOVER_SMALL", 60_000),
@@ -717,7 +690,7 @@ fn tcp_turnover_peak_rss_is_flat() {
     ];
     let mut peaks = Vec::new();
     for packets in sizes {
-        let path = dir.0.join(format!("turnover-{packets}.pcap"));
+        let path = dir.join(format!("turnover-{packets}.pcap"));
         let c = generate(&path, Scenario::TcpTurnover, packets, 0x7C9 ^ packets);
         let run = replay(&path);
         let _ = std::fs::remove_file(&path);

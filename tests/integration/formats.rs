@@ -13,7 +13,7 @@ use dnsobs::capture::LinkType;
 use dnsobs::capture::file::{FileKind, ReadError, Reader};
 use dnsobs::decode::link;
 
-use crate::util::{mismatches, oracle, pcaps, report};
+use crate::util::{Scratch, mismatches, oracle, pcaps, report};
 
 /// (fixture, format, compression, link types as declared).
 const DERIVED: [(&str, FileKind, &str, &[LinkType]); 4] = [
@@ -48,30 +48,9 @@ const DERIVED: [(&str, FileKind, &str, &[LinkType]); 4] = [
     ),
 ];
 
-/// A scratch directory private to this process and test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh scratch directory for one test (the process id keeps concurrent `cargo test` runs in
-/// the same checkout apart).
+/// A fresh scratch directory for one test, removed when dropped.
 fn scratch(test: &str) -> Scratch {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("formats-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    Scratch(d)
+    Scratch::target(&format!("formats-{test}"))
 }
 
 #[test]

@@ -27,6 +27,7 @@ use dnsobs::decode::{Malformed, ip, link};
 use dnsobs::pipeline::Worker;
 
 use crate::util::pcaps;
+use crate::util::rng::Rng;
 
 const DEFAULT_CASES: u64 = 2_000_000;
 const DEFAULT_SEED: u64 = 0x5eed_d150_b5fa_2026;
@@ -42,34 +43,6 @@ const LINKS: [LinkType; 8] = [
     LinkType::Ipv6,
     LinkType::LinuxSll2,
 ];
-
-//------------ PRNG ----------------------------------------------------------
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-}
 
 //------------ Fixtures ------------------------------------------------------
 

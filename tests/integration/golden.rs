@@ -18,7 +18,7 @@ fn golden_path(ext: &str) -> PathBuf {
 /// One thread: the sketches (top-k evictions and errors) depend on how traffic is split
 /// between workers; the exact figures do not (the oracle tests check that).
 fn replay(format: &str, threads: usize) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+    let out = Command::new(crate::util::BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["replay", "-q", "-t", &threads.to_string(), "-f", format])
         .arg(format!("pcaps/{FIXTURE}"))

@@ -19,30 +19,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::pcaps;
+use crate::util::{BIN, Scratch, pcaps};
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A fresh scratch directory for one test, removed when dropped.
 fn scratch(test: &str) -> Scratch {
-    let d =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("html-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    Scratch(d)
+    Scratch::target(&format!("html-{test}"))
 }
 
 fn dnsobs(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dnsobs"))
-        .args(args)
-        .output()
-        .expect("dnsobs runs")
+    Command::new(BIN).args(args).output().expect("dnsobs runs")
 }
 
 //------------ A crafted capture -------------------------------------------------
@@ -145,7 +130,7 @@ fn hostile_names_and_paths_are_escaped() {
     let d = scratch("hostile");
     // The path itself holds `<script>alert(1)</script>"'`: a directory `<script>alert(1)<`
     // holding the file `script>"'.pcap`.
-    let dir = d.0.join("<script>alert(1)<");
+    let dir = d.join("<script>alert(1)<");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let pcap = dir.join("script>\"'.pcap");
     std::fs::write(&pcap, hostile_pcap()).expect("write pcap");
@@ -173,7 +158,7 @@ fn hostile_names_and_paths_are_escaped() {
     }
 
     // `--html FILE` beside JSON on stdout: the same page, the JSON unchanged.
-    let file = d.0.join("report.html");
+    let file = d.join("report.html");
     let both = dnsobs(&[
         "replay",
         "--format",
@@ -486,7 +471,7 @@ fn report_renders_in_headless_chromium() {
         return;
     };
     let d = scratch("chromium");
-    let report = d.0.join("report.html");
+    let report = d.join("report.html");
     let fixture = pcaps().join("root-mix-v4v6.pcap");
     let out = dnsobs(&[
         "replay",
@@ -507,8 +492,8 @@ fn report_renders_in_headless_chromium() {
     std::fs::write(&report, &page).expect("write report");
     let url = format!("file://{}", report.display());
 
-    let log = d.0.join("chromium.log");
-    let mut cdp = Cdp::launch(&bin, &d.0.join("profile"), &log);
+    let log = d.join("chromium.log");
+    let mut cdp = Cdp::launch(&bin, &d.join("profile"), &log);
     let target = cdp.call(None, "Target.createTarget", json!({"url": "about:blank"}));
     let target_id = target["targetId"].as_str().expect("targetId").to_owned();
     let attached = cdp.call(
@@ -588,7 +573,7 @@ fn report_renders_in_headless_chromium() {
 
     // Control: the same checks do catch a console error and a request on a page that makes
     // them (a missing local image: no real network involved).
-    let control = d.0.join("control.html");
+    let control = d.join("control.html");
     std::fs::write(
         &control,
         "<!DOCTYPE html><p>control</p><img src=\"missing.png\"><script>console.error('control')</script>",

@@ -9,10 +9,9 @@ use std::collections::{HashMap, HashSet};
 use dnsobs::aggregate::hll::Distinct;
 use dnsobs::aggregate::latency::{self, Latency};
 use dnsobs::aggregate::topk::{self, TopK};
-use dnsobs::capture::file::Reader;
-use dnsobs::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink, Transport};
+use dnsobs::decode::{Event, Malformed, Message, MsgCtx, Name, Sink, Transport};
 
-use crate::util::{oracle, pcaps};
+use crate::util::{decode_sharded, oracle};
 
 const FIXTURE: &str = "root-mix-v4v6.pcap";
 
@@ -133,19 +132,15 @@ impl Sink for TestSink<'_> {
 
 /// Replays the fixture through `workers` decoders sharded as the pipeline shards them.
 fn run(workers: usize, t: &topk::Settings) -> (Sketches, Exact) {
-    let mut r = Reader::open(&pcaps().join(FIXTURE)).expect("fixture opens");
-    let settings = decode::Settings::default();
-    let mut decoders: Vec<Decoder> = (0..workers).map(|_| Decoder::new(&settings)).collect();
     let mut sketches: Vec<Sketches> = (0..workers).map(|_| Sketches::new(t)).collect();
     let mut exact = Exact::default();
-    while let Some(p) = r.next().expect("fixture reads") {
-        let w = (decode::shard_hash(&p) % workers as u64) as usize;
+    decode_sharded(FIXTURE, workers, |w, decoder, p| {
         let mut sink = TestSink {
             sk: &mut sketches[w],
             exact: &mut exact,
         };
-        decoders[w].decode(&p, &mut sink);
-    }
+        decoder.decode(p, &mut sink);
+    });
     let mut total = Sketches::new(t);
     for s in &mut sketches {
         s.latency.close();

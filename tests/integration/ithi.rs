@@ -12,11 +12,10 @@ use std::sync::Arc;
 use dnsobs::aggregate::asn::{self, Asn, AsnTable};
 use dnsobs::aggregate::hygiene::{self, Hygiene};
 use dnsobs::aggregate::ithi::{self, Ithi, Row};
-use dnsobs::capture::file::Reader;
-use dnsobs::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink};
+use dnsobs::decode::{Event, Malformed, Message, MsgCtx, Name, Sink};
 use serde_json::Value;
 
-use crate::util::{oracle, pcaps};
+use crate::util::{decode_sharded, oracle, pcaps};
 
 const SEED: u64 = 0x646e_736f_6273 + 1;
 
@@ -82,22 +81,18 @@ fn table() -> Arc<AsnTable> {
 /// after that many frames.
 fn run(fixture: &str, workers: usize, flush_at: Option<usize>) -> Set {
     let table = table();
-    let mut r = Reader::open(&pcaps().join(fixture)).expect("fixture opens");
-    let settings = decode::Settings::default();
-    let mut decoders: Vec<Decoder> = (0..workers).map(|_| Decoder::new(&settings)).collect();
     let mut sets: Vec<Set> = (0..workers).map(|_| Set::new(&table)).collect();
     let mut total = Set::new(&table);
     let mut n = 0;
-    while let Some(p) = r.next().expect("fixture reads") {
-        let w = (decode::shard_hash(&p) % workers as u64) as usize;
-        decoders[w].decode(&p, &mut sets[w]);
+    decode_sharded(fixture, workers, |w, decoder, p| {
+        decoder.decode(p, &mut sets[w]);
         n += 1;
         if flush_at == Some(n) {
             for s in &mut sets {
                 s.flush(&table, &mut total);
             }
         }
-    }
+    });
     for s in &sets {
         total.merge(s);
     }

@@ -3,23 +3,16 @@
 //! with the fixtures' oracle figures; SIGHUP with a bad config, SIGTERM with final counts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::netns::{Netns, samples, signal, value};
-use crate::util::{oracle, pcaps};
+use crate::util::daemon::{Config, PORT, samples, scrape, settled_packets, start_in, sum, value};
+use crate::util::netns::{Netns, signal};
+use crate::util::{oracle, pcaps, promtool, scratch};
 
-const PORT: u16 = 10053;
 const FIXTURES: [&str; 3] = ["root-mix-v4v6.pcap", "tcp-pipelined.pcap", "fragments.pcap"];
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsobs-live-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
 
 /// The oracle figures of the replayed fixtures, summed, keyed like the Prometheus series.
 fn expected() -> BTreeMap<String, f64> {
@@ -56,16 +49,10 @@ fn expected() -> BTreeMap<String, f64> {
 fn observed(text: &str) -> BTreeMap<String, f64> {
     let s = samples(text);
     let mut o = BTreeMap::new();
-    let sum = |prefix: &str| {
-        s.iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v)
-            .sum::<f64>()
-    };
-    o.insert("queries".into(), sum("dnsobs_queries_total{"));
-    o.insert("responses".into(), sum("dnsobs_responses_total{"));
-    o.insert("queries_do".into(), sum("dnsobs_queries_do_total{"));
-    o.insert("queries_edns".into(), sum("dnsobs_queries_edns_total{"));
+    o.insert("queries".into(), sum(&s, "dnsobs_queries_total{"));
+    o.insert("responses".into(), sum(&s, "dnsobs_responses_total{"));
+    o.insert("queries_do".into(), sum(&s, "dnsobs_queries_do_total{"));
+    o.insert("queries_edns".into(), sum(&s, "dnsobs_queries_edns_total{"));
     for (k, v) in &s {
         let label = |name: &str| {
             k.split(&format!("{name}=\""))
@@ -88,91 +75,36 @@ fn observed(text: &str) -> BTreeMap<String, f64> {
     o
 }
 
-fn write_config(dir: &Path, workers: usize) -> PathBuf {
-    let p = dir.join("dnsobs.toml");
-    let text = format!(
-        "[capture]\ninterfaces = [\"cap0\"]\nworkers = {workers}\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-         [export]\nlisten = \"127.0.0.1:{PORT}\"\n"
-    );
-    std::fs::write(&p, text).expect("config");
-    p
-}
-
-fn wait_healthy(ns: &Netns) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(15) {
-        if ns.get(PORT, "/healthz").is_some_and(|(s, _)| s == 200) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("daemon did not become healthy");
-}
-
-/// Scrapes until the delivered-packet count stops moving (every worker flushed).
-fn settled(ns: &Netns) -> String {
-    let mut last = -1.0;
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(500));
-        let (status, body) = ns.get(PORT, "/metrics").expect("scrape");
-        assert_eq!(status, 200);
-        let s = samples(&body);
-        let n: f64 = s
-            .iter()
-            .filter(|(k, _)| k.starts_with("dnsobs_capture_packets_total{"))
-            .map(|(_, v)| v)
-            .sum();
-        if n == last && n > 0.0 {
-            return body;
-        }
-        last = n;
-    }
-    panic!("packet count never settled");
-}
-
 fn run_live(workers: usize, pps: u32) -> (Netns, u32, PathBuf, String) {
-    let dir = tmpdir(&format!("w{workers}"));
-    let cfg = write_config(&dir, workers);
+    let dir = scratch::tmp(&format!("dnsobs-live-w{workers}"));
     let mut ns = Netns::new(&format!("w{workers}"));
-    let bin = env!("CARGO_BIN_EXE_dnsobs");
-    let log = dir.join("dnsobs.log");
-    let pid = ns.spawn(
-        &[bin, "run", "--config", cfg.to_str().expect("utf-8")],
-        &log,
-    );
-    wait_healthy(&ns);
+    let pid = start_in(&mut ns, &dir, &Config::cap0(workers, PORT));
     for f in FIXTURES {
         ns.replay(&pcaps().join(f), pps);
     }
-    let body = settled(&ns);
+    let body = settled_packets(&ns, PORT, 100).expect("packet count never settled");
     (ns, pid, dir, body)
 }
 
 fn assert_counts(body: &str, workers: usize) {
     let s = samples(body);
-    let drops: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_capture_dropped_packets_total{"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(drops, 0.0, "kernel or interface drops at this rate");
+    assert_eq!(
+        sum(&s, "dnsobs_capture_dropped_packets_total{"),
+        0.0,
+        "kernel or interface drops at this rate"
+    );
     let want = expected();
     let got = observed(body);
     assert_eq!(
         got, want,
         "live counters with {workers} worker(s) differ from the oracle"
     );
-    let up: f64 = s
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_capture_up{"))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(up, workers as f64);
+    assert_eq!(sum(&s, "dnsobs_capture_up{"), workers as f64);
 }
 
 #[test]
 fn live_one_worker_counts_reload_and_stop() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let (mut ns, pid, dir, body) = run_live(1, 5000);
@@ -186,8 +118,7 @@ fn live_one_worker_counts_reload_and_stop() {
     std::fs::write(dir.join("dnsobs.toml"), "[capture]\nsnaplen = 1\n").expect("config");
     signal(pid, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(700));
-    let (status, after) = ns.get(PORT, "/metrics").expect("scrape after SIGHUP");
-    assert_eq!(status, 200);
+    let after = scrape(&ns, PORT);
     assert_eq!(
         value(&samples(&after), "dnsobs_config_last_reload_successful"),
         0.0
@@ -227,38 +158,14 @@ fn live_one_worker_counts_reload_and_stop() {
 
 #[test]
 fn live_two_workers_and_real_prometheus() {
-    if !crate::netns::available(&["ip", "tcpreplay", "prometheus"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay", "prometheus"]) {
         return;
     }
     let (mut ns, _pid, dir, body) = run_live(2, 5000);
     assert_counts(&body, 2);
     // promtool lints what /metrics serves, when it is installed (CI installs it).
-    if std::process::Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        let mut child = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(body.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("promtool output");
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if promtool::installed() {
+        promtool::check_metrics(&body).unwrap_or_else(|e| panic!("promtool: {e}"));
     }
     // A real Prometheus server scrapes the daemon; read the value back through its API.
     let prom_cfg = dir.join("prometheus.yml");

@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
+// Shared scaffolding: fixtures, scratch directories, the seeded RNG, promtool, test hosts in
+// network namespaces and the daemon on them.
 mod util;
 // Every fixture in pcaps/ against its oracle, key by key.
 mod oracle;
@@ -17,8 +19,6 @@ mod alloc;
 mod cli;
 // Capture containers: derived fixtures (byte order, interfaces, sections, gzip), SPBs, errors.
 mod formats;
-// Test hosts in network namespaces (veth pair, tcpreplay, HTTP from inside).
-mod netns;
 // The daemon end to end: live capture, /metrics, Prometheus, signals.
 mod live;
 // The daemon under faults: start-up errors, vanishing interface, privilege drop, HTTP abuse.

@@ -18,7 +18,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{oracle, pcaps};
+use crate::util::daemon::{Config, PORT, samples, settled_packets, start_in, value};
+use crate::util::netns::{Netns, signal};
+use crate::util::{BIN, cannot_run, oracle, pcaps};
 
 const VENV_PYTHON: &str = "/opt/dnsobs-venv/bin/python3";
 
@@ -31,25 +33,21 @@ pub fn python() -> Option<String> {
     if ok {
         return Some(py);
     }
-    let ci = std::env::var("CI").unwrap_or_default();
-    assert!(
-        ci != "1" && ci != "true",
-        "CI={ci} but {py} cannot import duckdb and pyspark (run scripts/install-deps.sh)"
+    cannot_run(
+        &format!("{py} cannot import duckdb and pyspark (run scripts/install-deps.sh)"),
+        &format!("{py} cannot import duckdb and pyspark: skipping the Parquet read-back"),
     );
-    eprintln!("{py} cannot import duckdb and pyspark: skipping the Parquet read-back");
     None
 }
 
+/// A fresh scratch directory for one test (removed by the test when it passes).
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsobs-parquet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    d
+    crate::util::scratch::tmp(&format!("dnsobs-parquet-{name}"))
 }
 
 /// Replays `fixture` with Parquet output for `node`; returns the JSON report.
 fn replay(fixture: &str, root: &Path, node: &str, extra: &[&str]) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+    let o = Command::new(BIN)
         .args([
             "replay",
             "--format",
@@ -380,7 +378,7 @@ fn parquet_read_back_by_duckdb_and_spark_equals_oracle_and_report() {
 #[test]
 fn one_second_series_sums_to_the_oracle() {
     let fixture = "root-mix-v4v6.pcap";
-    let o = Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+    let o = Command::new(BIN)
         .args(["replay", "--format", "json", "--interval", "1"])
         .arg(pcaps().join(fixture))
         .output()
@@ -425,7 +423,7 @@ fn bad_interval_and_node_are_refused() {
         vec!["--interval", "0"],
         vec!["--parquet", dir.to_str().unwrap_or("."), "--node", "a/b"],
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+        let o = Command::new(BIN)
             .arg("replay")
             .args(&args)
             .arg(pcaps().join("lt-ethernet.pcap"))
@@ -442,64 +440,27 @@ fn bad_interval_and_node_are_refused() {
 /// then both tables read back with DuckDB and compared with the oracle.
 #[test]
 fn daemon_writes_parquet_equal_to_the_oracle() {
-    if !crate::netns::available(&["ip", "tcpreplay"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
         return;
     }
     let Some(py) = python() else { return };
     let fixture = "root-mix-v4v6.pcap";
     let dir = scratch("daemon");
-    let cfg = dir.join("dnsobs.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[capture]\ninterfaces = [\"cap0\"]\nworkers = 2\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-             [export]\nlisten = \"127.0.0.1:10053\"\n\n[export.parquet]\ndirectory = \"{0}/intervals\"\n\
-             queries_directory = \"{0}/queries\"\nnode = \"live\"\ninterval_seconds = 1\n\
-             write_interval_seconds = 10\ngrace_seconds = 1\n",
-            dir.display()
-        ),
-    )
-    .expect("config");
-    let mut ns = crate::netns::Netns::new("pq");
+    let parquet = format!(
+        "[export.parquet]\ndirectory = \"{0}/intervals\"\n\
+         queries_directory = \"{0}/queries\"\nnode = \"live\"\ninterval_seconds = 1\n\
+         write_interval_seconds = 10\ngrace_seconds = 1\n",
+        dir.display()
+    );
+    let mut ns = Netns::new("pq");
     let log = dir.join("dnsobs.log");
-    let pid = ns.spawn(
-        &[
-            env!("CARGO_BIN_EXE_dnsobs"),
-            "run",
-            "--config",
-            cfg.to_str().expect("utf-8"),
-        ],
-        &log,
-    );
-    let start = std::time::Instant::now();
-    while ns.get(10053, "/healthz").is_none_or(|(s, _)| s != 200) {
-        assert!(start.elapsed().as_secs() < 15, "daemon not healthy");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let pid = start_in(&mut ns, &dir, &Config::cap0(2, PORT).sections(&parquet));
     ns.replay(&pcaps().join(fixture), 5000);
-    // Every worker flushes within 0.2 s; wait for the packet count to settle.
-    let mut last = -1.0;
-    let mut body = String::new();
-    for _ in 0..60 {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        body = ns.get(10053, "/metrics").expect("scrape").1;
-        let s = crate::netns::samples(&body);
-        let n: f64 = s
-            .iter()
-            .filter(|(k, _)| k.starts_with("dnsobs_capture_packets_total{"))
-            .map(|(_, v)| v)
-            .sum();
-        if n == last && n > 0.0 {
-            break;
-        }
-        last = n;
-    }
-    let s = crate::netns::samples(&body);
-    assert_eq!(
-        crate::netns::value(&s, "dnsobs_parquet_query_rows_dropped_total"),
-        0.0
-    );
-    crate::netns::signal(pid, libc::SIGTERM);
+    // Every worker flushes within 0.2 s; wait (30 s at most) for the packet count to settle.
+    let body = settled_packets(&ns, PORT, 60).unwrap_or_else(|last| last);
+    let s = samples(&body);
+    assert_eq!(value(&s, "dnsobs_parquet_query_rows_dropped_total"), 0.0);
+    signal(pid, libc::SIGTERM);
     let st = ns
         .wait(pid, std::time::Duration::from_secs(15))
         .expect("daemon exits after SIGTERM");

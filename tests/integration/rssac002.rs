@@ -3,15 +3,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::PathBuf;
 
 use dnsobs::aggregate::rssac002::{DEFAULT_SOURCE_CAP, Rssac002, bin_bounds};
 use dnsobs::capture::file::Reader;
-use dnsobs::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink};
+use dnsobs::decode::{Event, Malformed, Message, MsgCtx, Name, Sink};
 use dnsobs::export::rssac002 as yaml;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
-use crate::util::{oracle, pcaps};
+use crate::util::{decode_sharded, oracle, pcaps};
 
 const FIXTURE: &str = "root-mix-v4v6.pcap";
 
@@ -27,12 +26,8 @@ impl Sink for Feed {
 }
 
 fn counted() -> Rssac002 {
-    let mut reader = Reader::open(&pcaps().join(FIXTURE)).expect("fixture opens");
-    let mut decoder = Decoder::new(&decode::Settings::default());
     let mut feed = Feed(Rssac002::new(DEFAULT_SOURCE_CAP));
-    while let Some(p) = reader.next().expect("fixture reads") {
-        decoder.decode(&p, &mut feed);
-    }
+    decode_sharded(FIXTURE, 1, |_, decoder, p| decoder.decode(p, &mut feed));
     feed.0
 }
 
@@ -202,10 +197,7 @@ fn parse(text: &str) -> Doc {
 fn root_mix_yaml_round_trip() {
     let r = counted();
     let d = r.days().next().expect("a day");
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("dnsobs-it-rssac002-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::util::scratch::tmp("dnsobs-it-rssac002");
     let paths = yaml::write_all(&dir, "test-root", &r).expect("written");
     assert_eq!(paths.len(), 4);
     let read = |metric: &str| {

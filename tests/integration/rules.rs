@@ -6,10 +6,12 @@
 //! promtool steps are skipped with a message, unless `CI=1`, where that is a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::util::{BIN, promtool};
 
 const RULES: &str = "config/prometheus/dnsobs.rules.yml";
 const RULES_TEST: &str = "config/prometheus/dnsobs.rules.test.yml";
@@ -35,48 +37,9 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// A fresh scratch directory for one test (removed by the test when it passes).
 fn scratch(test: &str) -> PathBuf {
-    let d =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rules-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    d
-}
-
-/// Whether promtool runs; without it, skip (false) unless CI=1 or CI=true, where it panics.
-fn have_promtool(what: &str) -> bool {
-    let ok = Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let ci = std::env::var("CI").unwrap_or_default();
-        assert!(
-            ci != "1" && ci != "true",
-            "CI={ci} but promtool is not on PATH ({what})"
-        );
-        eprintln!("promtool not on PATH: skipping {what}");
-    }
-    ok
-}
-
-/// Runs promtool in `dir`; returns stdout and stderr, or what it printed if it failed.
-fn promtool(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let o = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("promtool runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    if o.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("promtool {}: {}\n{text}", args.join(" "), o.status))
-    }
+    crate::util::scratch::target(&format!("rules-{test}"))
 }
 
 /// Sum of the "SUCCESS: N rules found" lines promtool prints per rule file.
@@ -164,7 +127,7 @@ fn exported_names() -> BTreeSet<String> {
         }
         names.insert(name);
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_dnsobs"))
+    let o = Command::new(BIN)
         .args(["replay", "--format", "prometheus"])
         .arg(root().join("pcaps/root-mix-v4v6.pcap"))
         .output()
@@ -440,20 +403,21 @@ fn promtool_checks_and_unit_tests_the_rules_and_scrape_config() {
     assert_eq!(tested.len(), records.len(), "promql_expr_test entries");
     assert!(cases >= 2 * ALERTS.len(), "{cases} alert cases");
 
-    if !have_promtool("promtool check/test rules, check config") {
+    if !promtool::required("promtool check/test rules, check config") {
         return;
     }
-    let out = promtool(&root(), &["check", "rules", RULES]).unwrap_or_else(|e| panic!("{e}"));
+    let out = promtool::run(&root(), &["check", "rules", RULES]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rules_found(&out), rules.len(), "promtool's count: {out}");
-    let out = promtool(&root(), &["test", "rules", RULES_TEST]).unwrap_or_else(|e| panic!("{e}"));
+    let out =
+        promtool::run(&root(), &["test", "rules", RULES_TEST]).unwrap_or_else(|e| panic!("{e}"));
     assert!(out.contains("SUCCESS"), "{out}");
 
     // scrape.yml names dnsobs.rules.yml beside it, as in /etc/prometheus.
     let dir = scratch("scrape");
     std::fs::copy(root().join(SCRAPE), dir.join("prometheus.yml")).expect("copy");
     std::fs::copy(root().join(RULES), dir.join("dnsobs.rules.yml")).expect("copy");
-    let out =
-        promtool(&dir, &["check", "config", "prometheus.yml"]).unwrap_or_else(|e| panic!("{e}"));
+    let out = promtool::run(&dir, &["check", "config", "prometheus.yml"])
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rules_found(&out), rules.len(), "check config: {out}");
     // The commented fleet, federation and remote_write examples, uncommented.
     let examples = commented_examples(&read(SCRAPE));
@@ -462,7 +426,7 @@ fn promtool_checks_and_unit_tests_the_rules_and_scrape_config() {
     for (name, yaml) in &examples {
         let file = format!("{name}.yml");
         std::fs::write(dir.join(&file), yaml).expect("write");
-        let out = promtool(&dir, &["check", "config", &file])
+        let out = promtool::run(&dir, &["check", "config", &file])
             .unwrap_or_else(|e| panic!("example {name}: {e}\n{yaml}"));
         let want = if yaml.contains("rule_files:") {
             rules.len()
@@ -548,7 +512,7 @@ fn every_promql_expression_parses_and_names_only_exported_metrics() {
         used.len()
     );
 
-    if !have_promtool("PromQL parse check") {
+    if !promtool::required("PromQL parse check") {
         return;
     }
     let dir = scratch("parse");
@@ -561,7 +525,7 @@ fn every_promql_expression_parses_and_names_only_exported_metrics() {
         y
     };
     std::fs::write(dir.join("exprs.yml"), rules_file(&exprs)).expect("write");
-    let out = promtool(&dir, &["check", "rules", "exprs.yml"]).unwrap_or_else(|e| {
+    let out = promtool::run(&dir, &["check", "rules", "exprs.yml"]).unwrap_or_else(|e| {
         let which: Vec<String> = exprs
             .iter()
             .enumerate()
@@ -576,7 +540,7 @@ fn every_promql_expression_parses_and_names_only_exported_metrics() {
         "sum(rate(dnsobs_queries_total[5m])".to_string(),
     )];
     std::fs::write(dir.join("broken.yml"), rules_file(&broken)).expect("write");
-    let err = promtool(&dir, &["check", "rules", "broken.yml"]).expect_err("a parse error");
+    let err = promtool::run(&dir, &["check", "rules", "broken.yml"]).expect_err("a parse error");
     assert!(
         err.contains("parse error") || err.contains("unclosed"),
         "{err}"

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::netns::{Netns, samples};
-use crate::util::pcaps;
+use crate::util::daemon::{Config, PORT, QUERIES, scrape_sum, start_in};
+use crate::util::netns::Netns;
+use crate::util::{BIN, pcaps, scratch};
 
-const PORT: u16 = 10053;
 const FIXTURE: &str = "root-mix-v4v6.pcap";
 
 /// A private tmux server (its own socket), killed on drop even when the test fails.
@@ -91,53 +91,16 @@ fn shown_queries(pane: &str) -> Option<u64> {
         .ok()
 }
 
-fn tmpdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dnsobs-top-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn daemon_queries(ns: &Netns) -> f64 {
-    let (status, body) = ns.get(PORT, "/metrics").expect("scrape");
-    assert_eq!(status, 200);
-    samples(&body)
-        .iter()
-        .filter(|(k, _)| k.starts_with("dnsobs_queries_total{"))
-        .map(|(_, v)| v)
-        .sum()
-}
-
 #[test]
 fn top_follows_live_traffic_in_tmux() {
-    if !crate::netns::available(&["ip", "tcpreplay", "tmux"]) {
+    if !crate::util::netns::available(&["ip", "tcpreplay", "tmux"]) {
         return;
     }
-    let dir = tmpdir();
-    let cfg = dir.join("dnsobs.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[capture]\ninterfaces = [\"cap0\"]\nworkers = 1\n\n[aggregate]\nflush_interval_seconds = 0.2\n\n\
-             [export]\nlisten = \"127.0.0.1:{PORT}\"\n"
-        ),
-    )
-    .expect("config");
+    let dir = scratch::tmp("dnsobs-top");
     let mut ns = Netns::new("top");
     let tmux = Tmux::new();
-    let bin = env!("CARGO_BIN_EXE_dnsobs");
-    ns.spawn(
-        &[bin, "run", "--config", cfg.to_str().expect("utf-8")],
-        &dir.join("dnsobs.log"),
-    );
-    let start = Instant::now();
-    while ns.get(PORT, "/healthz").is_none_or(|(s, _)| s != 200) {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "daemon not healthy"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let bin = BIN;
+    start_in(&mut ns, &dir, &Config::cap0(1, PORT));
 
     // `--once` against the idle daemon: exit 0, a snapshot with every view's tables.
     let out = Command::new("ip")
@@ -203,7 +166,7 @@ fn top_follows_live_traffic_in_tmux() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(700));
-        let now = daemon_queries(&ns);
+        let now = scrape_sum(&ns, PORT, QUERIES);
         last = tmux.pane("top");
         if now == want && now > 0.0 && shown_queries(&last) == Some(now as u64) {
             break;

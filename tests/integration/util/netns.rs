@@ -136,8 +136,8 @@ impl Netns {
 
     /// HTTP GET inside the capture namespace: (status, body).
     pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        self.in_ns(move || http(port, req.as_bytes()))
+        let path = path.to_owned();
+        self.in_ns(move || get(port, &path))
     }
 
     /// Adds the veth pair again after a test deleted it.
@@ -168,6 +168,12 @@ impl Netns {
             "up",
         ]);
     }
+}
+
+/// HTTP GET of `path` from 127.0.0.1:`port` (in the caller's namespace): (status, body).
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    http(port, req.as_bytes())
 }
 
 /// Sends raw request bytes to 127.0.0.1:`port` (in the caller's namespace) and reads the
@@ -206,23 +212,4 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe {
         libc::kill(pid as i32, sig);
     }
-}
-
-/// Parses Prometheus text into (series with labels, value) pairs.
-pub fn samples(text: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_owned(), v.parse().ok()?))
-        })
-        .collect()
-}
-
-/// The value of one series (exact name with labels), or 0.
-pub fn value(samples: &[(String, f64)], series: &str) -> f64 {
-    samples
-        .iter()
-        .find(|(k, _)| k == series)
-        .map_or(0.0, |(_, v)| *v)
 }

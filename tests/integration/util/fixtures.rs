@@ -1,7 +1,10 @@
-//! Shared helpers: fixture paths, running a replay, reading oracle files.
+//! Fixtures: their paths, replaying one, its oracle, and decoding one frame by frame.
 
 use std::path::{Path, PathBuf};
 
+use dnsobs::capture::Packet;
+use dnsobs::capture::file::Reader;
+use dnsobs::decode::{self, Decoder};
 use serde_json::Value;
 
 /// The project's `pcaps/` directory.
@@ -51,4 +54,21 @@ pub fn mismatches(oracle: &Value, report: &Value) -> Vec<String> {
         }
     }
     bad
+}
+
+/// Decodes every frame of `fixture` with `workers` decoders (default settings), each frame by
+/// the decoder its `shard_hash` picks, as the pipeline shards: `feed(worker, decoder, frame)`
+/// decodes it into whatever sink the caller keeps for that worker.
+pub fn decode_sharded(
+    fixture: &str,
+    workers: usize,
+    mut feed: impl FnMut(usize, &mut Decoder, &Packet<'_>),
+) {
+    let mut r = Reader::open(&pcaps().join(fixture)).expect("fixture opens");
+    let settings = decode::Settings::default();
+    let mut decoders: Vec<Decoder> = (0..workers).map(|_| Decoder::new(&settings)).collect();
+    while let Some(p) = r.next().expect("fixture reads") {
+        let w = (decode::shard_hash(&p) % workers as u64) as usize;
+        feed(w, &mut decoders[w], &p);
+    }
 }

@@ -1,0 +1,297 @@
+//! Daemon configuration: a strict TOML file (unknown keys are errors) validated into settings
+//! for each stage. Errors name the file, the key and the reason.
+
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use raw::{
+    AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, ParquetSection,
+    RawConfig, Rssac002Section,
+};
+
+use crate::{aggregate, decode};
+
+/// Default metrics address. The Prometheus exporter port range 9100–9999 is fully allocated, so
+/// dnsobs sits just outside it, on a port no well-known exporter uses ("10053": DNS is 53).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10053";
+
+//------------ Errors --------------------------------------------------------
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// The TOML parser's message (it names the key and the line).
+        message: String,
+    },
+    /// A value of the right type but not allowed.
+    #[error("{file}: key `{key}`: {reason}")]
+    Invalid {
+        /// The file (or "command line").
+        file: PathBuf,
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+//------------ Validated -----------------------------------------------------
+
+/// A validated configuration, with the settings each stage needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it came from (for messages).
+    pub source: PathBuf,
+    /// The file as read (for reload comparisons).
+    pub raw: RawConfig,
+    /// Decoder settings.
+    pub decode: decode::Settings,
+    /// Aggregation settings.
+    pub aggregate: aggregate::Settings,
+    /// Parsed listen address.
+    pub listen: SocketAddr,
+    /// Effective BPF filter.
+    pub bpf_filter: String,
+    /// Effective workers per interface.
+    pub workers: usize,
+    /// Log level.
+    pub log_level: log::LevelFilter,
+}
+
+/// The default BPF filter for a set of DNS ports: UDP and TCP on those ports, plus every IP
+/// fragment (non-first fragments carry no ports and are needed for reassembly).
+pub fn default_filter(ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+    format!(
+        "((udp or tcp) and ({})) or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)",
+        ports.join(" or ")
+    )
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        RawConfig::read(path)?.validate(path)
+    }
+
+    /// Keys whose change needs a restart, given the running configuration `old`.
+    pub fn restart_needed(&self, old: &Self) -> Vec<&'static str> {
+        let (n, o) = (&self.raw, &old.raw);
+        let mut v = Vec::new();
+        if n.capture.interfaces != o.capture.interfaces {
+            v.push("capture.interfaces");
+        }
+        if n.capture.snaplen != o.capture.snaplen {
+            v.push("capture.snaplen");
+        }
+        if n.capture.buffer_size_bytes != o.capture.buffer_size_bytes {
+            v.push("capture.buffer_size_bytes");
+        }
+        if n.capture.workers != o.capture.workers {
+            v.push("capture.workers");
+        }
+        if n.capture.promiscuous != o.capture.promiscuous {
+            v.push("capture.promiscuous");
+        }
+        if n.capture.dnstap_socket != o.capture.dnstap_socket
+            || n.capture.dnstap_socket_mode != o.capture.dnstap_socket_mode
+            || n.capture.dnstap_max_connections != o.capture.dnstap_max_connections
+            || n.capture.dnstap_max_frame_bytes != o.capture.dnstap_max_frame_bytes
+        {
+            v.push("capture.dnstap_*");
+        }
+        if n.decode != o.decode {
+            v.push("decode");
+        }
+        if n.aggregate != o.aggregate {
+            v.push("aggregate");
+        }
+        if n.export != o.export {
+            v.push("export");
+        }
+        if n.rssac002 != o.rssac002 {
+            v.push("rssac002");
+        }
+        if n.daemon.user != o.daemon.user {
+            v.push("daemon.user");
+        }
+        v
+    }
+}
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        RawConfig::parse(text, Path::new("t.toml"))?.validate(Path::new("t.toml"))
+    }
+
+    #[test]
+    fn example_config_is_valid_and_complete() {
+        let text = include_str!("../../config/dnsobs.toml");
+        let c = check(text).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        // The example spells out every key with its default value (dnstap_socket commented out).
+        assert_eq!(c.raw.capture, CaptureSection::default());
+        assert_eq!(c.raw.decode, DecodeSection::default());
+        assert_eq!(c.raw.aggregate, AggregateSection::default());
+        assert_eq!(c.raw.export, ExportSection::default());
+        assert_eq!(c.raw.rssac002, Rssac002Section::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = check("[capture]\nsnaplenn = 5\n").unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains("snaplenn"), "{e}");
+        let e = check("[capture]\nsnaplen = 5\n").unwrap_err().to_string();
+        assert_eq!(e, "t.toml: key `capture.snaplen`: 5 is outside 64..=262144");
+        let e = check("[export]\nlisten = \"0.0.0.0:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("export.listen") && e.contains("allow_non_loopback"),
+            "{e}"
+        );
+        let e = check("[daemon]\nlog_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daemon.log_level"), "{e}");
+        let e = check("[decode]\ndns_ports = []\n").unwrap_err().to_string();
+        assert!(e.contains("decode.dns_ports"), "{e}");
+        let e = check("[capture]\nsnaplen = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("snaplen"), "{e}");
+    }
+
+    #[test]
+    fn parquet_section_is_checked() {
+        let c = check("[export.parquet]\ndirectory = \"/tmp/x\"\ninterval_seconds = 10\n").unwrap();
+        assert_eq!(c.aggregate.series.interval_seconds, 10);
+        // (300 + 10) s / 10 s = 31, + 2, twice over.
+        assert_eq!(c.aggregate.series.max_intervals, 66);
+        // Off: no series kept.
+        assert_eq!(check("").unwrap().aggregate.series.max_intervals, 0);
+        for (text, key) in [
+            ("interval_seconds = 7", "export.parquet.interval_seconds"),
+            ("interval_seconds = 0", "export.parquet.interval_seconds"),
+            (
+                "write_interval_seconds = 5",
+                "export.parquet.write_interval_seconds",
+            ),
+            ("grace_seconds = 0", "export.parquet.grace_seconds"),
+            ("query_batches = 1", "export.parquet.query_batches"),
+            ("node = \"a/b\"", "export.parquet.node"),
+            (
+                "directory = \"/d\"\nqueries_directory = \"/d\"",
+                "export.parquet.queries_directory",
+            ),
+        ] {
+            let e = check(&format!("[export.parquet]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = check("[export.parquet]\nqueries = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("queries"), "{e}");
+    }
+
+    /// Seeded mutations of the example file: parsing and validation never panic, and every
+    /// rejection names the file.
+    #[test]
+    fn mutated_configs_never_panic() {
+        let base = include_str!("../../config/dnsobs.toml").as_bytes();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"=[]\"'#.,-0123456789abcdefxyz_ \n\t{}";
+        let (mut ok, mut rejected) = (0, 0);
+        for _ in 0..20_000 {
+            let mut t = base.to_vec();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % t.len();
+                match next() % 3 {
+                    0 => t[i] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => {
+                        t.remove(i);
+                    }
+                    _ => t.insert(i, alphabet[(next() as usize) % alphabet.len()]),
+                }
+            }
+            let text = String::from_utf8_lossy(&t);
+            match check(&text) {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert!(e.to_string().starts_with("t.toml"), "{e}");
+                    rejected += 1;
+                }
+            }
+        }
+        assert!(ok > 0 && rejected > 0, "ok {ok}, rejected {rejected}");
+    }
+
+    #[test]
+    fn dnstap_keys_are_checked() {
+        let c = check(
+            "[capture]\ndnstap_socket = \"/run/dnsobs/dnstap.sock\"\ndnstap_socket_mode = 0o666\n",
+        )
+        .unwrap();
+        assert_eq!(c.raw.capture.dnstap_socket, "/run/dnsobs/dnstap.sock");
+        assert_eq!(c.raw.capture.dnstap_socket_mode, 0o666);
+        for (text, key) in [
+            ("dnstap_socket = \"relative.sock\"", "capture.dnstap_socket"),
+            ("dnstap_socket = \"/\"", "capture.dnstap_socket"),
+            ("dnstap_socket_mode = 0o1777", "capture.dnstap_socket_mode"),
+            ("dnstap_socket_mode = 0o444", "capture.dnstap_socket_mode"),
+            (
+                "dnstap_max_connections = 0",
+                "capture.dnstap_max_connections",
+            ),
+            (
+                "dnstap_max_frame_bytes = 100",
+                "capture.dnstap_max_frame_bytes",
+            ),
+        ] {
+            let e = check(&format!("[capture]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("t.toml: key `{key}`")),
+                "{text}: {e}"
+            );
+        }
+        let long = format!("[capture]\ndnstap_socket = \"/{}\"\n", "x".repeat(107));
+        assert!(check(&long).unwrap_err().to_string().contains("107 bytes"));
+    }
+
+    #[test]
+    fn default_filter_covers_ports_and_fragments() {
+        let f = default_filter(&[53, 5353]);
+        assert!(f.contains("port 53 or port 5353") && f.contains("ip6[6] == 44"));
+    }
+}

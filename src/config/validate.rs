@@ -1,0 +1,353 @@
+//! Validation: every value checked, section by section in the order of the file (the first
+//! error is reported, naming the key and the reason), then the stage settings derived.
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{
+    AggregateSection, CaptureSection, Config, ConfigError, DaemonSection, DecodeSection,
+    ExportSection, ParquetSection, RawConfig, Rssac002Section, default_filter,
+};
+use crate::aggregate::asn::AsnTable;
+use crate::{aggregate, decode};
+
+impl RawConfig {
+    /// Checks every value and derives the stage settings.
+    pub fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        self.capture.validate(path)?;
+        self.decode.validate(path)?;
+        let asn_table = self.aggregate.validate(path)?;
+        let listen = self.export.validate(path)?;
+        self.rssac002.validate(path)?;
+        let log_level = self.daemon.validate(path)?;
+        let bpf_filter = if self.capture.bpf_filter.trim().is_empty() {
+            default_filter(&self.decode.dns_ports)
+        } else {
+            self.capture.bpf_filter.clone()
+        };
+        Ok(Config {
+            source: path.to_owned(),
+            decode: self.decode.settings(),
+            aggregate: self.aggregate_settings(asn_table),
+            listen,
+            bpf_filter,
+            workers: crate::pipeline::effective_threads(self.capture.workers),
+            log_level,
+            raw: self,
+        })
+    }
+
+    /// The aggregation settings of checked values, with the ASN table validation loaded.
+    fn aggregate_settings(&self, asn_table: Option<Arc<AsnTable>>) -> aggregate::Settings {
+        let a = &self.aggregate;
+        let parquet = &self.export.parquet;
+        aggregate::Settings {
+            max_sources: a.max_unique_sources,
+            rssac002_max_sources: self.rssac002.max_unique_sources,
+            topk: aggregate::topk::Settings {
+                k: a.topk,
+                v4_prefix: a.topk_ipv4_prefix,
+                v6_prefix: a.topk_ipv6_prefix,
+                counters: 0,
+            },
+            latency: aggregate::latency::Settings {
+                capacity: a.max_pending_queries,
+                timeout_ns: (a.query_timeout_seconds * 1e9) as u64,
+            },
+            asn_table,
+            // Only kept when exported: the daemon's series is drained at every write.
+            series: aggregate::series::Settings {
+                interval_seconds: parquet.interval_seconds,
+                max_intervals: if parquet.directory.is_empty() {
+                    0
+                } else {
+                    parquet.max_intervals()
+                },
+            },
+            ..aggregate::Settings::default()
+        }
+    }
+}
+
+impl CaptureSection {
+    /// Checks `[capture]`.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        for i in &self.interfaces {
+            let ok = !(i.is_empty() || i.len() > 15 || i.contains(['/', ' ']));
+            ensure(file, ok, "capture.interfaces", || {
+                format!("`{i}` is not a valid interface name")
+            })?;
+        }
+        let snaplen = self.snaplen;
+        ensure(
+            file,
+            (64..=262_144).contains(&snaplen),
+            "capture.snaplen",
+            || format!("{snaplen} is outside 64..=262144"),
+        )?;
+        let buffer = self.buffer_size_bytes;
+        let ok = (1 << 20..=1 << 31).contains(&buffer);
+        ensure(file, ok, "capture.buffer_size_bytes", || {
+            format!("{buffer} is outside 1 MiB..=2 GiB")
+        })?;
+        let workers = self.workers;
+        ensure(file, workers <= 256, "capture.workers", || {
+            format!("{workers} is more than 256")
+        })?;
+        if !self.dnstap_socket.is_empty() {
+            let p = Path::new(&self.dnstap_socket);
+            // sun_path holds 108 bytes including the terminating NUL.
+            let ok = p.is_absolute() && self.dnstap_socket.len() <= 107 && p.file_name().is_some();
+            ensure(file, ok, "capture.dnstap_socket", || {
+                format!(
+                    "`{}` is not an absolute socket path of at most 107 bytes",
+                    self.dnstap_socket
+                )
+            })?;
+        }
+        let mode = self.dnstap_socket_mode;
+        ensure(
+            file,
+            mode <= 0o777 && mode & 0o200 != 0,
+            "capture.dnstap_socket_mode",
+            || format!("{mode:#o} is not a file mode (0o000..=0o777) with owner write permission"),
+        )?;
+        let (conns, frame) = (self.dnstap_max_connections, self.dnstap_max_frame_bytes);
+        in_range(file, "capture.dnstap_max_connections", conns, 1, 1024)?;
+        in_range(file, "capture.dnstap_max_frame_bytes", frame, 4096, 1 << 24)
+    }
+}
+
+impl DecodeSection {
+    /// Checks `[decode]`.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let ports = &self.dns_ports;
+        ensure(
+            file,
+            !ports.is_empty() && !ports.contains(&0),
+            "decode.dns_ports",
+            || "needs at least one port, none of them 0".into(),
+        )?;
+        let datagrams = self.max_fragment_datagrams;
+        in_range(file, "decode.max_fragment_datagrams", datagrams, 1, 1 << 20)?;
+        in_range(file, "decode.max_tcp_flows", self.max_tcp_flows, 1, 1 << 24)?;
+        let bytes = |key, value: usize| {
+            ensure(file, (1 << 16..=1 << 34).contains(&value), key, || {
+                "must be between 64 KiB and 16 GiB".into()
+            })
+        };
+        bytes(
+            "decode.max_fragment_buffer_bytes",
+            self.max_fragment_buffer_bytes,
+        )?;
+        bytes("decode.max_tcp_buffer_bytes", self.max_tcp_buffer_bytes)?;
+        let (fragment, tcp) = (self.fragment_timeout_seconds, self.tcp_timeout_seconds);
+        in_range(file, "decode.fragment_timeout_seconds", fragment, 1, 3600)?;
+        in_range(file, "decode.tcp_timeout_seconds", tcp, 1, 86400)
+    }
+
+    /// The decoder settings of checked values.
+    fn settings(&self) -> decode::Settings {
+        decode::Settings {
+            ports: self.dns_ports.clone(),
+            defrag: decode::defrag::Limits {
+                max_datagrams: self.max_fragment_datagrams,
+                max_bytes: self.max_fragment_buffer_bytes,
+                timeout_ns: self.fragment_timeout_seconds * 1_000_000_000,
+            },
+            tcp: decode::tcp::Limits {
+                max_flows: self.max_tcp_flows,
+                max_buffered: self.max_tcp_buffer_bytes,
+                timeout_ns: self.tcp_timeout_seconds * 1_000_000_000,
+            },
+        }
+    }
+}
+
+impl AggregateSection {
+    /// Checks `[aggregate]`; its ASN table, loaded, if one is named.
+    fn validate(&self, file: &Path) -> Result<Option<Arc<AsnTable>>, ConfigError> {
+        let sources = self.max_unique_sources;
+        in_range(file, "aggregate.max_unique_sources", sources, 1, 1 << 26)?;
+        let flush = self.flush_interval_seconds;
+        in_range(file, "aggregate.flush_interval_seconds", flush, 0.05, 60.0)?;
+        in_range(file, "aggregate.topk", self.topk, 1, 1000)?;
+        ensure(
+            file,
+            self.topk_ipv4_prefix <= 32,
+            "aggregate.topk_ipv4_prefix",
+            || "must be at most 32".into(),
+        )?;
+        ensure(
+            file,
+            self.topk_ipv6_prefix <= 128,
+            "aggregate.topk_ipv6_prefix",
+            || "must be at most 128".into(),
+        )?;
+        let pending = self.max_pending_queries;
+        in_range(file, "aggregate.max_pending_queries", pending, 1, 1 << 24)?;
+        let timeout = self.query_timeout_seconds;
+        in_range(
+            file,
+            "aggregate.query_timeout_seconds",
+            timeout,
+            0.001,
+            300.0,
+        )?;
+        if self.asn_table.is_empty() {
+            return Ok(None);
+        }
+        let t = AsnTable::load(Path::new(&self.asn_table))
+            .map_err(|e| invalid(file, "aggregate.asn_table", e.to_string()))?;
+        Ok(Some(Arc::new(t)))
+    }
+}
+
+impl ExportSection {
+    /// Checks `[export]` and `[export.parquet]`; the listen address.
+    fn validate(&self, file: &Path) -> Result<SocketAddr, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid(
+                file,
+                "export.listen",
+                format!("`{}` is not an ADDRESS:PORT", self.listen),
+            )
+        })?;
+        let ok = listen.ip().is_loopback() || self.allow_non_loopback;
+        ensure(file, ok, "export.listen", || {
+            format!(
+                "{listen} is not a loopback address; the endpoint has no authentication, \
+                 set export.allow_non_loopback = true to expose it"
+            )
+        })?;
+        in_range(
+            file,
+            "export.max_connections",
+            self.max_connections,
+            1,
+            10_000,
+        )?;
+        let header = self.header_read_timeout_seconds;
+        in_range(file, "export.header_read_timeout_seconds", header, 1, 300)?;
+        self.parquet.validate(file)?;
+        Ok(listen)
+    }
+}
+
+impl ParquetSection {
+    /// Checks `[export.parquet]`.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        if !self.node.is_empty() {
+            crate::export::parquet::check_node(&self.node)
+                .map_err(|e| invalid(file, "export.parquet.node", e.to_string()))?;
+        }
+        let interval = self.interval_seconds;
+        let ok = interval != 0 && 86_400 % interval == 0;
+        ensure(file, ok, "export.parquet.interval_seconds", || {
+            "must divide 86400 (a UTC day), e.g. 1, 10, 60, 300, 3600".into()
+        })?;
+        let write = self.write_interval_seconds;
+        in_range(
+            file,
+            "export.parquet.write_interval_seconds",
+            write,
+            10,
+            86_400,
+        )?;
+        in_range(
+            file,
+            "export.parquet.grace_seconds",
+            self.grace_seconds,
+            1,
+            3600,
+        )?;
+        in_range(
+            file,
+            "export.parquet.query_batches",
+            self.query_batches,
+            2,
+            1024,
+        )?;
+        let ok = self.directory.is_empty() || self.directory != self.queries_directory;
+        ensure(file, ok, "export.parquet.queries_directory", || {
+            "must differ from export.parquet.directory (two tables, two roots)".into()
+        })
+    }
+}
+
+impl Rssac002Section {
+    /// Checks `[rssac002]`.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        if !self.directory.is_empty() {
+            crate::export::rssac002::check_service(&self.service)
+                .map_err(|e| invalid(file, "rssac002.service", e.to_string()))?;
+        }
+        let sources = self.max_unique_sources;
+        in_range(file, "rssac002.max_unique_sources", sources, 1, 1 << 28)?;
+        in_range(file, "rssac002.grace_seconds", self.grace_seconds, 1, 3600)
+    }
+}
+
+impl DaemonSection {
+    /// Checks `[daemon]`; the log level.
+    fn validate(&self, file: &Path) -> Result<log::LevelFilter, ConfigError> {
+        let level = self.log_level.parse().map_err(|_| {
+            invalid(
+                file,
+                "daemon.log_level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    self.log_level
+                ),
+            )
+        })?;
+        ensure(
+            file,
+            !self.user.contains(['/', ':', ' ']),
+            "daemon.user",
+            || format!("`{}` is not a user name", self.user),
+        )?;
+        Ok(level)
+    }
+}
+
+//------------ Helpers -------------------------------------------------------
+
+/// The error for `key` in `file`.
+fn invalid(file: &Path, key: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        key,
+        reason,
+    }
+}
+
+/// Nothing if `ok`, else the error for `key` with `reason()`.
+fn ensure(
+    file: &Path,
+    ok: bool,
+    key: &'static str,
+    reason: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(file, key, reason()))
+    }
+}
+
+/// Nothing if `value` lies in `lo..=hi`, else the error for `key`: "must be between `lo` and
+/// `hi`" (a NaN lies nowhere).
+fn in_range<T: PartialOrd + Display + Copy>(
+    file: &Path,
+    key: &'static str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ConfigError> {
+    ensure(file, (lo..=hi).contains(&value), key, || {
+        format!("must be between {lo} and {hi}")
+    })
+}

@@ -94,7 +94,12 @@ impl Sink for TestSink<'_> {
                     let mut dots = n.iter().enumerate().filter(|(_, b)| **b == b'.');
                     let sld = match dots.clone().count() {
                         0 => n,
-                        c => &n[dots.nth(c - 2).map_or(0, |(i, _)| i + 1)..],
+                        // One dot: the whole name is the second-level name.
+                        c => {
+                            &n[c.checked_sub(2)
+                                .and_then(|k| dots.nth(k))
+                                .map_or(0, |(i, _)| i + 1)..]
+                        }
                     };
                     *e.slds.entry(sld.to_vec()).or_default() += 1;
                 }

@@ -96,6 +96,11 @@ for f in /usr/share/bash-completion/completions/dnsobs /usr/share/zsh/vendor-com
     [[ -s "$f" ]] || fail "missing $f"
 done
 bash -n /usr/share/bash-completion/completions/dnsobs || fail "bash completion: syntax error"
+# The README's links into docs/ resolve in the package (read from the .deb: dpkg may be told to
+# leave /usr/share/doc out).
+for d in README.md docs/metrics.md docs/architecture.md; do
+    dpkg-deb -c "$deb" | grep -q "/usr/share/doc/dnsobs/$d\$" || fail "the package has no /usr/share/doc/dnsobs/$d"
+done
 
 files="$(dpkg-query -L dnsobs | grep -v '^/\.$')"
 say "dpkg --purge dnsobs"

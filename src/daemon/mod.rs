@@ -459,6 +459,24 @@ fn merger(
     }
 }
 
+/// Serves `/metrics` and `/healthz` from the published snapshot.
+fn start_http(
+    config: &Config,
+    listener: std::net::TcpListener,
+    shared: &Shared,
+) -> Result<http::Server, StartError> {
+    let limits = http::Limits {
+        max_connections: config.raw.export.max_connections,
+        header_read_timeout: Duration::from_secs(config.raw.export.header_read_timeout_seconds),
+    };
+    http::Server::start(listener, Arc::clone(&shared.published), limits).map_err(|error| {
+        StartError::Start {
+            what: "metrics endpoint",
+            error,
+        }
+    })
+}
+
 /// Runs until SIGTERM/SIGINT. `reload` re-reads the configuration on SIGHUP.
 pub fn run(
     mut config: Config,
@@ -507,17 +525,7 @@ pub fn run(
     );
     m.publish();
     let merger = spawn("merger".into(), "merger thread", move || m.run())?;
-    let limits = http::Limits {
-        max_connections: config.raw.export.max_connections,
-        header_read_timeout: Duration::from_secs(config.raw.export.header_read_timeout_seconds),
-    };
-    let server =
-        http::Server::start(listener, Arc::clone(&shared.published), limits).map_err(|error| {
-            StartError::Start {
-                what: "metrics endpoint",
-                error,
-            }
-        })?;
+    let server = start_http(&config, listener, &shared)?;
 
     signals::wait_for_signals(&mut config, &reload, &w.controls, &shared);
 

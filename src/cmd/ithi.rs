@@ -23,19 +23,16 @@ pub fn run(args: IthiArgs) -> anyhow::Result<ExitStatus> {
     if a.dns_messages == 0 {
         eprintln!("dnsobs: warning: no DNS message found");
     }
-    let date = csv::utc_date(if a.frames > 0 { a.first_ns } else { 0 });
-    let version = concat!("dnsobs-", env!("CARGO_PKG_VERSION"));
-    let rows = a.ithi.rows();
     match &args.out {
         Some(p) => {
             let tmp = p.with_extension("csv.tmp");
             let f = std::fs::File::create(&tmp)
                 .with_context(|| format!("creating {}", tmp.display()))?;
-            csv::write_csv(std::io::BufWriter::new(f), &date, version, &rows)
+            csv::write_snapshot(std::io::BufWriter::new(f), &r)
                 .with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, p).with_context(|| format!("renaming to {}", p.display()))?;
         }
-        None => csv::write_csv(std::io::stdout().lock(), &date, version, &rows)?,
+        None => csv::write_snapshot(std::io::stdout().lock(), &r)?,
     }
     Ok(ExitStatus::Ok)
 }

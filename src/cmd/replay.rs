@@ -173,15 +173,14 @@ fn write_intervals(
     max_intervals: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let rows = r.agg.series.rows();
-    let paths = parquet::write_intervals(dir, node, r.agg.series.interval_seconds(), &rows)
-        .context("writing the per-interval Parquet files")?;
+    let (paths, rows) =
+        parquet::write_snapshot(dir, node, r).context("writing the per-interval Parquet files")?;
     if quiet {
         return Ok(());
     }
     eprintln!(
         "dnsobs: wrote {} interval rows into {} Parquet file(s) under {}",
-        rows.len(),
+        rows,
         paths.len(),
         dir.display()
     );

@@ -23,7 +23,7 @@ pub fn run(args: Rssac002Args) -> anyhow::Result<ExitStatus> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let r = args.input.replay(settings)?;
     let counts = &r.agg.rssac002;
-    let paths = yaml::write_all(&args.out, &args.service, counts)
+    let paths = yaml::write_snapshot(&args.out, &args.service, &r)
         .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;
     if !args.input.quiet {
         for p in &paths {

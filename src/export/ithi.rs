@@ -32,6 +32,14 @@ pub fn write_csv(mut w: impl Write, date: &str, version: &str, rows: &[Row]) -> 
 
 pub use crate::time::utc_date;
 
+/// The CSV of a snapshot: its ITHI rows, dated by the first packet's UTC day.
+pub fn write_snapshot(w: impl Write, s: &crate::snapshot::Snapshot) -> io::Result<()> {
+    let a = &s.agg;
+    let date = utc_date(if a.frames > 0 { a.first_ns } else { 0 });
+    let version = concat!("dnsobs-", env!("CARGO_PKG_VERSION"));
+    write_csv(w, &date, version, &a.ithi.rows())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -310,6 +310,19 @@ fn partition(root: &Path, date: &str, node: &str) -> PathBuf {
 
 //------------ The per-interval table ------------------------------------------
 
+/// Writes the per-interval table of a snapshot (every interval it holds); returns the files
+/// written and the number of rows.
+pub fn write_snapshot(
+    root: &Path,
+    node: &str,
+    s: &crate::snapshot::Snapshot,
+) -> Result<(Vec<PathBuf>, usize), ExportError> {
+    let series = &s.agg.series;
+    let rows = series.rows();
+    let paths = write_intervals(root, node, series.interval_seconds(), &rows)?;
+    Ok((paths, rows.len()))
+}
+
 /// Writes the rows (sorted by interval start, as [`Series::rows`](crate::aggregate::series::Series::rows)
 /// returns them) as one file per UTC date under `root`. Returns the files written.
 pub fn write_intervals(

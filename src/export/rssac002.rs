@@ -234,6 +234,15 @@ pub fn write_days(
     Ok(paths)
 }
 
+/// Writes every day of a snapshot (see [`write_all`]).
+pub fn write_snapshot(
+    dir: &Path,
+    service: &str,
+    s: &crate::snapshot::Snapshot,
+) -> io::Result<Vec<PathBuf>> {
+    write_all(dir, service, &s.agg.rssac002)
+}
+
 /// The first day not yet complete at `now_ns`, allowing `grace` for the last counts of the
 /// previous day to reach the merged total (the workers' flush interval, or more): days before
 /// it can be written.

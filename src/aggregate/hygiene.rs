@@ -218,7 +218,7 @@ impl Hygiene {
             tags: vec![Tags::default(); cap / WAYS].into_boxed_slice(),
             set_mask: cap / WAYS - 1,
             min_queries: settings.min_queries.max(1),
-            seed: super::hll::process_seed(),
+            seed: super::sketch::process_seed(),
             delta: [0; BITS],
             evictions: 0,
             queries: 0,

@@ -5,7 +5,7 @@
 //! QTYPE, 64-bit hash of the lower-cased QNAME). A query inserts `(src, sport, dst, dport, …)`;
 //! a response looks up the reversed tuple `(dst, dport, src, sport, …)`. Messages without a
 //! first question (QTYPE unknown) cannot be keyed and are only counted (`unkeyed`). The
-//! qname hash is foldhash keyed by the per-process seed ([`super::hll::process_seed`]), so a
+//! qname hash is foldhash keyed by the per-process seed ([`super::sketch::process_seed`]), so a
 //! table handed between aggregates keeps hashing the same way, and an attacker cannot aim at
 //! probe chains.
 //!
@@ -189,7 +189,7 @@ impl Pending {
             tail: NIL,
             free: NIL,
             len: 0,
-            hasher: FixedState::with_seed(super::hll::process_seed()),
+            hasher: FixedState::with_seed(super::sketch::process_seed()),
         }
     }
 

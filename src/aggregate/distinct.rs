@@ -130,7 +130,6 @@ impl Distinct {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::decode::Transport;
     use crate::decode::dns::{Edns, Header};
 
     #[test]
@@ -146,16 +145,7 @@ mod test {
             }),
             ..Message::default()
         };
-        let mut ctx = MsgCtx {
-            ts_ns: 0,
-            ip_version: 4,
-            transport: Transport::Udp,
-            src: [0; 16],
-            dst: [0; 16],
-            sport: 1,
-            dport: 53,
-            size: 0,
-        };
+        let mut ctx = MsgCtx::for_test(4, [0; 16]);
         for i in 0..100u8 {
             ctx.ip_version = 4;
             ctx.src = [10, 0, 0, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];

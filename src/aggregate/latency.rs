@@ -597,13 +597,11 @@ mod test {
         };
         MsgCtx {
             ts_ns,
-            ip_version: 4,
             transport: t,
-            src,
             dst,
             sport,
             dport,
-            size: 0,
+            ..MsgCtx::for_test(4, src)
         }
     }
 

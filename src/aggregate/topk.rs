@@ -274,21 +274,7 @@ pub fn render_name(key: &[u8]) -> String {
 mod test {
     use super::*;
     use crate::aggregate::sketch::splitmix64 as rng;
-    use crate::decode::Transport;
     use crate::decode::dns::{self, test::query};
-
-    fn ctx(src: [u8; 16], v: u8) -> MsgCtx {
-        MsgCtx {
-            ts_ns: 0,
-            ip_version: v,
-            transport: Transport::Udp,
-            src,
-            dst: [0; 16],
-            sport: 5353,
-            dport: 53,
-            size: 40,
-        }
-    }
 
     fn v4(a: [u8; 4]) -> [u8; 16] {
         let mut x = [0; 16];
@@ -320,7 +306,7 @@ mod test {
         let mut name = Name::default();
         let q = query(b"\x03www\x07example\x03com\x00", 1, 0, &[]);
         let msg = dns::parse(&q, &mut name).expect("query parses");
-        let c = ctx(v4([198, 51, 100, 9]), 4);
+        let c = MsgCtx::for_test(4, v4([198, 51, 100, 9]));
         t.observe(&c, &msg, &name);
         t.observe(&c, &msg, &name);
         let mut resp = msg;
@@ -366,7 +352,7 @@ mod test {
             // 1 in 20 queries (5 %) is the heavy hitter from one /24; the rest are distinct
             // random names under distinct TLDs from distinct sources (v4 and v6 alternately).
             if i % 20 == 0 {
-                t.observe(&ctx(heavy_src, 4), &heavy, &heavy_name);
+                t.observe(&MsgCtx::for_test(4, heavy_src), &heavy, &heavy_name);
                 heavy_n += 1;
                 continue;
             }
@@ -383,7 +369,7 @@ mod test {
             src[..8].copy_from_slice(&x.to_be_bytes());
             src[8..12].copy_from_slice(&i.to_be_bytes());
             let v = if i % 2 == 0 { 4 } else { 6 };
-            t.observe(&ctx(src, v), &msg, &name);
+            t.observe(&MsgCtx::for_test(v, src), &msg, &name);
         }
         assert_eq!(t.memory_bytes(), mem);
         assert_eq!(all_layouts(&t), before, "a table was reallocated");

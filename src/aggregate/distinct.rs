@@ -132,11 +132,9 @@ mod test {
     use super::*;
     use crate::decode::dns::{Edns, Header};
 
-    #[test]
-    fn distinct_by_version_and_do() {
-        // 100 items share a register with probability ≈ 26 % for a random seed (then the
-        // estimate is 99): fixed seeds keep the exact figures reproducible.
-        let mut d = Distinct::with_seed(5);
+    /// 100 IPv4 and 100 IPv6 sources (in 10 /64s) of queries with DO, one more IPv6 source
+    /// without, one response; returns the last context and message (the response).
+    fn observe_sample(d: &mut Distinct) -> (MsgCtx, Message) {
         let mut msg = Message {
             header: Header::default(),
             edns: Some(Edns {
@@ -161,6 +159,15 @@ mod test {
         msg.header.flags = 0x8000; // a response: ignored
         ctx.src[15] = 201;
         d.observe(&ctx, &msg);
+        (ctx, msg)
+    }
+
+    #[test]
+    fn distinct_by_version_and_do() {
+        // 100 items share a register with probability ≈ 26 % for a random seed (then the
+        // estimate is 99): fixed seeds keep the exact figures reproducible.
+        let mut d = Distinct::with_seed(5);
+        let (ctx, msg) = observe_sample(&mut d);
         let e = d.estimates();
         assert_eq!(
             e,

@@ -332,11 +332,10 @@ mod test {
             .collect()
     }
 
-    #[test]
-    fn flood_keeps_memory_fixed_and_finds_the_heavy_hitter() {
-        let mut t = TopK::new(&Settings::default());
-        let mem = t.memory_bytes();
-        let before = all_layouts(&t);
+    /// One million queries: 1 in 20 (5 %) is the heavy hitter (heavy.example.net from
+    /// 203.0.113.0/24); the rest are distinct random names under distinct TLDs from distinct
+    /// sources (v4 and v6 alternately). Returns the heavy hitter's true count.
+    fn flood(t: &mut TopK) -> u64 {
         let mut name = Name::default();
         let heavy = dns::parse(
             &query(b"\x05heavy\x07example\x03net\x00", 1, 0, &[]),
@@ -349,8 +348,6 @@ mod test {
         let mut r = 11;
         let mut heavy_n = 0u64;
         for i in 0..1_000_000u32 {
-            // 1 in 20 queries (5 %) is the heavy hitter from one /24; the rest are distinct
-            // random names under distinct TLDs from distinct sources (v4 and v6 alternately).
             if i % 20 == 0 {
                 t.observe(&MsgCtx::for_test(4, heavy_src), &heavy, &heavy_name);
                 heavy_n += 1;
@@ -371,6 +368,15 @@ mod test {
             let v = if i % 2 == 0 { 4 } else { 6 };
             t.observe(&MsgCtx::for_test(v, src), &msg, &name);
         }
+        heavy_n
+    }
+
+    #[test]
+    fn flood_keeps_memory_fixed_and_finds_the_heavy_hitter() {
+        let mut t = TopK::new(&Settings::default());
+        let mem = t.memory_bytes();
+        let before = all_layouts(&t);
+        let heavy_n = flood(&mut t);
         assert_eq!(t.memory_bytes(), mem);
         assert_eq!(all_layouts(&t), before, "a table was reallocated");
         assert_eq!(t.qnames.len(), t.qnames.capacity());

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::topk::SpaceSaving;
+use super::sketch::SpaceSaving;
 use crate::decode::{Message, MsgCtx};
 
 /// A longest-prefix-match table of IPv4 and IPv6 prefixes to ASNs.

@@ -250,16 +250,7 @@ mod test {
             &mut Name::default(),
         )
         .unwrap();
-        let ctx = MsgCtx {
-            ts_ns: 0,
-            ip_version: 4,
-            transport: crate::decode::Transport::Udp,
-            src: [0; 16],
-            dst: [0; 16],
-            sport: 1,
-            dport: 53,
-            size: 33,
-        };
+        let ctx = MsgCtx::for_test(4, [0; 16]);
         ind.observe(&ctx, &q, &n);
         assert_eq!(
             (

@@ -218,7 +218,7 @@ impl Hygiene {
             tags: vec![Tags::default(); cap / WAYS].into_boxed_slice(),
             set_mask: cap / WAYS - 1,
             min_queries: settings.min_queries.max(1),
-            seed: super::hll::process_seed(),
+            seed: super::sketch::process_seed(),
             delta: [0; BITS],
             evictions: 0,
             queries: 0,
@@ -414,7 +414,6 @@ impl Hygiene {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Transport;
     use crate::decode::dns::{Edns, Header};
 
     fn ctx(src: u8, sport: u16, ts: u64) -> MsgCtx {
@@ -422,13 +421,8 @@ mod tests {
         a[..4].copy_from_slice(&[192, 0, 2, src]);
         MsgCtx {
             ts_ns: ts,
-            ip_version: 4,
-            transport: Transport::Udp,
-            src: a,
-            dst: [0; 16],
             sport,
-            dport: 53,
-            size: 40,
+            ..MsgCtx::for_test(4, a)
         }
     }
 

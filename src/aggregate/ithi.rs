@@ -16,7 +16,7 @@
 //! bytes: 65,536 slots = 1 MiB).
 
 use crate::aggregate::classify::{Class, classify};
-use crate::aggregate::hll::{self, Hll};
+use crate::aggregate::sketch::{Hll, process_seed};
 use crate::decode::dns::opt;
 use crate::decode::{Message, MsgCtx, Name};
 
@@ -163,7 +163,7 @@ pub struct Ithi {
 impl Ithi {
     /// Empty counters hashing resolvers with the per-process seed.
     pub fn new(settings: &Settings) -> Self {
-        Self::with_seed(settings, hll::process_seed())
+        Self::with_seed(settings, process_seed())
     }
 
     /// Empty counters with a given HLL seed (sketches merge only with equal seeds).

@@ -5,7 +5,7 @@
 //! QTYPE, 64-bit hash of the lower-cased QNAME). A query inserts `(src, sport, dst, dport, …)`;
 //! a response looks up the reversed tuple `(dst, dport, src, sport, …)`. Messages without a
 //! first question (QTYPE unknown) cannot be keyed and are only counted (`unkeyed`). The
-//! qname hash is foldhash keyed by the per-process seed ([`super::hll::process_seed`]), so a
+//! qname hash is foldhash keyed by the per-process seed ([`super::sketch::process_seed`]), so a
 //! table handed between aggregates keeps hashing the same way, and an attacker cannot aim at
 //! probe chains.
 //!
@@ -56,6 +56,7 @@ use std::hash::BuildHasher;
 use foldhash::quality::FixedState;
 use hdrhistogram::Histogram;
 
+use super::sketch::Index;
 use crate::decode::ip::Addr;
 use crate::decode::{Message, MsgCtx, Name, Transport};
 
@@ -126,27 +127,16 @@ struct Link {
     next: u32,
 }
 
-/// An empty index slot.
-const EMPTY: u64 = u64::MAX;
-
-/// An index slot: the low 32 bits of the key's hash above the slab slot. A probe compares the
-/// hash bits before it reads an entry, and deletion finds a slot's home from them: the index
-/// alone is walked, and the one entry read is the one that matches (three random cache misses
-/// per probe before this).
-fn index_slot(hash: u64, slot: u32) -> u64 {
-    ((hash & 0xFFFF_FFFF) << 32) | u64::from(slot)
-}
-
 /// The pending queries: a slab of entries chained in arrival order (head = oldest), free slots
-/// chained through `next`, and an open-addressing index (linear probing, backward-shift
-/// deletion).
+/// chained through `next`, and an open-addressing [`Index`] (linear probing, backward-shift
+/// deletion; each index slot holds hash bits, so a probe walks the index alone and reads only
+/// the entry that matches).
 #[derive(Debug)]
 struct Pending {
     cap: usize,
     slab: Vec<Entry>,
     links: Vec<Link>,
-    index: Box<[u64]>,
-    mask: usize,
+    index: Index,
     head: u32,
     tail: u32,
     free: u32,
@@ -157,7 +147,11 @@ struct Pending {
 impl Clone for Pending {
     /// A clone keeps the reserved capacity, so it never grows either.
     fn clone(&self) -> Self {
-        let reserve = if self.index.is_empty() { 0 } else { self.cap };
+        let reserve = if self.index.is_allocated() {
+            self.cap
+        } else {
+            0
+        };
         let mut slab = Vec::with_capacity(reserve);
         slab.extend_from_slice(&self.slab);
         let mut links = Vec::with_capacity(reserve);
@@ -167,7 +161,6 @@ impl Clone for Pending {
             slab,
             links,
             index: self.index.clone(),
-            mask: self.mask,
             head: self.head,
             tail: self.tail,
             free: self.free,
@@ -183,24 +176,21 @@ impl Pending {
             cap: cap.clamp(1, 1 << 30),
             slab: Vec::new(),
             links: Vec::new(),
-            index: Box::default(),
-            mask: 0,
+            index: Index::default(),
             head: NIL,
             tail: NIL,
             free: NIL,
             len: 0,
-            hasher: FixedState::with_seed(super::hll::process_seed()),
+            hasher: FixedState::with_seed(super::sketch::process_seed()),
         }
     }
 
     /// Reserves the tables (once, on the first query).
     fn reserve(&mut self) {
-        if self.index.is_empty() {
-            let slots = (2 * self.cap).next_power_of_two().max(16);
+        if !self.index.is_allocated() {
             self.slab = Vec::with_capacity(self.cap);
             self.links = Vec::with_capacity(self.cap);
-            self.index = vec![EMPTY; slots].into_boxed_slice();
-            self.mask = slots - 1;
+            self.index = Index::with_capacity(self.cap);
         }
     }
 
@@ -212,21 +202,7 @@ impl Pending {
         if self.len == 0 {
             return None;
         }
-        let want = h & 0xFFFF_FFFF;
-        let mut i = h as usize & self.mask;
-        loop {
-            let v = self.index[i];
-            if v == EMPTY {
-                return None;
-            }
-            if v >> 32 == want {
-                let s = v as u32;
-                if self.slab[s as usize].key == *k {
-                    return Some(s);
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.index.find(h, |s| self.slab[s as usize].key == *k)
     }
 
     fn unlink(&mut self, s: u32) {
@@ -266,25 +242,7 @@ impl Pending {
     fn remove_hashed(&mut self, s: u32, h: u64) -> Entry {
         let e = self.slab[s as usize];
         self.unlink(s);
-        let mask = self.mask;
-        let mut hole = h as usize & mask;
-        while self.index[hole] as u32 != s {
-            hole = (hole + 1) & mask;
-        }
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            let t = self.index[j];
-            if t == EMPTY {
-                break;
-            }
-            let ideal = (t >> 32) as usize & mask;
-            if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
-                self.index[hole] = t;
-                hole = j;
-            }
-        }
-        self.index[hole] = EMPTY;
+        self.index.remove(h, s);
         self.links[s as usize].next = self.free;
         self.free = s;
         self.len -= 1;
@@ -308,18 +266,14 @@ impl Pending {
             });
             (self.slab.len() - 1) as u32
         };
-        let mut i = hash as usize & self.mask;
-        while self.index[i] != EMPTY {
-            i = (i + 1) & self.mask;
-        }
-        self.index[i] = index_slot(hash, s);
+        self.index.insert(hash, s);
         self.push_tail(s);
         self.len += 1;
     }
 
     fn clear(&mut self) {
         if self.len > 0 || !self.slab.is_empty() {
-            self.index.fill(EMPTY);
+            self.index.clear();
             self.slab.clear();
             self.links.clear();
         }
@@ -332,7 +286,7 @@ impl Pending {
     fn memory_bytes(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Entry>()
             + self.links.capacity() * std::mem::size_of::<Link>()
-            + 8 * self.index.len()
+            + self.index.memory_bytes()
     }
 }
 
@@ -461,10 +415,8 @@ impl Latency {
     /// Starts loading the index slot the key will probe first (a hint only).
     #[inline]
     pub fn prefetch(&self, key: &Option<(Key, u64)>) {
-        if let Some((_, h)) = key
-            && !self.pending.index.is_empty()
-        {
-            super::prefetch(&self.pending.index[*h as usize & self.pending.mask]);
+        if let Some((_, h)) = key {
+            self.pending.index.prefetch(*h);
         }
     }
 
@@ -645,13 +597,11 @@ mod test {
         };
         MsgCtx {
             ts_ns,
-            ip_version: 4,
             transport: t,
-            src,
             dst,
             sport,
             dport,
-            size: 0,
+            ..MsgCtx::for_test(4, src)
         }
     }
 

@@ -6,14 +6,23 @@
 
 pub mod asn;
 pub mod classify;
-pub mod hll;
+pub mod distinct;
 pub mod hygiene;
 pub mod ithi;
 pub mod latency;
 pub mod rssac002;
 pub mod series;
+pub mod sketch;
 pub mod sources;
 pub mod topk;
+
+/// The former home of the HyperLogLog and of [`distinct::Distinct`], now in [`sketch::hll`]
+/// and [`distinct`]: the old paths (`aggregate::hll::Distinct`, `aggregate::hll::process_seed`)
+/// still resolve.
+pub mod hll {
+    pub use super::distinct::{Distinct, DistinctEstimates};
+    pub use super::sketch::hll::*;
+}
 
 use crate::decode::dns::opt;
 use crate::decode::{Event, Malformed, Message, MsgCtx, Name, Sink, Transport};
@@ -154,7 +163,7 @@ pub struct Aggregate {
     /// Heavy hitters: qnames, TLDs, second-level names, source prefixes.
     pub topk: topk::TopK,
     /// Estimated distinct sources (HyperLogLog) for live gauges.
-    pub distinct: hll::Distinct,
+    pub distinct: distinct::Distinct,
     /// Response latency and matching counters.
     pub latency: latency::Latency,
     /// Resolver hygiene class counts (the per-source table stays with its worker).
@@ -181,7 +190,7 @@ impl Aggregate {
             sources: Sources::new(settings.max_sources),
             rssac002: rssac002::Rssac002::new(settings.rssac002_max_sources),
             topk: topk::TopK::new(&settings.topk),
-            distinct: hll::Distinct::new(),
+            distinct: distinct::Distinct::new(),
             latency: latency::Latency::new(&settings.latency),
             hygiene: hygiene::Hygiene::new(&settings.hygiene),
             ithi: ithi::Ithi::new(&settings.ithi),
@@ -221,7 +230,7 @@ impl Aggregate {
         let sources = std::mem::replace(&mut self.sources, Sources::new(0));
         let rssac002 = std::mem::replace(&mut self.rssac002, rssac002::Rssac002::new(0));
         let topk = std::mem::replace(&mut self.topk, topk::TopK::placeholder());
-        let distinct = std::mem::replace(&mut self.distinct, hll::Distinct::placeholder());
+        let distinct = std::mem::replace(&mut self.distinct, distinct::Distinct::placeholder());
         let latency = std::mem::replace(&mut self.latency, latency::Latency::placeholder());
         let hygiene = std::mem::replace(&mut self.hygiene, hygiene::Hygiene::placeholder());
         let ithi = std::mem::replace(&mut self.ithi, ithi::Ithi::placeholder());
@@ -304,7 +313,7 @@ impl Aggregate {
             response_udp_size_sum: 0,
             rssac002: rssac002::Rssac002::new(0),
             topk: topk::TopK::placeholder(),
-            distinct: hll::Distinct::placeholder(),
+            distinct: distinct::Distinct::placeholder(),
             latency: latency::Latency::placeholder(),
             hygiene: hygiene::Hygiene::placeholder(),
             ithi: ithi::Ithi::placeholder(),

@@ -616,13 +616,9 @@ mod test {
     fn ctx(ts_ns: u64, v: u8, t: Transport, src: [u8; 16], size: u32) -> MsgCtx {
         MsgCtx {
             ts_ns,
-            ip_version: v,
             transport: t,
-            src,
-            dst: [0; 16],
-            sport: 53,
-            dport: 53,
             size,
+            ..MsgCtx::for_test(v, src)
         }
     }
 

@@ -1,19 +1,15 @@
-//! Bounded heavy hitters: Space-Saving (Metwally, Agrawal, El Abbadi, "Efficient computation of
-//! frequent and top-k elements in data streams", ICDT 2005) over byte-string keys.
+//! Heavy hitters of the queries: the most frequent qnames, TLDs, second-level names and source
+//! prefixes, each in a bounded Space-Saving summary ([`SpaceSaving`], in
+//! [`crate::aggregate::sketch`], which documents the algorithm, its guarantees and its merge).
+//! This module chooses the keys and renders them.
 //!
-//! HOT PATH: no allocation and no lock per observation. Every table is allocated once, in
-//! [`SpaceSaving::new`], as boxed slices of fixed length:
+//! HOT PATH: no allocation and no lock per query; each of a query's four keys is hashed once
+//! ([`TopK::hashes`]), the hash reused by the prefetch and the update.
 //!
-//! * `m` counters (`m = max(8·k, 1024)`, `k` from the config, default 10, at most 1000; or set
-//!   explicitly), each with its key
-//!   stored inline in a fixed arena of `m × width` bytes (no per-key heap allocation; keys
-//!   longer than `width` are cut, which cannot happen for DNS names: `width` is 255 for qnames,
-//!   127 for second-level names, 63 for TLDs, 18 for source prefixes);
-//! * a min-heap of the counters by count (the replacement victim is its root: O(1) to find,
-//!   O(log m) to restore; a heavy key sits near the leaves, so its increment is O(1) in practice);
-//! * an open-addressing index (linear probing, backward-shift deletion, no tombstones) with a
-//!   power-of-two number of slots ≥ 2·m (load ≤ ½), hashed with foldhash keyed by a per-process
-//!   random seed: the names come from the network, so an attacker cannot aim at a probe chain.
+//! * `m` counters per table (`m = max(8·k, 1024)`, `k` from the config, default 10, at most
+//!   1000; or set explicitly). Keys longer than a table's width would be cut, which cannot
+//!   happen for DNS names: the width is 255 for qnames, 127 for second-level names, 63 for
+//!   TLDs, 18 for source prefixes ([`prefix_key`]).
 //!
 //! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4 + 4 + 1) + 8·2^⌈log2 2m⌉` bytes,
 //! whatever the traffic. With the default k = 10 (m = 1024, 2048 index slots): qnames
@@ -27,423 +23,11 @@
 //! 1,504 distinct qnames, the 7th–10th most frequent at 48–43 queries, ≈ 1 %) the qname and
 //! second-level top 10 then mix true entries with noise; with 1024 counters they are exact
 //! (tests/integration/indicators.rs).
-//!
-//! **Guarantees** (for N observations): every monitored key `x` has
-//! `count(x) − error(x) ≤ true(x) ≤ count(x)`, and every key not monitored has
-//! `true ≤ min count ≤ N/m`. While no more than `m` distinct keys were seen the counts are
-//! exact (`error = 0`). So any key with `true > N/m` is reported, and the top k by count is the
-//! exact top k whenever the k-th true count exceeds the m-th largest count's error.
-//!
-//! **Merge** (mergeable summaries, Agarwal et al., PODS 2012; Cafaro et al. for Space-Saving):
-//! keys in both summaries add counts and errors; a key in only one summary adds the other
-//! summary's minimum count (0 unless that summary is full) to its count *and* its error, so
-//! `count ≥ true` survives the merge; the m largest are kept.
 
-use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use foldhash::quality::FixedState;
-
+pub use super::sketch::SpaceSaving;
 use crate::decode::{Message, MsgCtx, Name};
-
-/// An empty index slot.
-const EMPTY: u64 = u64::MAX;
-
-/// An index slot: the low 32 bits of the key's hash above the counter's slot, so that a probe
-/// compares hash bits in the index itself and reads a key only when they match, and deletion
-/// finds each slot's home without reading `hashes`.
-fn index_slot(hash: u64, s: usize) -> u64 {
-    ((hash & 0xFFFF_FFFF) << 32) | s as u64
-}
-
-/// Space-Saving summary of byte-string keys with `m` counters.
-#[derive(Clone, Debug)]
-pub struct SpaceSaving {
-    m: usize,
-    width: usize,
-    /// Key bytes: slot `s` owns `keys[s·width .. s·width + lens[s]]`.
-    keys: Box<[u8]>,
-    lens: Box<[u8]>,
-    counts: Box<[u64]>,
-    errors: Box<[u64]>,
-    hashes: Box<[u64]>,
-    /// Heap position of each slot.
-    pos: Box<[u32]>,
-    /// Min-heap of slots by count; the first `len` entries are live.
-    heap: Box<[u32]>,
-    /// Open-addressing index: [`index_slot`] or `EMPTY`.
-    index: Box<[u64]>,
-    /// Merge scratch: slots that matched a key of the other summary.
-    touched: Box<[bool]>,
-    mask: usize,
-    len: usize,
-    /// Sum of every weight observed (N).
-    total: u64,
-    /// Keys that took over another key's counter (the table was full): the eviction counter.
-    evictions: u64,
-    hasher: FixedState,
-}
-
-impl SpaceSaving {
-    /// A summary with `m` counters (at least 1) for keys of up to `width` bytes (at most 255).
-    pub fn new(m: usize, width: usize) -> Self {
-        let m = m.clamp(1, 1 << 24);
-        let width = width.clamp(1, 255);
-        let slots = (2 * m).next_power_of_two().max(16);
-        Self {
-            m,
-            width,
-            keys: vec![0; m * width].into_boxed_slice(),
-            lens: vec![0; m].into_boxed_slice(),
-            counts: vec![0; m].into_boxed_slice(),
-            errors: vec![0; m].into_boxed_slice(),
-            hashes: vec![0; m].into_boxed_slice(),
-            pos: vec![0; m].into_boxed_slice(),
-            heap: vec![0; m].into_boxed_slice(),
-            index: vec![EMPTY; slots].into_boxed_slice(),
-            touched: vec![false; m].into_boxed_slice(),
-            mask: slots - 1,
-            len: 0,
-            total: 0,
-            evictions: 0,
-            hasher: FixedState::with_seed(super::hll::process_seed()),
-        }
-    }
-
-    /// A summary that allocates nothing and ignores everything: a stand-in while the real one
-    /// is moved out (`std::mem::replace` in `Aggregate::clear`), never to be observed into.
-    pub fn placeholder() -> Self {
-        Self {
-            m: 0,
-            width: 0,
-            keys: Box::default(),
-            lens: Box::default(),
-            counts: Box::default(),
-            errors: Box::default(),
-            hashes: Box::default(),
-            pos: Box::default(),
-            heap: Box::default(),
-            index: Box::default(),
-            touched: Box::default(),
-            mask: 0,
-            len: 0,
-            total: 0,
-            evictions: 0,
-            hasher: FixedState::with_seed(0),
-        }
-    }
-
-    /// Counters (m).
-    pub fn capacity(&self) -> usize {
-        self.m
-    }
-    /// Keys monitored now (≤ m).
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True before the first observation.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Sum of all weights observed (N).
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-    /// Keys evicted so far: each time a new key took over the smallest counter of a full table
-    /// (here or in a merged summary). Zero means every key ever seen is still monitored.
-    pub fn evictions(&self) -> u64 {
-        self.evictions
-    }
-    /// Upper bound of the true count of any key not monitored, and of every monitored key's
-    /// overestimate: the smallest count once all m counters are in use, else 0.
-    pub fn max_error(&self) -> u64 {
-        if self.len < self.m || self.len == 0 {
-            0
-        } else {
-            self.counts[self.heap[0] as usize]
-        }
-    }
-    /// Bytes held by the tables (fixed at construction).
-    pub fn memory_bytes(&self) -> usize {
-        self.keys.len()
-            + self.lens.len()
-            + 8 * (self.counts.len() + self.errors.len() + self.hashes.len())
-            + 4 * (self.pos.len() + self.heap.len())
-            + 8 * self.index.len()
-            + self.touched.len()
-    }
-
-    fn key(&self, s: usize) -> &[u8] {
-        let at = s * self.width;
-        &self.keys[at..at + usize::from(self.lens[s])]
-    }
-
-    fn set_key(&mut self, s: usize, key: &[u8]) {
-        let at = s * self.width;
-        self.keys[at..at + key.len()].copy_from_slice(key);
-        self.lens[s] = key.len() as u8;
-    }
-
-    fn find(&self, key: &[u8], h: u64) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let want = h & 0xFFFF_FFFF;
-        let mut i = h as usize & self.mask;
-        loop {
-            let v = self.index[i];
-            if v == EMPTY {
-                return None;
-            }
-            if v >> 32 == want {
-                let s = (v & 0xFFFF_FFFF) as usize;
-                if self.key(s) == key {
-                    return Some(s);
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-
-    fn index_insert(&mut self, s: usize) {
-        let h = self.hashes[s];
-        let mut i = h as usize & self.mask;
-        while self.index[i] != EMPTY {
-            i = (i + 1) & self.mask;
-        }
-        self.index[i] = index_slot(h, s);
-    }
-
-    /// Removes slot `s` from the index (backward-shift deletion keeps probe chains intact).
-    fn index_remove(&mut self, s: usize) {
-        let mask = self.mask;
-        let mut hole = self.hashes[s] as usize & mask;
-        while self.index[hole] & 0xFFFF_FFFF != s as u64 {
-            hole = (hole + 1) & mask;
-        }
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            let t = self.index[j];
-            if t == EMPTY {
-                break;
-            }
-            let ideal = (t >> 32) as usize & mask;
-            // Move `t` into the hole unless its ideal slot lies cyclically in (hole, j].
-            if j.wrapping_sub(ideal) & mask >= j.wrapping_sub(hole) & mask {
-                self.index[hole] = t;
-                hole = j;
-            }
-        }
-        self.index[hole] = EMPTY;
-    }
-
-    fn heap_swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.pos[self.heap[a] as usize] = a as u32;
-        self.pos[self.heap[b] as usize] = b as u32;
-    }
-
-    fn sift_up(&mut self, mut p: usize) {
-        while p > 0 {
-            let parent = (p - 1) / 2;
-            if self.counts[self.heap[parent] as usize] <= self.counts[self.heap[p] as usize] {
-                break;
-            }
-            self.heap_swap(p, parent);
-            p = parent;
-        }
-    }
-
-    fn sift_down(&mut self, mut p: usize) {
-        loop {
-            let l = 2 * p + 1;
-            if l >= self.len {
-                return;
-            }
-            let r = l + 1;
-            let c = if r < self.len
-                && self.counts[self.heap[r] as usize] < self.counts[self.heap[l] as usize]
-            {
-                r
-            } else {
-                l
-            };
-            if self.counts[self.heap[p] as usize] <= self.counts[self.heap[c] as usize] {
-                return;
-            }
-            self.heap_swap(p, c);
-            p = c;
-        }
-    }
-
-    /// The hash `add` uses for `key` (after truncation to the key width).
-    #[inline]
-    pub fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(&key[..key.len().min(self.width)])
-    }
-
-    /// Starts loading the index slot `add` will probe first for a key of hash `h` (from
-    /// [`SpaceSaving::hash`]; a hint only).
-    #[inline]
-    pub fn prefetch(&self, h: u64) {
-        if self.m == 0 {
-            return;
-        }
-        super::prefetch(&self.index[h as usize & self.mask]);
-    }
-
-    /// Counts one occurrence of `key`.
-    #[inline]
-    pub fn insert(&mut self, key: &[u8]) {
-        self.add(key, 1, 0);
-    }
-
-    /// Counts `w` occurrences of `key`, `e` of which may be an overestimate from elsewhere
-    /// (0 for direct observations).
-    pub fn add(&mut self, key: &[u8], w: u64, e: u64) {
-        if self.m == 0 {
-            return; // placeholder
-        }
-        let h = self.hash(key);
-        self.add_hashed(key, h, w, e);
-    }
-
-    /// [`SpaceSaving::add`] with `h == self.hash(key)` computed by the caller (hash once when
-    /// the slot was prefetched first).
-    #[inline]
-    pub fn add_hashed(&mut self, key: &[u8], h: u64, w: u64, e: u64) {
-        if self.m == 0 {
-            return; // placeholder
-        }
-        debug_assert_eq!(h, self.hash(key));
-        let key = &key[..key.len().min(self.width)];
-        self.total += w;
-        if let Some(s) = self.find(key, h) {
-            self.counts[s] += w;
-            self.errors[s] += e;
-            self.sift_down(self.pos[s] as usize);
-            return;
-        }
-        if self.len < self.m {
-            let s = self.len;
-            self.len += 1;
-            self.set_key(s, key);
-            self.counts[s] = w;
-            self.errors[s] = e;
-            self.hashes[s] = h;
-            self.index_insert(s);
-            self.heap[s] = s as u32;
-            self.pos[s] = s as u32;
-            self.sift_up(s);
-            return;
-        }
-        // Full: the key takes over the smallest counter, inheriting its count as error.
-        self.evictions += 1;
-        let s = self.heap[0] as usize;
-        let min = self.counts[s];
-        self.index_remove(s);
-        self.set_key(s, key);
-        self.hashes[s] = h;
-        self.counts[s] = min + w;
-        self.errors[s] = min + e;
-        self.index_insert(s);
-        self.sift_down(0);
-    }
-
-    /// The estimated count and error of `key`, if monitored.
-    pub fn get(&self, key: &[u8]) -> Option<(u64, u64)> {
-        let key = &key[..key.len().min(self.width)];
-        let s = self.find(key, self.hasher.hash_one(key))?;
-        Some((self.counts[s], self.errors[s]))
-    }
-
-    /// The `k` largest counts, largest first (ties by key): `(key, count, error)`.
-    /// `count − error ≤ true ≤ count`. Allocates: call at export time only.
-    pub fn top(&self, k: usize) -> Vec<(&[u8], u64, u64)> {
-        let mut v: Vec<(&[u8], u64, u64)> = (0..self.len)
-            .map(|s| (self.key(s), self.counts[s], self.errors[s]))
-            .collect();
-        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        v.truncate(k);
-        v
-    }
-
-    /// Forgets every key, keeping the memory.
-    pub fn clear(&mut self) {
-        self.index.fill(EMPTY);
-        self.len = 0;
-        self.total = 0;
-        self.evictions = 0;
-    }
-
-    /// Merges `other` into `self` (see the module doc); allocation-free.
-    pub fn merge(&mut self, other: &Self) {
-        if self.m == 0 {
-            return; // placeholder
-        }
-        let self_min = self.max_error();
-        let other_min = other.max_error();
-        self.touched.fill(false);
-        for j in 0..other.len {
-            let key = other.key(j);
-            let key = &key[..key.len().min(self.width)];
-            if let Some(s) = self.find(key, self.hasher.hash_one(key)) {
-                self.counts[s] += other.counts[j];
-                self.errors[s] += other.errors[j];
-                self.touched[s] = true;
-            }
-        }
-        for s in 0..self.len {
-            if !self.touched[s] {
-                self.counts[s] += other_min;
-                self.errors[s] += other_min;
-            }
-        }
-        for p in (0..self.len / 2).rev() {
-            self.sift_down(p);
-        }
-        for j in 0..other.len {
-            let key = other.key(j);
-            let key = &key[..key.len().min(self.width)];
-            let h = self.hasher.hash_one(key);
-            if self.find(key, h).is_some() {
-                continue;
-            }
-            let (c, e) = (other.counts[j] + self_min, other.errors[j] + self_min);
-            if self.len < self.m {
-                let s = self.len;
-                self.len += 1;
-                self.set_key(s, key);
-                self.hashes[s] = h;
-                self.counts[s] = c;
-                self.errors[s] = e;
-                self.index_insert(s);
-                self.heap[s] = s as u32;
-                self.pos[s] = s as u32;
-                self.sift_up(s);
-            } else {
-                let s = self.heap[0] as usize;
-                // Either this key or the smallest monitored one is forgotten.
-                self.evictions += 1;
-                if c <= self.counts[s] {
-                    continue;
-                }
-                self.index_remove(s);
-                self.set_key(s, key);
-                self.hashes[s] = h;
-                self.counts[s] = c;
-                self.errors[s] = e;
-                self.index_insert(s);
-                self.sift_down(0);
-            }
-        }
-        self.total += other.total;
-        self.evictions += other.evictions;
-    }
-}
-
-//------------ TopK ----------------------------------------------------------
 
 /// Top-k settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -686,180 +270,11 @@ pub fn render_name(key: &[u8]) -> String {
 }
 
 //============ Testing =======================================================
-
 #[cfg(test)]
 mod test {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::decode::Transport;
+    use crate::aggregate::sketch::splitmix64 as rng;
     use crate::decode::dns::{self, test::query};
-
-    /// Deterministic pseudo-random numbers (splitmix64).
-    fn rng(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    #[test]
-    fn exact_while_keys_fit() {
-        let mut s = SpaceSaving::new(50, 32);
-        let mut exact = HashMap::new();
-        let mut r = 1;
-        for _ in 0..10_000 {
-            let k = format!("k{}", rng(&mut r) % 50);
-            s.insert(k.as_bytes());
-            *exact.entry(k).or_insert(0u64) += 1;
-        }
-        assert_eq!(s.len(), 50);
-        assert_eq!(s.max_error(), exact.values().copied().min().unwrap_or(0));
-        for (k, &n) in &exact {
-            assert_eq!(s.get(k.as_bytes()), Some((n, 0)), "{k}");
-        }
-        let top = s.top(5);
-        let mut want: Vec<_> = exact.iter().map(|(k, &n)| (k.as_bytes(), n)).collect();
-        want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        assert_eq!(
-            top.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>(),
-            want[..5].to_vec()
-        );
-    }
-
-    #[test]
-    fn evictions_count_every_takeover() {
-        let mut s = SpaceSaving::new(4, 8);
-        for k in [b"a", b"b", b"c", b"d", b"a"] {
-            s.insert(k);
-        }
-        assert_eq!(s.evictions(), 0, "four keys fit in four counters");
-        s.insert(b"e");
-        s.insert(b"f");
-        assert_eq!(s.evictions(), 2);
-        // Merging: another full summary's evictions add, and each of its keys that does not
-        // fit forgets one key (its own or a monitored one).
-        let mut o = SpaceSaving::new(4, 8);
-        for k in [b"w", b"x", b"y", b"z", b"v"] {
-            o.insert(k);
-        }
-        assert_eq!(o.evictions(), 1);
-        s.merge(&o);
-        assert_eq!(s.evictions(), 2 + 1 + 4);
-        s.clear();
-        assert_eq!(s.evictions(), 0);
-    }
-
-    /// Zipf-like stream over far more keys than counters: the bounds hold for every key.
-    fn check_bounds(s: &SpaceSaving, exact: &HashMap<Vec<u8>, u64>) {
-        let min = s.max_error();
-        for (k, &n) in exact {
-            match s.get(k) {
-                Some((c, e)) => assert!(c - e <= n && n <= c, "{k:?}: {c} {e} {n}"),
-                None => assert!(n <= min, "{k:?}: {n} > {min}"),
-            }
-        }
-        assert!(min <= s.total() / s.capacity() as u64);
-    }
-
-    fn zipf_stream(seed: u64, n: usize, keys: u64) -> Vec<Vec<u8>> {
-        let mut r = seed;
-        (0..n)
-            .map(|_| {
-                // P(rank) ∝ 1/rank, by inverse transform on a log scale.
-                let u = (rng(&mut r) >> 11) as f64 / (1u64 << 53) as f64;
-                let rank = ((keys as f64).powf(u)) as u64;
-                format!("name{rank}.example").into_bytes()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn bounds_hold_and_merge_keeps_them() {
-        let a_stream = zipf_stream(7, 50_000, 5_000);
-        let b_stream = zipf_stream(8, 30_000, 5_000);
-        let (mut a, mut b) = (SpaceSaving::new(80, 64), SpaceSaving::new(80, 64));
-        let mut ea: HashMap<Vec<u8>, u64> = HashMap::new();
-        let mut eb: HashMap<Vec<u8>, u64> = HashMap::new();
-        for k in &a_stream {
-            a.insert(k);
-            *ea.entry(k.clone()).or_default() += 1;
-        }
-        for k in &b_stream {
-            b.insert(k);
-            *eb.entry(k.clone()).or_default() += 1;
-        }
-        check_bounds(&a, &ea);
-        check_bounds(&b, &eb);
-        a.merge(&b);
-        for (k, n) in eb {
-            *ea.entry(k).or_default() += n;
-        }
-        assert_eq!(a.total(), 80_000);
-        assert_eq!(a.len(), 80);
-        check_bounds(&a, &ea);
-        // The heaviest key is found, first.
-        assert_eq!(a.top(1)[0].0, b"name1.example");
-        // Merging into an empty summary is a copy.
-        let mut c = SpaceSaving::new(80, 64);
-        c.merge(&a);
-        assert_eq!(c.top(80), a.top(80));
-    }
-
-    #[test]
-    fn merge_of_small_summaries_is_exact() {
-        let (mut a, mut b) = (SpaceSaving::new(10, 8), SpaceSaving::new(10, 8));
-        for (k, n) in [(b"x", 5), (b"y", 3)] {
-            for _ in 0..n {
-                a.insert(k);
-            }
-        }
-        for (k, n) in [(b"y", 4), (b"z", 1)] {
-            for _ in 0..n {
-                b.insert(k);
-            }
-        }
-        a.merge(&b);
-        assert_eq!(
-            a.top(10),
-            vec![(&b"y"[..], 7, 0), (&b"x"[..], 5, 0), (&b"z"[..], 1, 0)]
-        );
-        a.clear();
-        assert!(a.is_empty() && a.top(3).is_empty() && a.get(b"x").is_none());
-    }
-
-    #[test]
-    fn index_survives_churn() {
-        // Constant replacement exercises backward-shift deletion; every monitored key must stay
-        // findable and the index must hold exactly `len` entries.
-        let mut s = SpaceSaving::new(16, 16);
-        let mut r = 3;
-        for i in 0..100_000u64 {
-            let k = (rng(&mut r) % 1000).to_le_bytes();
-            s.insert(&k);
-            if i % 997 == 0 {
-                for slot in 0..s.len() {
-                    let key = s.key(slot).to_vec();
-                    assert!(s.get(&key).is_some());
-                }
-                assert_eq!(s.index.iter().filter(|&&x| x != EMPTY).count(), s.len());
-            }
-        }
-    }
-
-    fn ctx(src: [u8; 16], v: u8) -> MsgCtx {
-        MsgCtx {
-            ts_ns: 0,
-            ip_version: v,
-            transport: Transport::Udp,
-            src,
-            dst: [0; 16],
-            sport: 5353,
-            dport: 53,
-            size: 40,
-        }
-    }
 
     fn v4(a: [u8; 4]) -> [u8; 16] {
         let mut x = [0; 16];
@@ -891,7 +306,7 @@ mod test {
         let mut name = Name::default();
         let q = query(b"\x03www\x07example\x03com\x00", 1, 0, &[]);
         let msg = dns::parse(&q, &mut name).expect("query parses");
-        let c = ctx(v4([198, 51, 100, 9]), 4);
+        let c = MsgCtx::for_test(4, v4([198, 51, 100, 9]));
         t.observe(&c, &msg, &name);
         t.observe(&c, &msg, &name);
         let mut resp = msg;
@@ -910,36 +325,17 @@ mod test {
         assert_eq!(t.tlds.total(), 2);
     }
 
-    /// Fingerprint of every table's memory: lengths and buffer addresses.
-    fn layout(s: &SpaceSaving) -> Vec<(usize, usize)> {
-        fn f<T>(b: &[T]) -> (usize, usize) {
-            (b.as_ptr() as usize, b.len())
-        }
-        vec![
-            f(&s.keys),
-            f(&s.lens),
-            f(&s.counts),
-            f(&s.errors),
-            f(&s.hashes),
-            f(&s.pos),
-            f(&s.heap),
-            f(&s.index),
-            f(&s.touched),
-        ]
-    }
-
     fn all_layouts(t: &TopK) -> Vec<(usize, usize)> {
         [&t.qnames, &t.tlds, &t.slds, &t.sources]
             .iter()
-            .flat_map(|s| layout(s))
+            .flat_map(|s| s.layout())
             .collect()
     }
 
-    #[test]
-    fn flood_keeps_memory_fixed_and_finds_the_heavy_hitter() {
-        let mut t = TopK::new(&Settings::default());
-        let mem = t.memory_bytes();
-        let before = all_layouts(&t);
+    /// One million queries: 1 in 20 (5 %) is the heavy hitter (heavy.example.net from
+    /// 203.0.113.0/24); the rest are distinct random names under distinct TLDs from distinct
+    /// sources (v4 and v6 alternately). Returns the heavy hitter's true count.
+    fn flood(t: &mut TopK) -> u64 {
         let mut name = Name::default();
         let heavy = dns::parse(
             &query(b"\x05heavy\x07example\x03net\x00", 1, 0, &[]),
@@ -952,10 +348,8 @@ mod test {
         let mut r = 11;
         let mut heavy_n = 0u64;
         for i in 0..1_000_000u32 {
-            // 1 in 20 queries (5 %) is the heavy hitter from one /24; the rest are distinct
-            // random names under distinct TLDs from distinct sources (v4 and v6 alternately).
             if i % 20 == 0 {
-                t.observe(&ctx(heavy_src, 4), &heavy, &heavy_name);
+                t.observe(&MsgCtx::for_test(4, heavy_src), &heavy, &heavy_name);
                 heavy_n += 1;
                 continue;
             }
@@ -972,8 +366,17 @@ mod test {
             src[..8].copy_from_slice(&x.to_be_bytes());
             src[8..12].copy_from_slice(&i.to_be_bytes());
             let v = if i % 2 == 0 { 4 } else { 6 };
-            t.observe(&ctx(src, v), &msg, &name);
+            t.observe(&MsgCtx::for_test(v, src), &msg, &name);
         }
+        heavy_n
+    }
+
+    #[test]
+    fn flood_keeps_memory_fixed_and_finds_the_heavy_hitter() {
+        let mut t = TopK::new(&Settings::default());
+        let mem = t.memory_bytes();
+        let before = all_layouts(&t);
+        let heavy_n = flood(&mut t);
         assert_eq!(t.memory_bytes(), mem);
         assert_eq!(all_layouts(&t), before, "a table was reallocated");
         assert_eq!(t.qnames.len(), t.qnames.capacity());

@@ -125,6 +125,26 @@ pub struct MsgCtx {
     pub size: u32,
 }
 
+/// The one place unit tests build a message context: set what a test varies with struct
+/// update syntax, `MsgCtx { ts_ns, size, ..MsgCtx::for_test(4, src) }`.
+#[cfg(test)]
+impl MsgCtx {
+    /// A UDP message from `src` (IPv4 in the first four bytes) port 1 to the all-zero address
+    /// port 53, at capture time 0, of size 0.
+    pub(crate) fn for_test(ip_version: u8, src: Addr) -> Self {
+        Self {
+            ts_ns: 0,
+            ip_version,
+            transport: Transport::Udp,
+            src,
+            dst: [0; 16],
+            sport: 1,
+            dport: 53,
+            size: 0,
+        }
+    }
+}
+
 /// Receives what decoding finds.
 pub trait Sink {
     /// A DNS message with a complete header (possibly malformed further on).

@@ -1,0 +1,38 @@
+//! Generic fixed-memory sketches and tables, independent of DNS: byte-string keys in, counts
+//! and estimates out. The DNS-specific modules around them choose the keys ([`super::topk`],
+//! [`super::distinct`], [`super::asn`], [`super::ithi`]).
+//!
+//! * [`hll`]: HyperLogLog distinct counts.
+//! * [`spacesaving`]: Space-Saving heavy hitters.
+//! * [`index`]: the open-addressing hash index of the bounded tables (Space-Saving, the
+//!   latency module's pending queries).
+//!
+//! HOT PATH: no allocation and no lock per observation; every table is allocated once.
+
+pub mod hll;
+pub mod index;
+pub mod spacesaving;
+
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+pub use hll::Hll;
+pub use index::Index;
+pub use spacesaving::SpaceSaving;
+
+/// A random seed drawn once per process, shared by every sketch and table that must agree on
+/// hashes (HLL merges; pending tables handed between aggregates).
+pub fn process_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| foldhash::quality::RandomState::default().hash_one(0x646e_736f_6273u64))
+}
+
+/// Deterministic pseudo-random numbers for tests (splitmix64).
+#[cfg(test)]
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

@@ -3,14 +3,6 @@
 
 mod top;
 
-/// What src/top.rs uses of the command line.
-mod cli {
-    pub use dnsobs::cmd::cli::TopArgs;
-
-    /// Exit status: success.
-    pub const EXIT_OK: u8 = dnsobs::cmd::ExitStatus::Ok.code();
-}
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -26,10 +18,7 @@ fn main() -> ExitCode {
         Command::Ithi(args) => cmd::ithi::run(args),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
         Command::Generate { what } => cmd::generate::run(what),
-        // src/top.rs returns a bare code: 0, or 1 when `--once` cannot reach the daemon.
-        Command::Top(args) => {
-            top::run(args).map(|c| ExitStatus::try_from(c).unwrap_or(ExitStatus::Error))
-        }
+        Command::Top(args) => top::run(args),
     };
     match result {
         Ok(status) => status.into(),

@@ -829,16 +829,13 @@ fn append_queries(
     Ok(())
 }
 
+/// A row's source prefix as text ("192.0.2.0/24", "2001:db8::/48"), rendered like the top-k
+/// source prefixes.
 fn render_prefix(r: &QueryRow) -> String {
-    if r.flags & F_V6 != 0 {
-        format!("{}/{ANON_V6_BITS}", std::net::Ipv6Addr::from(r.prefix))
-    } else {
-        let p = r.prefix;
-        format!(
-            "{}/{ANON_V4_BITS}",
-            std::net::Ipv4Addr::new(p[0], p[1], p[2], p[3])
-        )
-    }
+    use crate::aggregate::topk;
+    let version = if r.flags & F_V6 != 0 { 6 } else { 4 };
+    let (key, len) = topk::prefix_key(version, &r.prefix, ANON_V4_BITS, ANON_V6_BITS);
+    topk::render_prefix(&key[..len])
 }
 
 //============ Testing =======================================================

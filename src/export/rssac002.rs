@@ -292,13 +292,10 @@ pub(crate) mod test {
     fn feed(r: &mut Rssac002, v: u8, t: Transport, src: [u8; 16], size: u32, msg: Message) {
         let ctx = MsgCtx {
             ts_ns: u64::from(DAY) * NS_PER_DAY + 12 * 3_600_000_000_000,
-            ip_version: v,
             transport: t,
-            src,
-            dst: [0; 16],
             sport: 53,
-            dport: 53,
             size,
+            ..MsgCtx::for_test(v, src)
         };
         r.observe(&ctx, &msg);
     }

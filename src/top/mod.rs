@@ -16,15 +16,16 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::cli::TopArgs;
+use dnsobs::cmd::ExitStatus;
+use dnsobs::cmd::cli::TopArgs;
 use scrape::{Target, target};
 use view::{State, View, header, sections, text};
 
 /// Exit status of `--once` when the daemon could not be reached.
-const EXIT_UNREACHABLE: u8 = 1;
+const EXIT_UNREACHABLE: ExitStatus = ExitStatus::Error;
 
 /// `dnsobs top`: `--once` prints a snapshot, otherwise the live terminal view runs until `q`.
-pub fn run(args: TopArgs) -> anyhow::Result<u8> {
+pub fn run(args: TopArgs) -> anyhow::Result<ExitStatus> {
     if !(args.interval.is_finite() && args.interval >= 0.1) {
         bail!("--interval must be at least 0.1 second");
     }
@@ -37,7 +38,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<u8> {
     terminal::tui(&args, t, interval, timeout)
 }
 
-fn once(args: &TopArgs, t: &Target, timeout: Duration) -> u8 {
+fn once(args: &TopArgs, t: &Target, timeout: Duration) -> ExitStatus {
     let mut state = State::default();
     match scrape::scrape(t, timeout) {
         Ok(s) => state.update(Ok(s)),
@@ -52,5 +53,5 @@ fn once(args: &TopArgs, t: &Target, timeout: Duration) -> u8 {
     }
     let lines = header(&state, &args.url, args.interval);
     print!("{}", text(&lines, &all));
-    crate::cli::EXIT_OK
+    ExitStatus::Ok
 }

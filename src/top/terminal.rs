@@ -18,7 +18,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Tabs};
 
 use super::scrape::{self, Scrape, Target};
 use super::view::{Section, State, View, header, sections};
-use crate::cli::TopArgs;
+use dnsobs::cmd::ExitStatus;
+use dnsobs::cmd::cli::TopArgs;
 
 /// Restores the terminal when dropped (normal exit and errors); the panic hook covers panics
 /// (the release profile aborts, so no destructor runs there).
@@ -45,7 +46,7 @@ pub(super) fn tui(
     t: Target,
     interval: Duration,
     timeout: Duration,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitStatus> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
@@ -80,7 +81,7 @@ pub(super) fn tui(
         }
     }
     drop(term);
-    Ok(crate::cli::EXIT_OK)
+    Ok(ExitStatus::Ok)
 }
 
 /// The alternate screen, cleared (raw mode is already on).

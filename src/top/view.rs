@@ -541,3 +541,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod families {
+    /// Every metric name the view reads (a `"dnsobs_…"` or `"process_…"` literal in the source
+    /// of `top`) is a family `/metrics` writes, from the family table.
+    #[test]
+    fn every_metric_read_is_in_the_family_table() {
+        use dnsobs::export::prometheus::families::ALL;
+        let exposed: Vec<String> = ALL.iter().map(|f| f.exposed()).collect();
+        let source = [include_str!("view.rs"), include_str!("scrape.rs")].concat();
+        let mut seen = 0;
+        for (i, _) in source.match_indices("\"dnsobs_") {
+            let name: String = source[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name == "dnsobs_" {
+                continue; // the prefix itself, in this test
+            }
+            assert!(
+                exposed.contains(&name),
+                "top reads {name}, not in the family table"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} names found");
+    }
+}

@@ -151,9 +151,10 @@ impl Hll {
         self.regs.len()
     }
 
-    /// Merges `other` into `self` unless `self` is a placeholder.
+    /// Merges `other` into `self` unless either is a placeholder.
     pub(crate) fn merge_real(&mut self, other: &Self) {
-        if !self.regs.is_empty() {
+        // A placeholder on either side holds nothing to merge (and may carry another seed).
+        if !self.regs.is_empty() && !other.regs.is_empty() {
             self.merge(other);
         }
     }

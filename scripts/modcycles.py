@@ -14,6 +14,13 @@ for dp, _, fs in os.walk(root):
         if rel in (['lib'],): rel = []
         if rel == ['main']: continue
         mods[tuple(rel)] = p
+def strip_comments(text):
+    # drop // comments (doc comments included: intra-doc links are not imports)
+    out = []
+    for line in text.split('\n'):
+        i = line.find('//')
+        out.append(line if i < 0 else line[:i])
+    return '\n'.join(out)
 def strip_tests(text):
     # drop #[cfg(test)] mod ... { } blocks crudely: everything after '#[cfg(test)]\nmod'
     i = text.find('#[cfg(test)]\nmod ')
@@ -21,7 +28,7 @@ def strip_tests(text):
 edges = {m: set() for m in mods}
 pat = re.compile(r'\b(crate|super|self)((?:::\w+)+)')
 for m, p in mods.items():
-    text = strip_tests(open(p).read())
+    text = strip_comments(strip_tests(open(p).read()))
     # expand `use crate::x::{a, b::c}` groups crudely
     for g in re.finditer(r'\b(crate|super|self)((?:::\w+)*)::\{([^}]*)\}', text):
         for item in g.group(3).split(','):

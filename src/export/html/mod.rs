@@ -61,8 +61,9 @@ pub fn html(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::svg::{BLUE, Item, columns, hbar, lines, nice_step};
+    use super::time::tests::row;
     use super::*;
-    use crate::export::report::{Counts, IntervalRow, TopRow};
+    use crate::export::report::{Counts, TopRow};
     use crate::snapshot::{FileSummary, ReplayInput, Snapshot};
 
     #[test]
@@ -141,23 +142,6 @@ mod tests {
         // A top-k list shows as a table.
         assert!(h.contains("<h3>top k › qnames</h3>"));
         assert!(h.contains("a.example."));
-    }
-
-    fn row(start: u64, transport: &'static str, ip_version: u8, queries: u64) -> IntervalRow {
-        IntervalRow {
-            interval_start: start,
-            interval_start_iso: String::new(),
-            transport,
-            ip_version,
-            queries,
-            responses: 0,
-            queries_edns: 0,
-            queries_do: 0,
-            responses_nxdomain: 0,
-            responses_tc: 0,
-            query_bytes: 0,
-            response_bytes: 0,
-        }
     }
 
     #[test]

@@ -122,11 +122,17 @@ fn mean_rates(p: &mut Page, r: &Report, span_s: Option<f64>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::export::report::IntervalRow;
 
-    fn row(start: u64, transport: &'static str, ip_version: u8, queries: u64) -> IntervalRow {
+    /// An interval row with only queries counted.
+    pub(in crate::export::html) fn row(
+        start: u64,
+        transport: &'static str,
+        ip_version: u8,
+        queries: u64,
+    ) -> IntervalRow {
         IntervalRow {
             interval_start: start,
             interval_start_iso: String::new(),
@@ -143,7 +149,7 @@ mod tests {
         }
     }
 
-    pub fn series(rows: Vec<IntervalRow>) -> TimeSeries {
+    fn series(rows: Vec<IntervalRow>) -> TimeSeries {
         TimeSeries {
             interval_seconds: 1,
             evicted_intervals: 0,

@@ -183,7 +183,16 @@ impl Published {
 
     /// Replaces the current snapshot; readers holding the old one keep it until they drop it.
     pub fn store(&self, next: Arc<Snapshot>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = next;
+        self.swap(next);
+    }
+
+    /// Replaces the current snapshot and returns the previous one (which the producer may
+    /// reuse once no reader holds it).
+    pub fn swap(&self, next: Arc<Snapshot>) -> Arc<Snapshot> {
+        std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            next,
+        )
     }
 }
 

@@ -4,7 +4,9 @@
 //! The merger alone owns the total. It publishes a copy at most once per flush interval (and
 //! when a reload changed the daemon's status), so a scrape renders a snapshot no older than
 //! about two flush intervals without ever waiting for the merger, and the merger never waits for
-//! a scrape. The cost is one copy of the total per publish (documented in docs/daemon.md).
+//! a scrape. The cost is one copy of the total per publish (documented in docs/daemon.md); the
+//! copy is made into the snapshot published before, when no scrape still holds it (cleared, then
+//! the total merged into it), so publishing allocates nothing in the steady state.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -58,11 +60,13 @@ pub(super) struct Merger {
     pub(super) parquet: Option<ParquetOut>,
     /// Least time between two publications.
     pub(super) publish_every: Duration,
+    /// The snapshot published before the current one, to be reused.
+    pub(super) spare: Option<Arc<Snapshot>>,
 }
 
 impl Merger {
     /// Publishes the current state as the daemon's snapshot.
-    pub(super) fn publish(&self) {
+    pub(super) fn publish(&mut self) {
         let sh = &self.shared;
         let status = DaemonStatus {
             health: self.health.clone(),
@@ -72,10 +76,22 @@ impl Merger {
             reload_time: sh.reload_time.load(Ordering::Relaxed),
             start_time: sh.start_time,
         };
-        sh.published.store(Arc::new(Snapshot {
-            agg: self.total.clone(),
-            input: Input::Daemon(Box::new(status)),
-        }));
+        let input = Input::Daemon(Box::new(status));
+        // Reuse the snapshot published before unless a scrape still reads it: its tables keep
+        // their memory, so the steady state allocates nothing but the `Arc`.
+        let next = match self.spare.take().map(Arc::try_unwrap) {
+            Some(Ok(mut s)) => {
+                s.agg.clear();
+                s.agg.merge(&self.total);
+                s.input = input;
+                s
+            }
+            _ => Snapshot {
+                agg: self.total.clone(),
+                input,
+            },
+        };
+        self.spare = Some(sh.published.swap(Arc::new(next)));
     }
 
     /// Runs until every worker has gone, then writes what is due and publishes a last time.

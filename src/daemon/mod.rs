@@ -456,6 +456,7 @@ fn merger(
         rssac,
         parquet,
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
+        spare: None,
     }
 }
 
@@ -514,7 +515,7 @@ pub fn run(
         &shared,
         &stop,
     )?;
-    let m = merger(
+    let mut m = merger(
         &config,
         w.from_workers,
         w.recycle,

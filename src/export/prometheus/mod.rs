@@ -189,3 +189,33 @@ mod test {
         }
     }
 }
+
+#[cfg(test)]
+mod merge_copy {
+    use std::path::Path;
+
+    use super::*;
+    use crate::aggregate::Aggregate;
+
+    /// The daemon publishes its total by merging it into a cleared aggregate (reusing the
+    /// previous snapshot's memory): that copy must render exactly like the original.
+    #[test]
+    fn a_total_merged_into_a_cleared_aggregate_renders_the_same() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/root-mix-v4v6.pcap");
+        let r = crate::pipeline::replay_file(&path, 2).expect("fixture");
+        let settings = crate::aggregate::Settings::default();
+        let mut copy = Aggregate::new(&settings);
+        copy.merge(&r.agg);
+        copy.clear();
+        copy.merge(&r.agg);
+        let copy = Snapshot {
+            agg: copy,
+            input: r.input.clone(),
+        };
+        let json = crate::export::report::json;
+        assert_eq!(json(&copy), json(&r));
+        let want = text(&Arc::new(r)).expect("renders");
+        let got = text(&Arc::new(copy)).expect("renders");
+        assert_eq!(got, want);
+    }
+}

@@ -98,8 +98,9 @@ done
 bash -n /usr/share/bash-completion/completions/dnsobs || fail "bash completion: syntax error"
 # The README's links into docs/ resolve in the package (read from the .deb: dpkg may be told to
 # leave /usr/share/doc out).
+contents="$(dpkg-deb -c "$deb")"
 for d in README.md docs/metrics.md docs/architecture.md; do
-    dpkg-deb -c "$deb" | grep -q "/usr/share/doc/dnsobs/$d\$" || fail "the package has no /usr/share/doc/dnsobs/$d"
+    grep -q "/usr/share/doc/dnsobs/$d\$" <<<"$contents" || fail "the package has no /usr/share/doc/dnsobs/$d"
 done
 
 files="$(dpkg-query -L dnsobs | grep -v '^/\.$')"

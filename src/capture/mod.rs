@@ -1,6 +1,6 @@
 //! Stage 1, capture: frames in, with their link type and timestamp. No DNS knowledge here.
 //!
-//! [`file`] reads capture files (pcap, pcapng, gzip/zstd compressed) for `replay`;
+//! [`file`] reads capture files (pcap, pcapng; gzip, zstd, xz, bzip2, lz4 compressed) for `replay`;
 //! [`live`] opens libpcap handles joined into a PACKET_FANOUT group for the daemon.
 
 pub mod dnstap;

@@ -192,7 +192,8 @@ pub struct ReplayArgs {
 /// commands reword some with `mut_arg`.
 #[derive(Debug, clap::Args)]
 pub struct InputArgs {
-    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
+    /// Capture files: pcap or pcapng, plain or compressed (gzip, zstd, xz, lzma, bzip2, lz4);
+    /// `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Worker threads (default: the number of available cores).

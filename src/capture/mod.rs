@@ -8,6 +8,7 @@ pub mod dnstap;
 pub mod file;
 pub mod live;
 pub mod plan;
+pub mod readahead;
 
 /// Link-layer header types dnsobs decodes (LINKTYPE_* / DLT_* values in [`LinkType::from_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

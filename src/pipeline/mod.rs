@@ -8,7 +8,9 @@
 //! (back-pressure, not loss: replay never drops).
 //!
 //! The files of a run are read in the order of [`Plan`] (by first packet's time, directories
-//! expanded) through the same workers, so state carries over from one file to the next.
+//! expanded) through the same workers, so state carries over from one file to the next. With
+//! N threads and compressed files, the next files decompress ahead on their own threads
+//! ([`ReadAhead`]).
 
 mod progress;
 mod read;
@@ -22,6 +24,7 @@ use crate::aggregate::{self, Aggregate};
 use crate::capture::Packet;
 use crate::capture::file::{FileKind, ReadError};
 use crate::capture::plan::{Plan, Skip, Skipped, Window};
+use crate::capture::readahead::ReadAhead;
 use crate::decode::{self, Decoder, Event, Malformed, Message, MsgCtx, Name, Sink};
 use crate::export::parquet::{QueryExport, QueryLog};
 use crate::snapshot::{ReplayInput, SkippedFile, Snapshot};
@@ -35,6 +38,8 @@ const BATCH_FRAMES: usize = 512;
 const BATCHES_PER_WORKER: usize = 8;
 /// Records between two progress updates: one relaxed store per 16,384 records.
 const PROGRESS_EVERY: u64 = 1 << 14;
+/// Decompressed data held ahead of the reader, in all (`Settings::read_ahead` default).
+pub const READ_AHEAD_BYTES: usize = 256 << 20;
 
 //------------ Worker --------------------------------------------------------
 
@@ -144,6 +149,8 @@ pub struct Settings {
     pub queries: Option<QueryExport>,
     /// Only the packets inside this window are processed (`--since`, `--until`).
     pub window: Window,
+    /// Decompressed data held ahead of the reader, in bytes (0: [`READ_AHEAD_BYTES`]).
+    pub read_ahead: usize,
 }
 
 pub use crate::snapshot::FileSummary;
@@ -181,7 +188,12 @@ pub fn replay_plan(plan: Plan, settings: &Settings) -> Replay {
         read::mapped(inputs, threads, settings)
     } else {
         let sizes: Vec<Option<u64>> = inputs.iter().map(|i| i.size).collect();
-        let files = inputs.into_iter().map(read::open_input);
+        let budget = if settings.read_ahead == 0 {
+            READ_AHEAD_BYTES
+        } else {
+            settings.read_ahead
+        };
+        let files = ReadAhead::new(inputs, threads - 1, budget);
         read::sharded(files, &sizes, threads, settings)
     };
     skipped.extend(gone);

@@ -38,12 +38,6 @@ fn open(mut input: Input) -> (Input, Result<Reader, ReadError>) {
     (input, r)
 }
 
-/// Opens an input when its turn comes: its path and its reader.
-pub(super) fn open_input(input: Input) -> (std::path::PathBuf, Result<Reader, ReadError>) {
-    let (input, r) = open(input);
-    (input.path, r)
-}
-
 /// Reads one file to its end through `f` (the packets inside `window`), publishing progress
 /// (as file `index`) if asked.
 fn read_file(
@@ -205,8 +199,8 @@ struct Batch {
     frames: Vec<(u64, u32, u32, u32, LinkType)>,
 }
 
-/// One reader (this thread) sharding the frames of `files` (readers handed out in order) into
-/// batches for N worker threads.
+/// One reader (this thread) sharding the frames of `files` (readers handed out in order, the
+/// compressed ones decompressing ahead) into batches for N worker threads.
 pub(super) fn sharded(
     files: impl Iterator<Item = (std::path::PathBuf, Result<Reader, ReadError>)>,
     sizes: &[Option<u64>],

@@ -1,6 +1,7 @@
 //! Captures as operators keep them (issue 23): every codec (gzip, zstd, xz, lzma, bzip2, lz4),
 //! concatenated streams, cut and corrupt archives, whole directories read in time order
-//! whatever the files are called, overlapping files, `--since`/`--until`.
+//! whatever the files are called, overlapping files, `--since`/`--until`, and decompression
+//! ahead of the reader giving the same figures as one thread.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -47,10 +48,11 @@ fn counters(mut v: Value) -> Value {
 }
 
 /// The JSON report of a library replay of `paths`.
-fn library(paths: &[PathBuf], threads: usize, window: Window) -> Value {
+fn library(paths: &[PathBuf], threads: usize, window: Window, read_ahead: usize) -> Value {
     let settings = Settings {
         threads,
         window,
+        read_ahead,
         ..Settings::default()
     };
     let r = pipeline::replay(paths, &settings).expect("replays");
@@ -245,7 +247,7 @@ fn split_directories_give_the_whole_capture() {
             let used = split_into(&d, fixture, 5 + 2 * round, &mut rng);
             std::fs::write(d.join("README.txt"), "notes about these captures\n").expect("write");
             for threads in [1, 2] {
-                let got = library(&[d.to_path_buf()], threads, Window::default());
+                let got = library(&[d.to_path_buf()], threads, Window::default(), 0);
                 let bad = mismatches(&want, &got);
                 assert!(
                     bad.is_empty(),
@@ -358,7 +360,7 @@ fn since_until_select_the_window_exactly() {
     let w = window("2026-11-24T18:59:30Z", "2026-11-24T18:59:33Z");
     let whole = [pcaps().join("root-mix-v4v6.pcap")];
     for threads in [1, 2] {
-        let got = library(&whole, threads, w);
+        let got = library(&whole, threads, w, 0);
         let bad = mismatches(&want, &got);
         assert!(bad.is_empty(), "{threads} threads:\n  {}", bad.join("\n  "));
     }
@@ -414,4 +416,41 @@ fn since_until_select_the_window_exactly() {
         None,
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+//------------ Decompression ahead -------------------------------------------
+
+/// Files decompressed ahead on their own threads, with a read-ahead budget small enough that
+/// every decompressor waits for the reader again and again: the same report as the whole plain
+/// capture with as many threads (workers see the same frames in the same order), and the same
+/// as one thread but for the top-k tables' eviction counts (space-saving summaries kept per
+/// worker and merged).
+#[test]
+fn decompression_ahead_gives_the_one_thread_figures() {
+    let d = scratch("ahead");
+    let mut rng = Rng(0xA4EAD);
+    let used = split_into(&d, "root-mix-v4v6.pcap", 9, &mut rng);
+    assert!(
+        used.iter().filter(|&&c| c != Codec::Plain).count() >= 6,
+        "{used:?}"
+    );
+    let whole = [pcaps().join("root-mix-v4v6.pcap")];
+    let no_top = |mut v: Value| {
+        v.as_object_mut().expect("object").remove("top_k");
+        v
+    };
+    let one = counters(library(&[d.to_path_buf()], 1, Window::default(), 0));
+    assert!(mismatches(&oracle("root-mix-v4v6.pcap"), &one).is_empty());
+    assert_eq!(one, counters(library(&whole, 1, Window::default(), 0)));
+    for (threads, budget) in [(2, 0), (2, 1), (3, 1 << 20), (4, 0)] {
+        let got = counters(library(
+            &[d.to_path_buf()],
+            threads,
+            Window::default(),
+            budget,
+        ));
+        let plain = counters(library(&whole, threads, Window::default(), 0));
+        assert_eq!(got, plain, "{threads} threads, read-ahead {budget}");
+        assert_eq!(no_top(got), no_top(one.clone()), "{threads} threads vs 1");
+    }
 }

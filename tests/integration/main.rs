@@ -17,7 +17,8 @@ mod fuzz;
 mod alloc;
 // The dnsobs binary: exit statuses, messages, formats, compressed and piped input.
 mod cli;
-// Codecs, concatenated and broken archives, directories in time order, overlaps, --since/--until.
+// Codecs, concatenated and broken archives, directories in time order, overlaps, --since/--until,
+// decompression ahead.
 mod archives;
 // Capture containers: derived fixtures (byte order, interfaces, sections, gzip), SPBs, errors.
 mod formats;

@@ -6,8 +6,8 @@
 //! thread that parses it.
 //!
 //! Memory is bounded: each file holds at most [`ReadAhead::new`]'s `budget` divided among the
-//! files in flight, in [`CHUNK`]-byte chunks (a decompressor that gets that far ahead waits),
-//! plus its decoder's state (see [`super::file::codec`]). The decoded stream, its errors
+//! files in flight, in [`CHUNK`]-byte chunks (a decompressor that gets that far ahead waits;
+//! the buffers are recycled), plus its decoder's state (see [`super::file::codec`]). The decoded stream, its errors
 //! included, is the same as decompressing in place: [`Reader::decompressed`] reads it.
 
 use std::collections::VecDeque;
@@ -24,8 +24,6 @@ use super::plan::Input;
 
 /// Size of a chunk of decompressed data.
 pub const CHUNK: usize = 1 << 20;
-/// Free chunks kept for reuse per file.
-const SPARE: usize = 4;
 
 /// What a decompressing thread sends.
 enum Msg {
@@ -164,7 +162,10 @@ impl Read for Chunks {
 /// could be started (the file is then decompressed in place).
 fn spawn(path: &std::path::Path, codec: Codec, chunks: usize) -> Option<Chunks> {
     let (tx, rx) = bounded(chunks);
-    let (spare_tx, spare_rx) = bounded(SPARE);
+    // Read chunks go back to the decompressor for reuse (no allocation, no page faults per
+    // chunk). A buffer is allocated only when none is free, that is when all the others are
+    // queued: at most `chunks` + 2 buffers per file, whatever the capacity here.
+    let (spare_tx, spare_rx) = bounded(chunks);
     let path = path.to_owned();
     std::thread::Builder::new()
         .name("decompress".into())

@@ -42,6 +42,65 @@ pub struct ReplayInput {
     pub elapsed: Duration,
     /// Worker threads used.
     pub threads: usize,
+    /// Files left out: found in a directory but no capture or unreadable, outside
+    /// `--since`/`--until`, or gone when their turn came.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// A file left out of a replay.
+#[derive(Clone, Debug)]
+pub struct SkippedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why, in words.
+    pub reason: String,
+    /// Whether it is a problem with the input (the replay is then partial) rather than a file
+    /// left out on purpose (no capture, outside the window).
+    pub problem: bool,
+}
+
+/// Two files of a replay whose time ranges overlap (captures of two instances given together,
+/// rather than one capture rotated into files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlap {
+    /// Index (in [`ReplayInput::files`]) of the earlier file.
+    pub earlier: usize,
+    /// Index of the later file, which starts before the earlier one ends.
+    pub later: usize,
+    /// By how much, in ns.
+    pub by_ns: u64,
+}
+
+/// Overlaps shorter than this are ignored: packets of one capture can be a little out of
+/// order around a rotation.
+pub const OVERLAP_TOLERANCE_NS: u64 = 1_000_000_000;
+
+impl ReplayInput {
+    /// The files (in the order read, which is by first packet) that start more than
+    /// [`OVERLAP_TOLERANCE_NS`] before an earlier file's last packet.
+    pub fn overlaps(&self) -> Vec<Overlap> {
+        let mut v = Vec::new();
+        // The earlier file that ends last so far: (index, last packet).
+        let mut reach: Option<(usize, u64)> = None;
+        for (i, f) in self.files.iter().enumerate() {
+            let (Some(first), Some(last)) = (f.first_ns, f.last_ns) else {
+                continue;
+            };
+            if let Some((e, end)) = reach
+                && end > first.saturating_add(OVERLAP_TOLERANCE_NS)
+            {
+                v.push(Overlap {
+                    earlier: e,
+                    later: i,
+                    by_ns: end - first,
+                });
+            }
+            if reach.is_none_or(|(_, end)| last > end) {
+                reach = Some((i, last));
+            }
+        }
+        v
+    }
 }
 
 /// What was read from one file.
@@ -51,12 +110,16 @@ pub struct FileSummary {
     pub path: PathBuf,
     /// Format.
     pub kind: FileKind,
-    /// Compression ("none", "gzip", "zstd").
+    /// Compression ("none", "gzip", "zstd", "xz", "lzma", "bzip2", "lz4").
     pub compression: &'static str,
     /// Link types declared.
     pub link_types: Vec<LinkType>,
     /// Records read.
     pub records: u64,
+    /// Time of the first record read (inside the `--since`/`--until` window or not).
+    pub first_ns: Option<u64>,
+    /// Time of the last record read.
+    pub last_ns: Option<u64>,
     /// A problem that stopped reading early (figures before it are kept).
     pub warning: Option<String>,
     /// Time spent reading (and, with one thread, decoding) this file.

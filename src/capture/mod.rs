@@ -1,11 +1,14 @@
 //! Stage 1, capture: frames in, with their link type and timestamp. No DNS knowledge here.
 //!
-//! [`file`] reads capture files (pcap, pcapng, gzip/zstd compressed) for `replay`;
+//! [`file`] reads capture files (pcap, pcapng; gzip, zstd, xz, bzip2, lz4 compressed) for `replay`,
+//! [`plan`] orders the files of a run (directories expanded) by time;
 //! [`live`] opens libpcap handles joined into a PACKET_FANOUT group for the daemon.
 
 pub mod dnstap;
 pub mod file;
 pub mod live;
+pub mod plan;
+pub mod readahead;
 
 /// Link-layer header types dnsobs decodes (LINKTYPE_* / DLT_* values in [`LinkType::from_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -29,6 +29,7 @@ pub enum Command {
         "Examples:\n",
         "  dnsobs replay pcaps/root-mix-v4v6.pcap\n",
         "  dnsobs replay --format json --threads 2 day1.pcap.zst day2.pcap.gz\n",
+        "  dnsobs replay --since 2026-11-24T18:00:00Z --until 2026-11-24T19:00:00Z /data/ditl/\n",
         "  dnsobs replay --format prometheus capture.pcapng | promtool check metrics\n",
         "  dnsobs replay --parquet /data/dns --node ns1 --interval 60 day1.pcap.zst\n\n",
         exit_status_help!(files " "),
@@ -192,8 +193,10 @@ pub struct ReplayArgs {
 /// commands reword some with `mut_arg`.
 #[derive(Debug, clap::Args)]
 pub struct InputArgs {
-    /// Capture files: pcap or pcapng, optionally gzip- or zstd-compressed; `-` reads stdin.
-    #[arg(required = true, value_name = "FILE")]
+    /// Capture files or directories (read recursively): pcap or pcapng, plain or compressed
+    /// (gzip, zstd, xz, lzma, bzip2, lz4); `-` reads stdin. Read in the order of their first
+    /// packets, as one capture.
+    #[arg(required = true, value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
     /// Worker threads (default: the number of available cores).
     #[arg(long, short = 't', value_name = "N")]
@@ -210,6 +213,19 @@ pub struct InputArgs {
     /// stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Only packets captured at or after this time (RFC 3339, e.g. 2026-11-24T18:59:30Z);
+    /// files that end before it are not read.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// Only packets captured before this time (RFC 3339); files that begin at or after it are
+    /// not read.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<u64>,
+}
+
+/// `--since` / `--until`: ns since the epoch.
+fn parse_time(s: &str) -> Result<u64, crate::time::TimeError> {
+    crate::time::parse_rfc3339(s)
 }
 
 /// `--ports` in `rssac002` and `ithi`.
@@ -232,7 +248,7 @@ fn in_declared_order() -> impl FnMut(Arg) -> Arg {
 #[derive(Debug, clap::Args)]
 #[command(
     mut_arg("files", |a| a.help(
-        "Capture files, read in order as one stream (pcap/pcapng, optionally compressed; `-` is stdin)"
+        "Capture files or directories, read in time order as one capture (pcap/pcapng, optionally compressed; `-` is stdin)"
     )),
     mut_arg("ports", |a| a.help(PORTS)),
     // The order before the flags were shared, --threads --ports --max-sources --quiet: each
@@ -283,7 +299,7 @@ pub struct TopArgs {
 /// Arguments of `ithi`.
 #[derive(Debug, clap::Args)]
 #[command(
-    mut_arg("files", |a| a.help("Capture files, read in order as one stream (`-` is stdin)")),
+    mut_arg("files", |a| a.help("Capture files or directories, read in time order as one capture (`-` is stdin)")),
     mut_arg("ports", |a| a.help(PORTS)),
     mut_arg("quiet", |a| a.help(
         "No progress bar on stderr (it is shown only when stderr is a terminal)"

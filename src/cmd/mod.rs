@@ -65,11 +65,12 @@ pub enum ExitStatus {
     Error = 1,
     /// Bad usage: clap's own status, returned by clap while parsing (documented here).
     Usage = 2,
-    /// An input file could not be read at all (missing, directory, not a capture, unsupported
-    /// link type). Nothing is reported.
+    /// An input file could not be read at all (missing, not a capture, unsupported link type,
+    /// a directory holding no capture). Nothing is reported.
     Input = 3,
-    /// An input file is truncated or corrupt after some records; the report covers what was read
-    /// and a warning names the file.
+    /// An input file is truncated or corrupt after some records (an archive too), or a file found
+    /// in a directory could not be read; the report covers what was read and a warning names
+    /// the file.
     Partial = 4,
 }
 

@@ -1,10 +1,9 @@
-//! The replay progress bar: one line per file on stderr (bytes read, packets/s, ETA), drawn by
-//! a thread that samples [`Progress`] ten times a second, so the readers only store a few relaxed
-//! atomics every 16,384 records. Shown only when stderr is a terminal and `--quiet` was not
-//! given.
+//! The replay progress display on stderr: one line for the whole run (files done, bytes read of
+//! the total, packets, packets/s, time left) and one for the file being read, drawn by a thread
+//! that samples [`Progress`] ten times a second, so the readers only store a few relaxed atomics
+//! every 16,384 records. Shown only when stderr is a terminal and `--quiet` was not given.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -12,71 +11,66 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::pipeline::{FileSummary, Progress};
+use crate::capture::plan::Plan;
+use crate::pipeline::{Progress, ProgressSnapshot, Replay};
 
 const TICK: Duration = Duration::from_millis(100);
 
-/// A running display; [`Display::finish`] draws the final lines.
+/// A running display; [`Display::finish`] draws the final line.
 pub struct Display {
-    stop: mpsc::Sender<Vec<Done>>,
+    stop: mpsc::Sender<Summary>,
     handle: JoinHandle<()>,
 }
 
-/// Starts the display for `files` if stderr is a terminal and not `quiet`; the settings'
-/// progress slot to hand to the pipeline comes with it.
-pub fn start(files: &[PathBuf], quiet: bool) -> Option<(Display, Arc<Progress>)> {
+/// The files of the run, as the display names them.
+struct Files {
+    names: Vec<String>,
+    /// Total input bytes, when every size is known.
+    total: Option<u64>,
+}
+
+/// The run's totals at the end.
+struct Summary {
+    files: usize,
+    records: u64,
+    secs: f64,
+}
+
+/// Starts the display for the files of `plan` if stderr is a terminal and not `quiet`; the
+/// settings' progress slot to hand to the pipeline comes with it.
+pub fn start(plan: &Plan, quiet: bool) -> Option<(Display, Arc<Progress>)> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
     let progress = Arc::new(Progress::new());
     let (stop, rx) = mpsc::channel();
-    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let files = Files {
+        names: plan
+            .inputs
+            .iter()
+            .map(|i| i.path.display().to_string())
+            .collect(),
+        total: plan.total_size(),
+    };
     let p = Arc::clone(&progress);
     let handle = thread::Builder::new()
         .name("progress".into())
-        .spawn(move || draw(&names, &p, &rx))
+        .spawn(move || draw(&files, &p, &rx))
         .ok()?;
     Some((Display { stop, handle }, progress))
 }
 
 impl Display {
-    /// Stops sampling and prints the final line of every file (also those read between two
-    /// samples).
-    pub fn finish(self, files: &[FileSummary]) {
-        let last = files
-            .iter()
-            .map(|f| {
-                let len = std::fs::metadata(&f.path).ok().map(|m| m.len());
-                Done {
-                    records: f.records,
-                    length: len,
-                    elapsed: f.elapsed,
-                }
-            })
-            .collect();
-        let _ = self.stop.send(last);
+    /// Stops sampling and prints the final line: files, bytes and the exact packet count.
+    pub fn finish(self, r: &Replay) {
+        let files = r.files();
+        let _ = self.stop.send(Summary {
+            files: files.len(),
+            records: files.iter().map(|f| f.records).sum(),
+            secs: r.replay_input().map_or(0.0, |i| i.elapsed.as_secs_f64()),
+        });
         let _ = self.handle.join();
     }
-}
-
-/// What the replay reports of a file at the end.
-struct Done {
-    records: u64,
-    length: Option<u64>,
-    elapsed: Duration,
-}
-
-struct Bar {
-    bar: ProgressBar,
-}
-
-fn style(known_length: bool) -> ProgressStyle {
-    let t = if known_length {
-        "{prefix} [{bar:24}] {bytes}/{total_bytes} {msg} ETA {eta}"
-    } else {
-        "{prefix} {spinner} {bytes} {msg}"
-    };
-    template(t)
 }
 
 fn template(t: &str) -> ProgressStyle {
@@ -86,18 +80,7 @@ fn template(t: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-fn open_bar(multi: &MultiProgress, name: &str, length: Option<u64>) -> Bar {
-    let bar = multi.add(ProgressBar::new(length.unwrap_or(0)));
-    if length.is_none() {
-        bar.unset_length();
-    }
-    bar.set_style(style(length.is_some()));
-    bar.set_prefix(name.to_owned());
-    Bar { bar }
-}
-
-fn rate(records: u64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
+fn rate(records: u64, secs: f64) -> String {
     let rate = if secs > 0.0 {
         records as f64 / secs
     } else {
@@ -106,54 +89,71 @@ fn rate(records: u64, elapsed: Duration) -> String {
     format!("{records} packets, {:.2} M packets/s", rate / 1e6)
 }
 
-fn draw(names: &[String], progress: &Progress, stop: &mpsc::Receiver<Vec<Done>>) {
+/// The whole run's line: "files 3/10 [=====>   ] 1.20 GiB/3.40 GiB 6000000 packets, ..., ETA".
+fn run_bar(multi: &MultiProgress, files: &Files) -> ProgressBar {
+    let bar = multi.add(ProgressBar::new(files.total.unwrap_or(0)));
+    bar.set_style(template(if files.total.is_some() {
+        "{prefix} [{bar:24}] {bytes}/{total_bytes} {msg} ETA {eta}"
+    } else {
+        "{prefix} {spinner} {bytes} {msg}"
+    }));
+    if files.total.is_none() {
+        bar.unset_length();
+    }
+    bar
+}
+
+/// The current file's line.
+fn file_bar(multi: &MultiProgress) -> ProgressBar {
+    let bar = multi.add(ProgressBar::new(0));
+    bar.set_style(template(
+        "  {prefix} [{bar:24}] {bytes}/{total_bytes} {msg}",
+    ));
+    bar
+}
+
+fn draw(files: &Files, progress: &Progress, stop: &mpsc::Receiver<Summary>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-    // One bar per file, opened when the reader gets to it; a file the reader left is complete
-    // (its exact packet count is set at the end, from the replay's summary).
-    let mut bars: Vec<Option<Bar>> = names.iter().map(|_| None).collect();
+    let run = run_bar(&multi, files);
+    let file = file_bar(&multi);
+    let n = files.names.len();
     loop {
         match stop.recv_timeout(TICK) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(last) => {
-                for (i, d) in last.iter().enumerate() {
-                    let Some(slot) = bars.get_mut(i) else { break };
-                    let b = slot.get_or_insert_with(|| open_bar(&multi, &names[i], d.length));
-                    b.bar.set_style(template(if d.length.is_some() {
-                        "{prefix} [{bar:24}] {total_bytes} {msg}"
-                    } else {
-                        "{prefix} {bytes} {msg}"
-                    }));
-                    if let Some(l) = d.length {
-                        b.bar.set_length(l);
-                        b.bar.set_position(l);
-                    }
-                    b.bar.set_message(format!(
-                        "{} in {:.2} s",
-                        rate(d.records, d.elapsed),
-                        d.elapsed.as_secs_f64()
-                    ));
-                    b.bar.finish();
+            Ok(end) => {
+                file.finish_and_clear();
+                if let Some(t) = files.total {
+                    run.set_position(t);
                 }
+                run.set_style(template("{prefix} {total_bytes} {msg}"));
+                run.set_prefix(format!("{} files", end.files));
+                run.finish_with_message(format!(
+                    "{} in {:.2} s",
+                    rate(end.records, end.secs),
+                    end.secs
+                ));
                 return;
             }
             Err(RecvTimeoutError::Disconnected) => return,
         }
         let s = progress.snapshot();
-        let Some(file) = s.file else { continue };
-        for (i, slot) in bars.iter_mut().enumerate().take(file + 1) {
-            let len = if i == file { s.length } else { None };
-            let b = slot.get_or_insert_with(|| open_bar(&multi, &names[i], len));
-            if i < file {
-                if let Some(l) = b.bar.length() {
-                    b.bar.set_position(l);
-                }
-                continue;
-            }
-            if let Some(l) = s.length {
-                b.bar.set_length(l);
-            }
-            b.bar.set_position(s.position);
-            b.bar.set_message(rate(s.records, s.elapsed));
-        }
+        update(&run, &file, files, n, &s);
     }
+}
+
+/// Draws one sample.
+fn update(run: &ProgressBar, file: &ProgressBar, files: &Files, n: usize, s: &ProgressSnapshot) {
+    run.set_prefix(format!("files {}/{n}", s.finished));
+    run.set_position(s.bytes_done + s.position);
+    run.set_message(rate(
+        s.records_done + s.records,
+        s.run_elapsed.as_secs_f64(),
+    ));
+    let Some(i) = s.file.filter(|&i| i >= s.finished) else {
+        return;
+    };
+    file.set_prefix(files.names.get(i).cloned().unwrap_or_default());
+    file.set_length(s.length.unwrap_or(0));
+    file.set_position(s.position);
+    file.set_message(rate(s.records, s.elapsed.as_secs_f64()));
 }

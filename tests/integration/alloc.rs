@@ -27,6 +27,10 @@ thread_local! {
     // `const` initialisation: no lazy setup and no destructor, so it is usable inside the
     // allocator itself.
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed by this thread (negative when it frees what another
+    /// allocated), and the highest value since [`reset_heap_peak`].
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+    static PEAK: Cell<i64> = const { Cell::new(0) };
 }
 
 fn bump() {
@@ -34,25 +38,48 @@ fn bump() {
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
 }
 
+fn live(delta: i64) {
+    let _ = LIVE.try_with(|l| {
+        let v = l.get() + delta;
+        l.set(v);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+    });
+}
+
+/// Starts measuring this thread's heap peak from now.
+pub fn reset_heap_peak() {
+    PEAK.with(|p| p.set(LIVE.with(Cell::get)));
+}
+
+/// The most this thread's heap grew (Rust allocations) since [`reset_heap_peak`], in bytes.
+pub fn heap_peak() -> u64 {
+    let base = LIVE.with(Cell::get);
+    u64::try_from(PEAK.with(Cell::get) - base).unwrap_or(0)
+}
+
 // SAFETY: every call forwards to the system allocator unchanged; counting has no side effect on
 // the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         bump();
+        live(layout.size() as i64);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         bump();
+        live(layout.size() as i64);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         bump();
+        live(new_size as i64 - layout.size() as i64);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as i64));
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }

@@ -73,7 +73,11 @@ fn unreadable_inputs_exit_3() {
     let d = scratch("unreadable");
     let missing = d.join("no-such.pcap");
     assert_unreadable(&missing.display().to_string(), "No such file or directory");
-    assert_unreadable(&d.display().to_string(), "is a directory");
+    // A directory is read (recursively): one without any capture file cannot be.
+    assert_unreadable(
+        &d.display().to_string(),
+        "no capture file in this directory",
+    );
     let text = d.join("notes.txt");
     std::fs::write(&text, "hello, this is not a capture file\n").expect("write");
     assert_unreadable(
@@ -150,7 +154,7 @@ fn every_subcommand_help_has_examples_and_exit_statuses() {
 fn usage_errors() {
     let o = replay(&[], None);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("<FILE>"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("<FILE|DIR>"), "{}", stderr(&o));
     let o = replay(&["--format", "xml", &fixture("empty.pcap")], None);
     assert_eq!(code(&o), 2);
     let o = replay(&["--threads", "0", &fixture("empty.pcap")], None);
@@ -405,14 +409,23 @@ fn add(a: &Value, b: &Value) -> Value {
 
 #[test]
 fn several_files_add_up_and_a_truncated_one_exits_4() {
-    // truncated.pcap first: reading goes on with the next file after its warning.
+    // truncated.pcap given first, read second (its first packet is later than
+    // tcp-pipelined's): reading goes on after its warning. tcp-pipelined's crafted frames
+    // span its time range, so the two overlap in time, which is warned about too.
     let (a, b) = ("truncated.pcap", "tcp-pipelined.pcap");
     let o = replay(&["--format", "json", &fixture(a), &fixture(b)], None);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let err = stderr(&o);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
     assert!(
         err.contains(&format!("{}: file is truncated", fixture(a))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{} (from 2026-11-24T18:59:39Z) starts ",
+            fixture(a)
+        )) && err.contains("overlap in time"),
         "{err}"
     );
     let got = json_out(&o);
@@ -445,9 +458,10 @@ fn several_files_add_up_and_a_truncated_one_exits_4() {
     assert_eq!(files.len(), 2);
     assert_eq!(
         (&files[0]["records"], &files[1]["records"]),
-        (&47.into(), &701.into())
+        (&701.into(), &47.into())
     );
-    assert!(files[1]["warning"].is_null());
+    assert!(files[0]["warning"].is_null());
+    assert!(!files[1]["warning"].is_null());
 }
 
 /// `cat a.pcap b.pcap` is read as both captures, one after the other (exit 0).
@@ -493,7 +507,7 @@ fn on_a_terminal(args: &[String], out: &Path) -> String {
 #[test]
 fn progress_bar_on_a_terminal_only() {
     let dir = scratch("progress");
-    let files = ["root-mix-v4v6.pcap", "tcp-pipelined.pcap"];
+    let files = ["root-mix-v4v6.pcap", "fragments.pcap"];
     let mut args: Vec<String> = ["replay", "--format", "json", "--threads", "2"]
         .map(String::from)
         .to_vec();
@@ -507,22 +521,26 @@ fn progress_bar_on_a_terminal_only() {
 
     let out = dir.join("report.json");
     let screen = on_a_terminal(&args, &out);
-    // The last state of each file's line: its name, size and exact packet count.
-    for f in files {
-        let frames = oracle(f)["frames"].as_u64().expect("frames");
-        let size = std::fs::metadata(pcaps().join(f)).expect("fixture").len();
-        let last = screen
-            .split(['\r', '\n'])
-            .rfind(|l| l.contains(f) && l.contains(" in "))
-            .unwrap_or_else(|| panic!("no final progress line for {f} in {screen:?}"));
-        assert!(last.contains(&format!(" {frames} packets, ")), "{last}");
-        let shown = if size >= 1 << 20 {
-            format!("{:.2} MiB", size as f64 / f64::from(1 << 20))
-        } else {
-            format!("{:.2} KiB", size as f64 / 1024.0)
-        };
-        assert!(last.contains(&shown), "{last} lacks {shown}");
-    }
+    // The last state of the run's line: files, their total size and exact packet count.
+    let frames: u64 = files
+        .iter()
+        .map(|f| oracle(f)["frames"].as_u64().expect("frames"))
+        .sum();
+    let size: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(pcaps().join(f)).expect("fixture").len())
+        .sum();
+    let last = screen
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains("2 files") && l.contains(" in "))
+        .unwrap_or_else(|| panic!("no final progress line in {screen:?}"));
+    assert!(last.contains(&format!(" {frames} packets, ")), "{last}");
+    let shown = if size >= 1 << 20 {
+        format!("{:.2} MiB", size as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.2} KiB", size as f64 / 1024.0)
+    };
+    assert!(last.contains(&shown), "{last} lacks {shown}");
     // The bar goes to stderr: the report on stdout is the same as without a terminal.
     let report: Value = serde_json::from_slice(&std::fs::read(&out).expect("report written"))
         .expect("report is JSON");

@@ -17,6 +17,9 @@ mod fuzz;
 mod alloc;
 // The dnsobs binary: exit statuses, messages, formats, compressed and piped input.
 mod cli;
+// Codecs, concatenated and broken archives, directories in time order, overlaps, --since/--until,
+// decompression ahead.
+mod archives;
 // Capture containers: derived fixtures (byte order, interfaces, sections, gzip), SPBs, errors.
 mod formats;
 // The daemon end to end: live capture, /metrics, Prometheus, signals.

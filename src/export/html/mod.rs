@@ -99,6 +99,8 @@ mod tests {
             compression: "none",
             link_types: Vec::new(),
             records: 1,
+            first_ns: None,
+            last_ns: None,
             warning: Some(X.into()),
             elapsed: Default::default(),
         };

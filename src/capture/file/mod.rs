@@ -1,6 +1,7 @@
 //! Capture files: classic pcap (µs and ns, both byte orders) and pcapng (several sections and
 //! interfaces, each with its own link type and timestamp resolution), plain or compressed with
-//! gzip or zstd (detected by magic number, decompressed as a stream, no temporary file).
+//! gzip, zstd, xz / lzma, bzip2 or lz4 (detected by magic number, decompressed as a stream, no
+//! temporary file: [`codec`]).
 //!
 //! A pure-Rust reader rather than libpcap's offline reader, for three measured reasons:
 //! libpcap refuses pcapng files whose interfaces have different link types (mergecap output,
@@ -9,142 +10,25 @@
 //! `benches/decode.rs` and `docs/performance.md`). Plain files are memory-mapped and records are
 //! handed out as borrowed slices: no copy, no allocation per record.
 
-use std::fs::File;
-use std::io::{self, Read};
+pub mod codec;
+mod error;
+mod lz4;
+mod source;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::Mmap;
+pub use codec::{Codec, CodecError};
+pub use error::ReadError;
+use source::Source;
 
 use super::{LinkType, Packet};
 
 /// Largest record accepted; anything bigger is a corrupt length field (libpcap's own limit for
 /// snaplen is 262144; pcapng blocks add options).
 const MAX_RECORD: usize = 1 << 24;
-/// Read size for streamed (compressed) input.
-const STREAM_CHUNK: usize = 1 << 20;
-
-//------------ Errors --------------------------------------------------------
-
-/// Why a capture file could not be read (or could not be read to its end).
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The file could not be opened or read.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-    /// The path names a directory.
-    #[error("is a directory, not a capture file")]
-    Directory,
-    /// The file has no bytes at all.
-    #[error("empty file (0 bytes): not a capture file")]
-    Empty,
-    /// The first bytes are no pcap, pcapng, gzip or zstd magic number.
-    #[error(
-        "not a capture file (unknown magic number {0:#010x}; expected pcap, pcapng, gzip or zstd)"
-    )]
-    NotCapture(u32),
-    /// A link type dnsobs cannot decode.
-    #[error(
-        "unsupported link type {0} (supported: 0 NULL, 1 ETHERNET, 12/14/101 RAW, 108 LOOP, 113 LINUX_SLL, 228 IPV4, 229 IPV6, 276 LINUX_SLL2)"
-    )]
-    UnknownLinkType(u32),
-    /// The file ends inside a header or record.
-    #[error("file is truncated: it ends in the middle of a record after {0} complete records")]
-    Truncated(u64),
-    /// A length or field is impossible.
-    #[error("corrupt capture after {records} records: {what}")]
-    Corrupt {
-        /// Records read before the problem.
-        records: u64,
-        /// What is wrong.
-        what: &'static str,
-    },
-}
-
-impl ReadError {
-    /// True when records before the error were readable (the report is partial, not empty).
-    pub fn is_partial(&self) -> bool {
-        matches!(self, Self::Truncated(_) | Self::Corrupt { .. })
-    }
-}
-
-//------------ Source --------------------------------------------------------
-
-/// Bytes to parse: a memory map, or a buffered stream (decompressor, stdin).
-enum Source {
-    Mapped {
-        /// Shared by the readers of one file that [`Reader::share`] made (one worker each).
-        map: Arc<Mmap>,
-        pos: usize,
-    },
-    Stream {
-        r: Box<dyn Read + Send>,
-        buf: Vec<u8>,
-        start: usize,
-        end: usize,
-        eof: bool,
-    },
-}
-
-impl Source {
-    /// Makes at least `n` bytes available; `Ok(false)` if the input ends first.
-    fn ensure(&mut self, n: usize) -> io::Result<bool> {
-        match self {
-            Self::Mapped { map, pos } => Ok(map.len() - *pos >= n),
-            Self::Stream {
-                r,
-                buf,
-                start,
-                end,
-                eof,
-            } => {
-                while *end - *start < n {
-                    if *eof {
-                        return Ok(false);
-                    }
-                    if *start > 0 {
-                        buf.copy_within(*start..*end, 0);
-                        *end -= *start;
-                        *start = 0;
-                    }
-                    let want = (*end + STREAM_CHUNK).max(n);
-                    if buf.len() < want {
-                        buf.resize(want, 0);
-                    }
-                    match r.read(&mut buf[*end..]) {
-                        Ok(0) => *eof = true,
-                        Ok(k) => *end += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(true)
-            }
-        }
-    }
-
-    fn avail(&self) -> &[u8] {
-        match self {
-            Self::Mapped { map, pos } => &map[*pos..],
-            Self::Stream {
-                buf, start, end, ..
-            } => &buf[*start..*end],
-        }
-    }
-
-    fn consume(&mut self, n: usize) {
-        match self {
-            Self::Mapped { pos, .. } => *pos += n,
-            Self::Stream { start, .. } => *start += n,
-        }
-    }
-
-    /// True if nothing is left (and nothing more will come).
-    fn at_end(&mut self) -> io::Result<bool> {
-        Ok(!self.ensure(1)?)
-    }
-}
 
 //------------ Format --------------------------------------------------------
 
@@ -215,7 +99,7 @@ pub struct Reader {
     src: Source,
     format: Format,
     records: u64,
-    compression: &'static str,
+    codec: Option<Codec>,
     links: Vec<LinkType>,
     /// Input bytes consumed, for progress: shared with the counting reader under a
     /// decompressor (`None` when the map position says it).
@@ -232,33 +116,7 @@ const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 impl Reader {
     /// Opens a capture file (`-` for standard input), detecting compression and format.
     pub fn open(path: &Path) -> Result<Self, ReadError> {
-        let mut input_len = None;
-        let mut src = if path.as_os_str() == "-" {
-            stream(Box::new(io::stdin()))
-        } else {
-            let file = File::open(path)?;
-            let meta = file.metadata()?;
-            if meta.is_dir() {
-                return Err(ReadError::Directory);
-            }
-            if meta.len() == 0 {
-                return Err(ReadError::Empty);
-            }
-            if meta.is_file() {
-                input_len = Some(meta.len());
-                // SAFETY: the map is read-only and private. A capture file truncated by another
-                // process while mapped would raise SIGBUS; dnsobs reads finished captures.
-                let map = unsafe { Mmap::map(&file)? };
-                #[cfg(unix)]
-                let _ = map.advise(memmap2::Advice::Sequential);
-                Source::Mapped {
-                    map: Arc::new(map),
-                    pos: 0,
-                }
-            } else {
-                stream(Box::new(file))
-            }
-        };
+        let (mut src, input_len) = source::open(path)?;
         if !src.ensure(4)? {
             // Too short for any magic number: not a capture file at all.
             let a = src.avail();
@@ -270,20 +128,41 @@ impl Reader {
                 ReadError::NotCapture(u32::from_be_bytes(m))
             });
         }
-        let head = src.avail();
-        let mut compression = "none";
-        let mut compressed_read = None;
-        if head[..2] == [0x1F, 0x8B] {
-            compression = "gzip";
-            let (raw, n) = counted(into_reader(src));
-            compressed_read = Some(n);
-            src = stream(Box::new(flate2::read::MultiGzDecoder::new(raw)));
-        } else if head[..4] == [0x28, 0xB5, 0x2F, 0xFD] {
-            compression = "zstd";
-            let (raw, n) = counted(into_reader(src));
-            compressed_read = Some(n);
-            src = stream(Box::new(zstd::stream::read::Decoder::new(raw)?));
-        }
+        src.ensure(Codec::MAGIC_LEN)?;
+        let Some(codec) = Codec::detect(src.avail()) else {
+            return Self::with_source(path, src, None, None, input_len);
+        };
+        let (raw, n) = codec::counted(source::into_reader(src));
+        let r = codec.decoder(raw, Arc::clone(&n))?;
+        Self::with_source(
+            path,
+            source::stream(Box::new(r)),
+            Some(codec),
+            Some(n),
+            input_len,
+        )
+    }
+
+    /// A reader over `r`, the output of `codec`'s decoder of `path` run elsewhere (read-ahead
+    /// on another thread); `compressed_read` says how far into the file it is, for progress.
+    pub fn decompressed(
+        path: &Path,
+        r: Box<dyn Read + Send>,
+        codec: Codec,
+        compressed_read: Arc<AtomicU64>,
+        input_len: Option<u64>,
+    ) -> Result<Self, ReadError> {
+        let src = source::stream(r);
+        Self::with_source(path, src, Some(codec), Some(compressed_read), input_len)
+    }
+
+    fn with_source(
+        path: &Path,
+        src: Source,
+        codec: Option<Codec>,
+        compressed_read: Option<Arc<AtomicU64>>,
+        input_len: Option<u64>,
+    ) -> Result<Self, ReadError> {
         let mut r = Self {
             path: path.to_owned(),
             last_ts_ns: 0,
@@ -293,7 +172,7 @@ impl Reader {
                 ifaces: Vec::new(),
             },
             records: 0,
-            compression,
+            codec,
             links: Vec::new(),
             compressed_read,
             input_len,
@@ -358,10 +237,13 @@ impl Reader {
         Ok(())
     }
 
+    /// A corrupt-capture error at the next unread byte.
     fn corrupt(&self, what: &'static str) -> ReadError {
         ReadError::Corrupt {
             records: self.records,
             what,
+            offset: self.src.position(),
+            decompressed: self.codec.is_some(),
         }
     }
 
@@ -380,9 +262,13 @@ impl Reader {
     pub fn path(&self) -> &Path {
         &self.path
     }
-    /// Compression found ("none", "gzip", "zstd").
+    /// Compression found ("none", "gzip", "zstd", "xz", "lzma", "bzip2", "lz4").
     pub fn compression(&self) -> &'static str {
-        self.compression
+        self.codec.map_or("none", Codec::name)
+    }
+    /// The compression found, `None` for a plain file.
+    pub fn codec(&self) -> Option<Codec> {
+        self.codec
     }
     /// Link types seen so far (the file's, or every pcapng interface's).
     pub fn link_types(&self) -> &[LinkType] {
@@ -423,7 +309,7 @@ impl Reader {
             },
             format: self.format.clone(),
             records: self.records,
-            compression: self.compression,
+            codec: self.codec,
             links: self.links.clone(),
             compressed_read: None,
             input_len: self.input_len,
@@ -446,12 +332,17 @@ impl Reader {
     // The returned packet borrows the reader, so it cannot be an `Iterator`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
+        let records = self.records;
+        self.next_record().map_err(|e| e.after(records))
+    }
+
+    fn next_record(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
         if matches!(self.format, Format::Pcap { .. }) && self.at_file_header()? {
             // `cat a.pcap b.pcap`: the next capture's own header where a record would start.
             // (A record whose seconds field spells a magic number would be from 1975, 2055 or
             // 2083: not a real capture.)
             self.read_file_header()?;
-            return self.next();
+            return self.next_record();
         }
         match self.format {
             Format::Pcap {
@@ -508,6 +399,8 @@ impl Reader {
             return Err(ReadError::Corrupt {
                 records: self.records,
                 what: "record length larger than any snapshot length",
+                offset: start as u64,
+                decompressed: false,
             });
         }
         let end = start + 16 + caplen;
@@ -550,10 +443,7 @@ impl Reader {
         let ts_ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * if nanos { 1 } else { 1000 };
         self.src.consume(16 + caplen);
         self.records += 1;
-        let data = match &self.src {
-            Source::Mapped { map, pos } => &map[*pos - caplen..*pos],
-            Source::Stream { buf, start, .. } => &buf[*start - caplen..*start],
-        };
+        let data = self.src.behind(caplen);
         Ok(Some(Packet {
             ts_ns,
             link,
@@ -595,14 +485,8 @@ impl Reader {
                         self.src.consume(len);
                         self.records += 1;
                         self.last_ts_ns = ts_ns;
-                        let start = match &self.src {
-                            Source::Mapped { pos, .. } => *pos - len,
-                            Source::Stream { start, .. } => *start - len,
-                        };
-                        let data = match &self.src {
-                            Source::Mapped { map, .. } => &map[start + off..start + off + caplen],
-                            Source::Stream { buf, .. } => &buf[start + off..start + off + caplen],
-                        };
+                        let start = self.src.offset() - len;
+                        let data = &self.src.bytes()[start + off..start + off + caplen];
                         return Ok(Some(Packet {
                             ts_ns,
                             link,
@@ -718,61 +602,4 @@ fn to_nanos(t: u64, resol: Result<u8, u8>) -> u64 {
         Err(k) => (t * 1_000_000_000) >> k.min(127),
     };
     u64::try_from(ns).unwrap_or(u64::MAX)
-}
-
-fn stream(r: Box<dyn Read + Send>) -> Source {
-    Source::Stream {
-        r,
-        buf: Vec::new(),
-        start: 0,
-        end: 0,
-        eof: false,
-    }
-}
-
-/// Turns a source back into a reader from its current position (to put a decompressor on it).
-fn into_reader(src: Source) -> Box<dyn Read + Send> {
-    match src {
-        Source::Mapped { map, pos } => {
-            let mut c = io::Cursor::new(MapBytes(map));
-            c.set_position(pos as u64);
-            Box::new(c)
-        }
-        Source::Stream {
-            r, buf, start, end, ..
-        } => Box::new(io::Cursor::new(buf[start..end].to_vec()).chain(r)),
-    }
-}
-
-/// Wraps `r` so that the bytes read through it are counted (by the decompressor's reads, a
-/// chunk at a time: one atomic add per chunk, nothing per record).
-fn counted(r: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Arc<AtomicU64>) {
-    struct Counted {
-        r: Box<dyn Read + Send>,
-        n: Arc<AtomicU64>,
-    }
-    impl Read for Counted {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let k = self.r.read(buf)?;
-            self.n.fetch_add(k as u64, Ordering::Relaxed);
-            Ok(k)
-        }
-    }
-    let n = Arc::new(AtomicU64::new(0));
-    (
-        Box::new(Counted {
-            r,
-            n: Arc::clone(&n),
-        }),
-        n,
-    )
-}
-
-/// A memory map usable as `AsRef<[u8]>` for `io::Cursor`.
-struct MapBytes(Arc<Mmap>);
-
-impl AsRef<[u8]> for MapBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
 }

@@ -1,9 +1,10 @@
 //! Stage 2, decode: frame bytes → DNS messages. HOT PATH: no allocation per packet in steady
 //! state, no locks, no logging, no panics.
 //!
-//! `link` → `ip` (→ `defrag`) → UDP / TCP (→ `tcp` reassembly) → `dns`. What is found is handed
-//! to a [`Sink`] (the aggregate): DNS messages with their context, malformed input with its
-//! reason, and counter events of the reassembly tables. Only traffic on a DNS port (source or
+//! `link` (→ `ppp`) → `ip` (→ `defrag`) → UDP / TCP (→ `tcp` reassembly) → `dns`, the
+//! [`Decoder`] walking back to `ip` through `tunnel` for encapsulated packets. What is found is
+//! handed to a [`Sink`] (the aggregate): DNS messages with their context, malformed input with
+//! its reason, and counter events of the reassembly tables. Only traffic on a DNS port (source or
 //! destination) reaches the DNS parser; DNS quoted inside ICMP errors is never decoded.
 
 pub mod bufpool;
@@ -14,7 +15,9 @@ pub mod iana;
 pub mod ip;
 pub mod link;
 pub mod malformed;
+pub mod ppp;
 pub mod tcp;
+pub mod tunnel;
 
 use crate::capture::Packet;
 
@@ -148,6 +151,8 @@ pub struct Settings {
     pub defrag: defrag::Limits,
     /// TCP reassembly limits.
     pub tcp: tcp::Limits,
+    /// Encapsulations looked inside, and the UDP ports of VXLAN and GENEVE.
+    pub tunnels: tunnel::Settings,
 }
 
 impl Default for Settings {
@@ -156,6 +161,7 @@ impl Default for Settings {
             ports: vec![53],
             defrag: defrag::Limits::default(),
             tcp: tcp::Limits::default(),
+            tunnels: tunnel::Settings::default(),
         }
     }
 }

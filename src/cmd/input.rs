@@ -1,6 +1,7 @@
 //! What the commands reading capture files (`replay`, `rssac002`, `ithi`) share: their input
 //! flags' validation, the replay with a progress bar, the partial-read warnings.
 
+use crate::decode::tunnel::{self, EncapSet};
 use crate::pipeline::{self, FileError, Replay};
 
 use super::ExitStatus;
@@ -8,8 +9,8 @@ use super::cli::InputArgs;
 use super::progress;
 
 impl InputArgs {
-    /// Pipeline settings from the flags (`--threads`, `--ports`) and the command's aggregation
-    /// settings; an error if a flag is invalid.
+    /// Pipeline settings from the flags (`--threads`, `--ports`, the encapsulation flags) and
+    /// the command's aggregation settings; an error if a flag is invalid.
     pub fn pipeline_settings(
         &self,
         aggregate: crate::aggregate::Settings,
@@ -21,11 +22,36 @@ impl InputArgs {
             threads: self.threads.unwrap_or(0),
             decode: crate::decode::Settings {
                 ports: self.ports.clone(),
+                tunnels: self.tunnels()?,
                 ..Default::default()
             },
             aggregate,
             progress: None,
             queries: None,
+        })
+    }
+
+    /// The tunnel settings of `--encapsulations`, `--vxlan-ports` and `--geneve-ports`.
+    fn tunnels(&self) -> anyhow::Result<tunnel::Settings> {
+        let names: Vec<&String> = self
+            .encapsulations
+            .iter()
+            .filter(|n| *n != "none")
+            .collect();
+        if names.len() < self.encapsulations.len() && !names.is_empty() {
+            anyhow::bail!("--encapsulations: `none` cannot be combined with names");
+        }
+        let decoded =
+            EncapSet::from_names(&names).map_err(|e| anyhow::anyhow!("--encapsulations: {e}"))?;
+        let (vxlan, geneve) = (&self.vxlan_ports, &self.geneve_ports);
+        tunnel::check_ports(vxlan, &self.ports, ("GENEVE", geneve))
+            .map_err(|e| anyhow::anyhow!("--vxlan-ports: {e}"))?;
+        tunnel::check_ports(geneve, &self.ports, ("VXLAN", vxlan))
+            .map_err(|e| anyhow::anyhow!("--geneve-ports: {e}"))?;
+        Ok(tunnel::Settings {
+            decoded,
+            vxlan_ports: vxlan.clone(),
+            geneve_ports: geneve.clone(),
         })
     }
 

@@ -11,6 +11,8 @@ mod golden;
 mod reference;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;
+// Encapsulations: tun-malformed.pcap frame by frame, each one turned off and on, ports, flags.
+mod tunnels;
 // Seeded mutation fuzzer over every fixture frame: decoding never panics.
 mod fuzz;
 // Zero heap allocations per packet in a warmed-up worker (counting global allocator).

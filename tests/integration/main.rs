@@ -7,7 +7,8 @@ mod util;
 mod oracle;
 // Golden /metrics, JSON, table and HTML outputs of root-mix, byte for byte.
 mod golden;
-// The metrics reference in docs/ names exactly the families of the family table.
+// The metrics reference in docs/ names exactly the families of the family table, and every
+// malformed reason is documented.
 mod reference;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;

@@ -36,7 +36,7 @@ between the same two outer addresses (dnsobs spreads frames over threads by the 
   tun-ppp.pcap          LINKTYPE_PPP (9): PPP with address and control bytes, every third frame
                         without them, after an LCP exchange.
   tun-ppp-hdlc.pcap     LINKTYPE_PPP_HDLC (50): Cisco HDLC framing (0x0F 0x00, Ethernet type).
-  tun-malformed.pcap    One case per frame (listed in CASES below): headers cut short, unknown
+  tun-malformed.pcap    One case per frame (listed in malformed_frames below): headers cut short, unknown
                         versions, inner headers that do not match, five tunnels inside each
                         other (one too many for dnsobs) and four (the most dnsobs follows), valid
                         rarities (GRE routing entries, GRE version 1), non-IP payloads.
@@ -49,8 +49,8 @@ import os
 import struct
 import sys
 
-from scapy.all import (GRE, IP, UDP, Dot1AD, Dot1Q, Ether, IPv6, IPv6ExtHdrFragment, PPPoE,
-                       Raw, fragment, fragment6, conf)
+from scapy.all import (GRE, IP, UDP, Ether, IPv6, IPv6ExtHdrFragment, PPPoE, Raw, conf, fragment,
+                       fragment6)
 from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.layers.vxlan import VXLAN
 
@@ -183,8 +183,8 @@ def gre_frames(src):
         else:
             src6, dst6 = endpoints(f, 6)
             if len(g) + 40 > 1200:
-                pkt = IPv6(src=src6, dst=dst6, hlim=64) / IPv6ExtHdrFragment(id=0x2000 + i, nh=47) / g
-                pieces = fragment6(pkt, 900)
+                frag = IPv6ExtHdrFragment(id=0x2000 + i, nh=47)
+                pieces = fragment6(IPv6(src=src6, dst=dst6, hlim=64) / frag / g, 900)
             else:
                 pieces = [IPv6(src=src6, dst=dst6, nh=47, hlim=64) / g]
         for p in pieces:
@@ -283,6 +283,7 @@ SESSION_START = [
 
 
 def pppoe_frames(src, tags=lambda: b""):
+    """PPPoE discovery, LCP/IPCP/IPV6CP, then SRC in session SESSION; `tags`: VLAN tags."""
     recs = frames(src)
     s0, u0 = recs[0][0] - 1, recs[0][1]
     out = []
@@ -290,17 +291,26 @@ def pppoe_frames(src, tags=lambda: b""):
         session = SESSION if code == 0x65 else 0
         payload = struct.pack("!HH", 0x0101, 0)  # Service-Name, empty
         body = struct.pack("!BBHH", 0x11, code, session, len(payload)) + payload
-        src_mac, dst_mac = (MAC_A, MAC_B) if from_ac else (MAC_B, "ff:ff:ff:ff:ff:ff" if k == 0 else MAC_A)
-        out.append(later(s0, u0, 1000 * k) + (tagged(Ether(src=src_mac, dst=dst_mac), 0x8863, tags) + body,))
+        if from_ac:
+            eth = Ether(src=MAC_A, dst=MAC_B)
+        else:
+            eth = Ether(src=MAC_B, dst="ff:ff:ff:ff:ff:ff" if k == 0 else MAC_A)
+        out.append(later(s0, u0, 1000 * k) + (tagged(eth, 0x8863, tags) + body,))
     for k, (proto, data) in enumerate(SESSION_START):
-        body = struct.pack("!BBHH", 0x11, 0, SESSION, len(data) + 2) + struct.pack("!H", proto) + data
-        out.append(later(s0, u0, 10_000 + 1000 * k) + (tagged(Ether(src=MAC_A, dst=MAC_B), 0x8864, tags) + body,))
+        body = session_header(len(data) + 2) + struct.pack("!H", proto) + data
+        eth = tagged(Ether(src=MAC_A, dst=MAC_B), 0x8864, tags)
+        out.append(later(s0, u0, 10_000 + 1000 * k) + (eth + body,))
     for s, u, f in recs:
         proto = 0x0021 if f.v == 4 else 0x0057
-        body = bytes(PPPoE(version=1, type=1, code=0, sessionid=SESSION, len=len(f.l3) + 2)) + struct.pack("!H", proto) + f.l3
-        mac = Ether(src=MAC_A, dst=MAC_B) if f.server else Ether(src=MAC_B, dst=MAC_A)
-        out.append((s, u, tagged(mac, 0x8864, tags) + body))
+        body = bytes(PPPoE(version=1, type=1, code=0, sessionid=SESSION, len=len(f.l3) + 2))
+        eth = Ether(src=MAC_A, dst=MAC_B) if f.server else Ether(src=MAC_B, dst=MAC_A)
+        out.append((s, u, tagged(eth, 0x8864, tags) + body + struct.pack("!H", proto) + f.l3))
     return out
+
+
+def session_header(length):
+    """A PPPoE session header (version 1, type 1, code 0) of session SESSION."""
+    return struct.pack("!BBHH", 0x11, 0, SESSION, length)
 
 
 def tagged(eth, et, tags):
@@ -310,6 +320,7 @@ def tagged(eth, et, tags):
 
 
 def qinq():
+    """802.1ad tag VLAN 200, then 802.1Q tag VLAN 300."""
     return bytes.fromhex("88a800c8") + bytes.fromhex("8100012c")
 
 
@@ -339,54 +350,86 @@ def cisco_hdlc(proto, data, i):
 # --- tun-malformed.pcap ------------------------------------------------------
 
 def malformed_frames(src):
-    """CASES: (what, frame bytes). A v4 query, its response and a v6 query are taken from SRC."""
+    """The cases of tun-malformed.pcap: (what, frame bytes). A v4 query, a v4 response and a v6
+    query are taken from SRC."""
     recs = frames(src)
     q4 = next(f for _, _, f in recs if f.v == 4 and not f.server and f.l3[9] == 17)
     r4 = next(f for _, _, f in recs if f.v == 4 and f.server and f.l3[9] == 17)
     q6 = next(f for _, _, f in recs if f.v == 6 and not f.server and f.l3[6] == 17)
-    e4 = lambda p: bytes(Ether(src=MAC_B, dst=MAC_A, type=ET_IPV4) / p)
-    e6 = lambda p: bytes(Ether(src=MAC_B, dst=MAC_A, type=ET_IPV6) / p)
-    ip4 = lambda proto, ident=1: IP(src=B4, dst=A4, proto=proto, id=ident, ttl=64)
-    ip6 = lambda nh: IPv6(src=B6, dst=A6, nh=nh, hlim=64)
-    udp = lambda dport, sport=50000: UDP(sport=sport, dport=dport)
-    erspan2 = GRE(proto=0x88BE, seqnum_present=1, sequence_number=1) / ERSPAN_II(ver=1, session_id=7)
-    vxlan = lambda: udp(4789) / VXLAN(flags=0x08, vni=4242)
-    # Five tunnels: GRE, VXLAN, IPv4-in-IPv6, ERSPAN II, GENEVE (one too many), then a query.
-    geneve_v6 = IP(src=B4, dst=A4, ttl=64) / udp(6081) / Raw(geneve_header(ET_IPV6, False) + q6.l3)
-    level4 = Ether(src=MAC_B, dst=MAC_A) / IP(src=B4, dst=A4, proto=47, ttl=64) / erspan2 / Raw(e4(geneve_v6))
-    level3 = IPv6(src=B6, dst=A6, nh=4, hlim=64) / Raw(bytes(level4)[14:])
-    level2 = Ether(src=MAC_B, dst=MAC_A) / IPv6(src=B6, dst=A6, hlim=64) / vxlan() / Raw(e6(level3))
-    deep5 = e4(ip4(47) / GRE(proto=ET_IPV6) / Raw(bytes(level2)[14:]))
-    # Four: the same without GENEVE, a response at the bottom.
-    level4b = Ether(src=MAC_B, dst=MAC_A) / IP(src=B4, dst=A4, proto=47, ttl=64) / erspan2 / Raw(bytes(Ether(src=MAC_A, dst=MAC_B, type=ET_IPV4)) + r4.l3)
-    level3b = IPv6(src=B6, dst=A6, nh=4, hlim=64) / Raw(bytes(level4b)[14:])
-    level2b = Ether(src=MAC_B, dst=MAC_A) / IPv6(src=B6, dst=A6, hlim=64) / vxlan() / Raw(e6(level3b))
-    deep4 = e4(ip4(47) / GRE(proto=ET_IPV6) / Raw(bytes(level2b)[14:]))
-    arp = bytes(Ether(src=MAC_B, dst="ff:ff:ff:ff:ff:ff", type=0x0806)) + bytes.fromhex(
-        "0001080006040001" "02005e005311" "cb007102" "000000000000" "cb007101")
-    lcp_echo = (bytes(Ether(src=MAC_A, dst=MAC_B, type=0x8864)) + struct.pack("!BBHH", 0x11, 0, SESSION, 10)
-                + struct.pack("!H", 0xC021) + bytes.fromhex("0901000800002a2a"))
-    sre = struct.pack("!HBB", 0x0800, 0, 4) + bytes([198, 51, 100, 1]) + struct.pack("!HBB", 0, 0, 0)
+
+    def eth(et, payload, src=MAC_B, dst=MAC_A):
+        return bytes(Ether(src=src, dst=dst, type=et)) + bytes(payload)
+
+    def e4(p):
+        return eth(ET_IPV4, p)
+
+    def e6(p):
+        return eth(ET_IPV6, p)
+
+    def ip4(proto):
+        return IP(src=B4, dst=A4, proto=proto, id=1, ttl=64)
+
+    def ip6(nh):
+        return IPv6(src=B6, dst=A6, nh=nh, hlim=64)
+
+    def udp(dport):
+        return UDP(sport=50000, dport=dport)
+
+    erspan2 = (GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
+               / ERSPAN_II(ver=1, session_id=7))
+
+    def nest(bottom):
+        """GRE (IPv6 inside), VXLAN, IPv4-in-IPv6, ERSPAN II around an Ethernet frame."""
+        level4 = IP(src=B4, dst=A4, proto=47, ttl=64) / erspan2 / Raw(bottom)
+        level3 = IPv6(src=B6, dst=A6, nh=4, hlim=64) / Raw(bytes(level4))
+        vxlan = udp(4789) / VXLAN(flags=0x08, vni=4242) / Raw(e6(level3))
+        level2 = IPv6(src=B6, dst=A6, hlim=64) / vxlan
+        return e4(ip4(47) / GRE(proto=ET_IPV6) / Raw(bytes(level2)))
+
+    # Five tunnels: those four and GENEVE (one too many), then a query; four, then a response.
+    geneve = IP(src=B4, dst=A4, ttl=64) / udp(6081) / Raw(geneve_header(ET_IPV6, False) + q6.l3)
+    deep5 = nest(e4(geneve))
+    deep4 = nest(eth(ET_IPV4, r4.l3, src=MAC_A, dst=MAC_B))
+    arp = eth(0x0806, bytes.fromhex("0001080006040001" "02005e005311" "cb007102"
+                                    "000000000000" "cb007101"), dst="ff:ff:ff:ff:ff:ff")
+    lcp_echo = eth(0x8864, session_header(10) + bytes.fromhex("c021" "0901000800002a2a"),
+                   src=MAC_A, dst=MAC_B)
+    sre = struct.pack("!HBB", 0x0800, 0, 4) + bytes([198, 51, 100, 1]) + bytes(4)
     gre_routing = struct.pack("!BBHHH", 0x40, 0, ET_IPV4, 0, 0) + sre
+    # Version 1 without the acknowledgement: tshark 4.0 does not know its A flag.
+    gre_v1 = struct.pack("!BBHHHI", 0x30, 0x01, ET_IPV4, len(q4.l3), 7, 1)
+    erspan_v3 = bytes(GRE(proto=0x88BE, seqnum_present=1)) + bytes.fromhex("30000007 00000000")
+    erspan3_head = bytes(ERSPAN_III(ver=2, o=1)) + b"\x0c\x00"  # 2 of the subheader's 8 bytes
+    erspan3_cut = GRE(proto=0x22EB, seqnum_present=1) / Raw(erspan3_head)
+    geneve_long = bytes.fromhex("3f006558 00abcd00") + q4.eth[:40]
     return [
-        ("gre_cut: GRE with the K flag, header cut after 6 bytes", e4(ip4(47) / Raw(bytes.fromhex("20000800 0000")))),
-        ("gre_version_2: GRE version 2 (none exists)", e4(ip4(47) / Raw(bytes.fromhex("00020800")))),
-        ("erspan2_cut: ERSPAN type II header cut after 4 bytes", e4(ip4(47) / Raw(bytes(erspan2)[:12]))),
-        ("erspan_version_3: ERSPAN header of version 3", e4(ip4(47) / Raw(bytes(GRE(proto=0x88BE, seqnum_present=1)) + bytes.fromhex("30000007 00000000") + q4.eth))),
-        ("erspan3_subheader_cut: ERSPAN type III, O bit, subheader cut", e4(ip4(47) / GRE(proto=0x22EB, seqnum_present=1) / Raw(bytes(ERSPAN_III(ver=2, o=1)) + b"\x0c\x00"))),
-        ("vxlan_cut: VXLAN header of 5 bytes", e4(ip4(17) / udp(4789) / Raw(b"\x08\x00\x00\x00\x00"))),
-        ("geneve_options_past_end: GENEVE options of 252 bytes in a short packet", e6(ip6(17) / udp(6081) / Raw(bytes.fromhex("3f006558 00abcd00") + q4.eth[:40]))),
-        ("pppoe_cut: PPPoE session header of 3 bytes", bytes(Ether(src=MAC_B, dst=MAC_A, type=0x8864)) + b"\x11\x00\x00"),
+        ("gre_cut: GRE with the K flag, header cut after 6 bytes",
+         e4(ip4(47) / Raw(bytes.fromhex("20000800 0000")))),
+        ("gre_version_2: GRE version 2 (none exists)",
+         e4(ip4(47) / Raw(bytes.fromhex("00020800")))),
+        ("erspan2_cut: ERSPAN type II header cut after 4 bytes",
+         e4(ip4(47) / Raw(bytes(erspan2)[:12]))),
+        ("erspan_version_3: ERSPAN header of version 3", e4(ip4(47) / Raw(erspan_v3 + q4.eth))),
+        ("erspan3_subheader_cut: ERSPAN type III, O bit, subheader cut",
+         e4(ip4(47) / erspan3_cut)),
+        ("vxlan_cut: VXLAN header of 5 bytes",
+         e4(ip4(17) / udp(4789) / Raw(b"\x08\x00\x00\x00\x00"))),
+        ("geneve_options_past_end: GENEVE options of 252 bytes in a short packet",
+         e6(ip6(17) / udp(6081) / Raw(geneve_long))),
+        ("pppoe_cut: PPPoE session header of 3 bytes", eth(0x8864, b"\x11\x00\x00")),
         ("6in4_with_ipv4: protocol 41 carrying an IPv4 packet", e4(ip4(41) / Raw(q4.l3))),
-        ("ipip_inner_cut: protocol 4 carrying 10 bytes of an IPv4 header", e4(ip4(4) / Raw(q4.l3[:10]))),
+        ("ipip_inner_cut: protocol 4 carrying 10 bytes of an IPv4 header",
+         e4(ip4(4) / Raw(q4.l3[:10]))),
         ("too_deep: a query inside five tunnels (GRE, VXLAN, 4in6, ERSPAN II, GENEVE)", deep5),
         ("depth_4: a response inside four tunnels (GRE, VXLAN, 4in6, ERSPAN II)", deep4),
-        ("gre_mpls: GRE carrying MPLS (not ours, not malformed)", e4(ip4(47) / GRE(proto=0x8847) / Raw(bytes(12)))),
+        ("gre_mpls: GRE carrying MPLS (not ours, not malformed)",
+         e4(ip4(47) / GRE(proto=0x8847) / Raw(bytes(12)))),
         ("erspan_arp: ARP mirrored in ERSPAN II (not IP)", e4(ip4(47) / erspan2 / Raw(arp))),
         ("pppoe_lcp_echo: LCP Echo-Request in a PPPoE session (not IP)", lcp_echo),
-        ("gre_routing: GRE with a routing entry (R), carrying a query", e4(ip4(47) / Raw(gre_routing + q4.l3))),
-        # (Without the acknowledgement: tshark 4.0 does not know its A flag.)
-        ("gre_v1: GRE version 1 (key, sequence) carrying a query", e4(ip4(47) / Raw(struct.pack("!BBHHHI", 0x30, 0x01, ET_IPV4, len(q4.l3), 7, 1) + q4.l3))),
+        ("gre_routing: GRE with a routing entry (R), carrying a query",
+         e4(ip4(47) / Raw(gre_routing + q4.l3))),
+        ("gre_v1: GRE version 1 (key, sequence) carrying a query",
+         e4(ip4(47) / Raw(gre_v1 + q4.l3))),
     ]
 
 

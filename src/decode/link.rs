@@ -1,7 +1,7 @@
 //! Link layers: strip the link header and find the IP packet. HOT PATH.
 //!
 //! Ethernet (with 802.1Q / 802.1ad tags and, when PPPoE is decoded, PPPoE sessions), Linux cooked
-//! captures, raw IP, BSD loopback and PPP ([`ppp`](super::ppp)).
+//! captures, raw IP, BSD loopback and PPP ([`ppp`]).
 //!
 //! Hand-written instead of etherparse's `SlicedPacket`: etherparse measured 31.7 ns per frame for
 //! L2–L4 here, most of a ~40 ns per-packet budget, and has no SLL2. Each link type below is a few

@@ -29,6 +29,10 @@ pub enum LinkType {
     Ipv6,
     /// Linux cooked capture v2 (276).
     LinuxSll2,
+    /// PPP, with or without HDLC-like address and control bytes (9).
+    Ppp,
+    /// PPP in HDLC-like framing, or Cisco HDLC (50).
+    PppHdlc,
 }
 
 impl LinkType {
@@ -43,6 +47,8 @@ impl LinkType {
             228 => Self::Ipv4,
             229 => Self::Ipv6,
             276 => Self::LinuxSll2,
+            9 => Self::Ppp,
+            50 => Self::PppHdlc,
             _ => return None,
         })
     }
@@ -58,6 +64,8 @@ impl LinkType {
             Self::Ipv4 => "IPV4",
             Self::Ipv6 => "IPV6",
             Self::LinuxSll2 => "LINUX_SLL2",
+            Self::Ppp => "PPP",
+            Self::PppHdlc => "PPP_HDLC",
         }
     }
 }

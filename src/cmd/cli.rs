@@ -209,6 +209,32 @@ pub struct InputArgs {
         value_name = "PORT,..."
     )]
     pub ports: Vec<u16>,
+    /// Encapsulations looked inside, comma-separated (`none`: none); DNS inside counts with
+    /// the inner addresses.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gre,erspan,vxlan,geneve,ipip,pppoe",
+        value_name = "NAME,...",
+        value_parser = encapsulation_names()
+    )]
+    pub encapsulations: Vec<String>,
+    /// UDP destination ports of VXLAN, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "4789",
+        value_name = "PORT,..."
+    )]
+    pub vxlan_ports: Vec<u16>,
+    /// UDP destination ports of GENEVE, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "6081",
+        value_name = "PORT,..."
+    )]
+    pub geneve_ports: Vec<u16>,
     /// Print neither warnings nor the progress bar to stderr (the bar is shown only when
     /// stderr is a terminal).
     #[arg(long, short)]
@@ -226,6 +252,13 @@ pub struct InputArgs {
 /// `--since` / `--until`: ns since the epoch.
 fn parse_time(s: &str) -> Result<u64, crate::time::TimeError> {
     crate::time::parse_rfc3339(s)
+}
+
+/// The values of `--encapsulations`: the decoder's names and `none`.
+fn encapsulation_names() -> clap::builder::PossibleValuesParser {
+    use crate::decode::tunnel::Encap;
+    let names = Encap::ALL.iter().map(|e| e.name()).chain(["none"]);
+    clap::builder::PossibleValuesParser::new(names)
 }
 
 /// `--ports` in `rssac002` and `ithi`.

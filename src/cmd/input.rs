@@ -2,6 +2,7 @@
 //! flags' validation, the replay with a progress bar, the warnings about the input.
 
 use crate::capture::plan::{Plan, Window};
+use crate::decode::tunnel::{self, EncapSet};
 use crate::pipeline::{self, FileError, Replay};
 use crate::time::iso8601;
 
@@ -10,8 +11,8 @@ use super::cli::InputArgs;
 use super::progress;
 
 impl InputArgs {
-    /// Pipeline settings from the flags (`--threads`, `--ports`, `--since`, `--until`) and the
-    /// command's aggregation settings; an error if a flag is invalid.
+    /// Pipeline settings from the flags (`--threads`, `--ports`, `--since`, `--until`, the
+    /// encapsulation flags) and the command's aggregation settings; an error if a flag is invalid.
     pub fn pipeline_settings(
         &self,
         aggregate: crate::aggregate::Settings,
@@ -28,6 +29,7 @@ impl InputArgs {
             threads: self.threads.unwrap_or(0),
             decode: crate::decode::Settings {
                 ports: self.ports.clone(),
+                tunnels: self.tunnels()?,
                 ..Default::default()
             },
             aggregate,
@@ -36,6 +38,30 @@ impl InputArgs {
                 until_ns: self.until,
             },
             ..Default::default()
+        })
+    }
+
+    /// The tunnel settings of `--encapsulations`, `--vxlan-ports` and `--geneve-ports`.
+    fn tunnels(&self) -> anyhow::Result<tunnel::Settings> {
+        let names: Vec<&String> = self
+            .encapsulations
+            .iter()
+            .filter(|n| *n != "none")
+            .collect();
+        if names.len() < self.encapsulations.len() && !names.is_empty() {
+            anyhow::bail!("--encapsulations: `none` cannot be combined with names");
+        }
+        let decoded =
+            EncapSet::from_names(&names).map_err(|e| anyhow::anyhow!("--encapsulations: {e}"))?;
+        let (vxlan, geneve) = (&self.vxlan_ports, &self.geneve_ports);
+        tunnel::check_ports(vxlan, &self.ports, ("GENEVE", geneve))
+            .map_err(|e| anyhow::anyhow!("--vxlan-ports: {e}"))?;
+        tunnel::check_ports(geneve, &self.ports, ("VXLAN", vxlan))
+            .map_err(|e| anyhow::anyhow!("--geneve-ports: {e}"))?;
+        Ok(tunnel::Settings {
+            decoded,
+            vxlan_ports: vxlan.clone(),
+            geneve_ports: geneve.clone(),
         })
     }
 

@@ -74,14 +74,41 @@ pub struct Config {
     pub log_level: log::LevelFilter,
 }
 
-/// The default BPF filter for a set of DNS ports: UDP and TCP on those ports, plus every IP
-/// fragment (non-first fragments carry no ports and are needed for reassembly).
-pub fn default_filter(ports: &[u16]) -> String {
-    let ports: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-    format!(
-        "((udp or tcp) and ({})) or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)",
-        ports.join(" or ")
-    )
+/// The default BPF filter of the decoder settings: UDP and TCP on the DNS ports, plus every IP
+/// fragment (non-first fragments carry no ports and are needed for reassembly), plus the
+/// tunnels decoded (GRE, IP-in-IP, VXLAN and GENEVE by destination port, and all of that again
+/// inside PPPoE sessions: libpcap's `pppoes` moves the offsets of what follows, so it comes last).
+pub fn default_filter(decode: &decode::Settings) -> String {
+    use decode::tunnel::Encap;
+    let ports: Vec<String> = decode.ports.iter().map(|p| format!("port {p}")).collect();
+    let mut terms = vec![
+        format!("((udp or tcp) and ({}))", ports.join(" or ")),
+        "(ip and ip[6:2] & 0x3fff != 0)".to_owned(),
+        "(ip6 and ip6[6] == 44)".to_owned(),
+    ];
+    let t = &decode.tunnels;
+    let on = |e| t.decoded.contains(e);
+    if on(Encap::Gre) || on(Encap::Erspan) {
+        terms.push("(ip proto 47 or ip6 proto 47)".into());
+    }
+    if on(Encap::IpInIp) {
+        terms.push("(ip proto 4 or ip proto 41 or ip6 proto 4 or ip6 proto 41)".into());
+    }
+    for (e, list) in [
+        (Encap::Vxlan, &t.vxlan_ports),
+        (Encap::Geneve, &t.geneve_ports),
+    ] {
+        if on(e) {
+            let ports: Vec<String> = list.iter().map(|p| format!("dst port {p}")).collect();
+            terms.push(format!("(udp and ({}))", ports.join(" or ")));
+        }
+    }
+    let base = terms.join(" or ");
+    if on(Encap::Pppoe) {
+        format!("{base} or (pppoes and ({base}))")
+    } else {
+        base
+    }
 }
 
 impl Config {
@@ -290,8 +317,59 @@ mod test {
     }
 
     #[test]
-    fn default_filter_covers_ports_and_fragments() {
-        let f = default_filter(&[53, 5353]);
-        assert!(f.contains("port 53 or port 5353") && f.contains("ip6[6] == 44"));
+    fn default_filter_covers_ports_fragments_and_tunnels() {
+        let mut d = decode::Settings {
+            ports: vec![53, 5353],
+            ..Default::default()
+        };
+        d.tunnels.decoded = decode::tunnel::EncapSet::NONE;
+        assert_eq!(
+            default_filter(&d),
+            "((udp or tcp) and (port 53 or port 5353)) or (ip and ip[6:2] & 0x3fff != 0) \
+             or (ip6 and ip6[6] == 44)"
+        );
+        d.tunnels = Default::default();
+        let f = default_filter(&d);
+        for part in [
+            "port 53 or port 5353",
+            "ip6[6] == 44",
+            "ip proto 47",
+            "ip6 proto 41",
+            "(udp and (dst port 4789))",
+            "(udp and (dst port 6081))",
+        ] {
+            assert_eq!(
+                f.matches(part).count(),
+                2,
+                "{part} outside and inside PPPoE: {f}"
+            );
+        }
+        assert!(f.contains(" or (pppoes and (((udp or tcp)"), "{f}");
+        // The tunnel keys are checked.
+        let c = check("[decode]\nencapsulations = [\"gre\"]\nvxlan_ports = [8472]\n").unwrap();
+        let only_gre = decode::tunnel::EncapSet::NONE.with(decode::tunnel::Encap::Gre);
+        assert_eq!(c.decode.tunnels.decoded, only_gre);
+        assert_eq!(c.decode.tunnels.vxlan_ports, [8472]);
+        assert!(c.bpf_filter.contains("proto 47") && !c.bpf_filter.contains("pppoes"));
+        for (text, key) in [
+            ("encapsulations = [\"mpls\"]", "decode.encapsulations"),
+            (
+                "encapsulations = [\"gre\", \"gre\"]",
+                "decode.encapsulations",
+            ),
+            ("vxlan_ports = [53]", "decode.vxlan_ports"),
+            ("vxlan_ports = []", "decode.vxlan_ports"),
+            ("geneve_ports = [4789]", "decode.vxlan_ports"),
+            ("geneve_ports = [53]", "decode.geneve_ports"),
+            ("geneve_ports = [0]", "decode.geneve_ports"),
+        ] {
+            let e = check(&format!("[decode]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("t.toml: key `{key}`")),
+                "{text}: {e}"
+            );
+        }
     }
 }

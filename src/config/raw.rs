@@ -71,6 +71,12 @@ pub struct DecodeSection {
     pub max_tcp_buffer_bytes: usize,
     /// Seconds of idleness after which a TCP direction is forgotten.
     pub tcp_timeout_seconds: u64,
+    /// Encapsulations looked inside (names of [`decode::tunnel::Encap`]).
+    pub encapsulations: Vec<String>,
+    /// UDP destination ports of VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP destination ports of GENEVE.
+    pub geneve_ports: Vec<u16>,
 }
 
 impl Default for DecodeSection {
@@ -84,6 +90,13 @@ impl Default for DecodeSection {
             max_tcp_flows: d.tcp.max_flows,
             max_tcp_buffer_bytes: d.tcp.max_buffered,
             tcp_timeout_seconds: d.tcp.timeout_ns / 1_000_000_000,
+            encapsulations: decode::tunnel::Encap::ALL
+                .iter()
+                .filter(|e| d.tunnels.decoded.contains(**e))
+                .map(|e| e.name().to_owned())
+                .collect(),
+            vxlan_ports: d.tunnels.vxlan_ports,
+            geneve_ports: d.tunnels.geneve_ports,
         }
     }
 }

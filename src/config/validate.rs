@@ -11,25 +11,26 @@ use super::{
     ExportSection, ParquetSection, RawConfig, Rssac002Section, default_filter,
 };
 use crate::aggregate::asn::AsnTable;
+use crate::decode::tunnel::{self, EncapSet};
 use crate::{aggregate, decode};
 
 impl RawConfig {
     /// Checks every value and derives the stage settings.
     pub fn validate(self, path: &Path) -> Result<Config, ConfigError> {
         self.capture.validate(path)?;
-        self.decode.validate(path)?;
+        let decode = self.decode.settings(self.decode.validate(path)?);
         let asn_table = self.aggregate.validate(path)?;
         let listen = self.export.validate(path)?;
         self.rssac002.validate(path)?;
         let log_level = self.daemon.validate(path)?;
         let bpf_filter = if self.capture.bpf_filter.trim().is_empty() {
-            default_filter(&self.decode.dns_ports)
+            default_filter(&decode)
         } else {
             self.capture.bpf_filter.clone()
         };
         Ok(Config {
             source: path.to_owned(),
-            decode: self.decode.settings(),
+            decode,
             aggregate: self.aggregate_settings(asn_table),
             listen,
             bpf_filter,
@@ -121,8 +122,8 @@ impl CaptureSection {
 }
 
 impl DecodeSection {
-    /// Checks `[decode]`.
-    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+    /// Checks `[decode]`; the encapsulations decoded.
+    fn validate(&self, file: &Path) -> Result<EncapSet, ConfigError> {
         let ports = &self.dns_ports;
         ensure(
             file,
@@ -145,11 +146,24 @@ impl DecodeSection {
         bytes("decode.max_tcp_buffer_bytes", self.max_tcp_buffer_bytes)?;
         let (fragment, tcp) = (self.fragment_timeout_seconds, self.tcp_timeout_seconds);
         in_range(file, "decode.fragment_timeout_seconds", fragment, 1, 3600)?;
-        in_range(file, "decode.tcp_timeout_seconds", tcp, 1, 86400)
+        in_range(file, "decode.tcp_timeout_seconds", tcp, 1, 86400)?;
+        self.validate_tunnels(file)
+    }
+
+    /// Checks the encapsulation keys of `[decode]`; the encapsulations decoded.
+    fn validate_tunnels(&self, file: &Path) -> Result<EncapSet, ConfigError> {
+        let decoded = EncapSet::from_names(&self.encapsulations)
+            .map_err(|reason| invalid(file, "decode.encapsulations", reason))?;
+        let (dns, vxlan, geneve) = (&self.dns_ports, &self.vxlan_ports, &self.geneve_ports);
+        tunnel::check_ports(vxlan, dns, ("GENEVE", geneve))
+            .map_err(|reason| invalid(file, "decode.vxlan_ports", reason))?;
+        tunnel::check_ports(geneve, dns, ("VXLAN", vxlan))
+            .map_err(|reason| invalid(file, "decode.geneve_ports", reason))?;
+        Ok(decoded)
     }
 
     /// The decoder settings of checked values.
-    fn settings(&self) -> decode::Settings {
+    fn settings(&self, decoded: EncapSet) -> decode::Settings {
         decode::Settings {
             ports: self.dns_ports.clone(),
             defrag: decode::defrag::Limits {
@@ -161,6 +175,11 @@ impl DecodeSection {
                 max_flows: self.max_tcp_flows,
                 max_buffered: self.max_tcp_buffer_bytes,
                 timeout_ns: self.tcp_timeout_seconds * 1_000_000_000,
+            },
+            tunnels: tunnel::Settings {
+                decoded,
+                vxlan_ports: self.vxlan_ports.clone(),
+                geneve_ports: self.geneve_ports.clone(),
             },
         }
     }

@@ -122,6 +122,16 @@ impl Defrag {
         &mut self.done
     }
 
+    /// Puts back a payload taken out through [`Self::done_mut`]. A payload completed meanwhile
+    /// (a datagram reassembled inside a reassembled tunnel packet) goes back to the pool, so
+    /// nested reassembly allocates nothing once warm either.
+    pub fn restore_done(&mut self, payload: Vec<u8>) {
+        let meanwhile = std::mem::replace(&mut self.done, payload);
+        if meanwhile.capacity() > 0 {
+            self.bufs.give(meanwhile);
+        }
+    }
+
     /// Adds one fragment. `events` receives eviction/expiry counts.
     #[allow(clippy::too_many_arguments)]
     pub fn push(

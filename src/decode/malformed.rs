@@ -10,6 +10,11 @@
 pub enum Malformed {
     /// The frame is shorter than its link-layer header.
     LinkTruncated,
+    /// An encapsulation header (GRE, ERSPAN, VXLAN, GENEVE, PPPoE) cut short or of an unknown
+    /// version.
+    TunnelInvalid,
+    /// A packet inside more tunnels than the decoder follows (4: `MAX_DEPTH` in tunnel.rs).
+    TunnelTooDeep,
     /// IPv4/IPv6 header cut short, wrong version, header length or total length invalid.
     IpInvalid,
     /// An IPv6 extension header runs past the end of the packet.
@@ -56,8 +61,10 @@ pub enum Malformed {
 
 impl Malformed {
     /// Every reason, in label order (used to size counter arrays and to render all label values).
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::LinkTruncated,
+        Self::TunnelInvalid,
+        Self::TunnelTooDeep,
         Self::IpInvalid,
         Self::Ipv6ExtInvalid,
         Self::FragmentInvalid,
@@ -87,6 +94,8 @@ impl Malformed {
     pub const fn label(self) -> &'static str {
         match self {
             Self::LinkTruncated => "link_truncated",
+            Self::TunnelInvalid => "tunnel_invalid",
+            Self::TunnelTooDeep => "tunnel_too_deep",
             Self::IpInvalid => "ip_invalid",
             Self::Ipv6ExtInvalid => "ipv6_ext_invalid",
             Self::FragmentInvalid => "fragment_invalid",

@@ -142,17 +142,23 @@ fn steady_state_allocates_nothing(name: &str) {
         0
     };
     let mut w = Worker::new(&Default::default(), &Default::default());
-    // Warm-up: two passes, so pooled buffers reach the sizes this traffic needs.
+    // Warm-up: two passes, so pooled buffers reach the sizes this traffic needs, and as many
+    // more as the fragment timeout lasts: a datagram that never completes (lt-ethernet's lone
+    // first fragment, in the tun-* fixtures) is held that long, so the reassembly table only
+    // reaches its steady size then.
+    let timeout = dnsobs::decode::defrag::Limits::default().timeout_ns;
+    let warm_passes = 2 + if span > 0 { timeout.div_ceil(span) } else { 0 };
     let before_warm = allocations();
-    pass(&mut w, &fs, 0);
-    pass(&mut w, &fs, span);
+    for k in 0..warm_passes {
+        pass(&mut w, &fs, span * k);
+    }
     let warm = allocations() - before_warm;
-    let messages_per_pass = w.agg.dns_messages / 2;
+    let messages_per_pass = w.agg.dns_messages / warm_passes;
     assert!(messages_per_pass > 0, "{name}: no DNS message decoded");
 
     let before = allocations();
     let passes = 5;
-    for k in 2..2 + passes {
+    for k in warm_passes..warm_passes + passes {
         pass(&mut w, &fs, span * k);
     }
     let steady = allocations() - before;
@@ -162,7 +168,10 @@ fn steady_state_allocates_nothing(name: &str) {
         "{name}: {steady} heap allocations in steady state over {packets} packets \
          (warm-up allocated {warm})"
     );
-    assert_eq!(w.agg.dns_messages, messages_per_pass * (2 + passes));
+    assert_eq!(
+        w.agg.dns_messages,
+        messages_per_pass * (warm_passes + passes)
+    );
     eprintln!(
         "{name}: warm-up {warm} allocations; steady state 0 over {packets} packets \
          ({} DNS messages)",
@@ -183,6 +192,21 @@ fn tcp_pipelined_steady_state_allocates_nothing() {
 #[test]
 fn fragments_steady_state_allocates_nothing() {
     steady_state_allocates_nothing("fragments.pcap");
+}
+
+/// Encapsulated traffic: GRE (outer fragments, and inner fragments inside them: the defragmenter
+/// hands nested payloads back to its pool), ERSPAN III, VXLAN and PPPoE in QinQ allocate nothing
+/// either once warm.
+#[test]
+fn tunnels_steady_state_allocate_nothing() {
+    for name in [
+        "tun-gre.pcap",
+        "tun-erspan3.pcap",
+        "tun-vxlan.pcap",
+        "tun-pppoe-qinq.pcap",
+    ] {
+        steady_state_allocates_nothing(name);
+    }
 }
 
 /// A raw-IP (LINKTYPE_RAW) IPv4 TCP frame from 192.0.2.10:`sport` to 192.0.2.53:53.

@@ -36,7 +36,7 @@ const DEFAULT_CASES: u64 = 2_000_000;
 const DEFAULT_SEED: u64 = 0x5eed_d150_b5fa_2026;
 
 /// Every link type dnsobs decodes.
-const LINKS: [LinkType; 8] = [
+const LINKS: [LinkType; 10] = [
     LinkType::Null,
     LinkType::Ethernet,
     LinkType::Raw,
@@ -45,6 +45,8 @@ const LINKS: [LinkType; 8] = [
     LinkType::Ipv4,
     LinkType::Ipv6,
     LinkType::LinuxSll2,
+    LinkType::Ppp,
+    LinkType::PppHdlc,
 ];
 
 //------------ Fixtures ------------------------------------------------------

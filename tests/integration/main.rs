@@ -7,10 +7,13 @@ mod util;
 mod oracle;
 // Golden /metrics, JSON, table and HTML outputs of root-mix, byte for byte.
 mod golden;
-// The metrics reference in docs/ names exactly the families of the family table.
+// The metrics reference in docs/ names exactly the families of the family table, and every
+// malformed reason is documented.
 mod reference;
 // malformed.pcap frame by frame against the strict taxonomy.
 mod malformed;
+// Encapsulations: tun-malformed.pcap frame by frame, each one turned off and on, ports, flags.
+mod tunnels;
 // Seeded mutation fuzzer over every fixture frame: decoding never panics.
 mod fuzz;
 // Zero heap allocations per packet in a warmed-up worker (counting global allocator).

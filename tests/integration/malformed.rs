@@ -31,7 +31,7 @@ use dnsobs::pipeline::Worker;
 use crate::util::{mismatches, oracle, pcaps, report};
 
 /// Frame number (1-based) → labels of the reasons counted while processing it.
-fn verdicts(name: &str) -> (BTreeMap<u64, Vec<&'static str>>, Worker) {
+pub(crate) fn verdicts(name: &str) -> (BTreeMap<u64, Vec<&'static str>>, Worker) {
     let mut r = Reader::open(&pcaps().join(name)).expect("fixture opens");
     let mut w = Worker::new(&Default::default(), &Default::default());
     let mut table = BTreeMap::new();

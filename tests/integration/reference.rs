@@ -49,3 +49,28 @@ fn the_table_has_every_kind_and_bounded_labels() {
         assert!(f.labels.len() <= 3, "{}: {:?}", f.name, f.labels);
     }
 }
+
+/// Every reason of the malformed taxonomy is documented: a row of the table in docs/replay.md
+/// and a name in the `reason` label list of docs/metrics.md.
+#[test]
+fn every_malformed_reason_is_documented() {
+    let read = |p: &str| {
+        std::fs::read_to_string(format!("{}/docs/{p}", env!("CARGO_MANIFEST_DIR"))).expect(p)
+    };
+    let (replay, metrics) = (read("replay.md"), read("metrics.md"));
+    let row = metrics
+        .lines()
+        .find(|l| l.starts_with("| `dnsobs_malformed_packets_total`"))
+        .expect("the malformed family's row");
+    for m in dnsobs::decode::Malformed::ALL {
+        let label = m.label();
+        assert!(
+            replay.contains(&format!("| `{label}` |")),
+            "replay.md lacks {label}"
+        );
+        assert!(
+            row.split([' ', ',', ':', '(', ')']).any(|w| w == label),
+            "metrics.md lacks {label}"
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! The per-worker decoder: frame → link → IP (→ fragment reassembly) → UDP / TCP (→ stream
+//! reassembly) → DNS, handing what it finds to a [`Sink`]. HOT PATH.
+//!
+//! Tunnels loop back: an IP packet, or an Ethernet frame, found inside GRE, ERSPAN, VXLAN,
+//! GENEVE or IP-in-IP is walked like an outer one (fragments of either reassembled), at most
+//! [`tunnel::MAX_DEPTH`] tunnels deep. DNS found inside is counted with the inner addresses and
+//! IP version.
+
+use crate::capture::Packet;
+
+use super::ip::{self, PROTO_TCP, PROTO_UDP};
+use super::malformed::Malformed;
+use super::tunnel::{self, Encap, EncapSet, Inner, PROTO_GRE, PROTO_IPIP, PROTO_IPV6};
+use super::{Event, MsgCtx, Name, Settings, Sink, Transport, defrag, dns, link, tcp};
+
+/// Port classes (bits of [`Decoder::ports`]).
+const PORT_DNS: u8 = 1;
+const PORT_VXLAN: u8 = 2;
+const PORT_GENEVE: u8 = 4;
+
+/// Per-worker decoder: the reassembly tables and a name buffer. Owned by one thread.
+pub struct Decoder {
+    /// Per UDP/TCP port: `PORT_*` bits.
+    ports: Box<[u8; 65536]>,
+    /// Encapsulations looked inside.
+    encaps: EncapSet,
+    defrag: defrag::Defrag,
+    tcp: tcp::TcpTable,
+    name: Name,
+}
+
+/// Where a packet is being walked: its frame's time, whether the capture cut it, and how many
+/// tunnels it is inside.
+#[derive(Clone, Copy)]
+struct Hop {
+    ts_ns: u64,
+    cut: bool,
+    depth: u8,
+}
+
+impl Decoder {
+    /// A decoder with empty tables.
+    pub fn new(settings: &Settings) -> Self {
+        let mut ports = Box::new([0u8; 65536]);
+        let t = &settings.tunnels;
+        let classes = [
+            (&settings.ports, PORT_DNS, true),
+            (&t.vxlan_ports, PORT_VXLAN, t.decoded.contains(Encap::Vxlan)),
+            (
+                &t.geneve_ports,
+                PORT_GENEVE,
+                t.decoded.contains(Encap::Geneve),
+            ),
+        ];
+        for (list, class, on) in classes {
+            for &p in list.iter().filter(|_| on) {
+                ports[usize::from(p)] |= class;
+            }
+        }
+        Self {
+            ports,
+            encaps: t.decoded,
+            defrag: defrag::Defrag::new(settings.defrag),
+            tcp: tcp::TcpTable::new(settings.tcp),
+            name: Name::default(),
+        }
+    }
+
+    /// Datagrams and TCP directions currently held (for gauges).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.defrag.len(), self.tcp.len())
+    }
+
+    fn is_dns(&self, sport: u16, dport: u16) -> bool {
+        (self.ports[usize::from(sport)] | self.ports[usize::from(dport)]) & PORT_DNS != 0
+    }
+
+    /// Whether packets of an IP protocol lead anywhere (UDP, TCP, or a tunnel decoded).
+    fn wanted(&self, proto: u8) -> bool {
+        match proto {
+            PROTO_UDP | PROTO_TCP => true,
+            PROTO_IPIP | PROTO_IPV6 => self.encaps.contains(Encap::IpInIp),
+            PROTO_GRE => self.encaps.contains(Encap::Gre) || self.encaps.contains(Encap::Erspan),
+            _ => false,
+        }
+    }
+
+    /// Decodes one DNS message whose context is already known (dnstap input: the server
+    /// reports addresses, ports and transport; only the DNS bytes need parsing).
+    #[inline]
+    pub fn decode_dns(&mut self, ctx: &MsgCtx, payload: &[u8], sink: &mut impl Sink) {
+        dns_message(&mut self.name, payload, ctx, false, sink);
+    }
+
+    /// Decodes one frame.
+    pub fn decode(&mut self, pkt: &Packet<'_>, sink: &mut impl Sink) {
+        let pppoe = self.encaps.contains(Encap::Pppoe);
+        match link::strip_with(pkt.link, pkt.data, pppoe) {
+            Ok(link::Link::Ip(l3)) => {
+                let hop = Hop {
+                    ts_ns: pkt.ts_ns,
+                    cut: (pkt.orig_len as usize) > pkt.data.len(),
+                    depth: 0,
+                };
+                self.ip_packet(l3, hop, sink);
+            }
+            Ok(link::Link::Other) => sink.event(Event::NonIp),
+            Err(m) => sink.malformed(m, None),
+        }
+    }
+
+    /// One IP packet, outer or inside `hop.depth` tunnels.
+    fn ip_packet(&mut self, l3: &[u8], hop: Hop, sink: &mut impl Sink) {
+        let ip = match ip::parse(l3) {
+            Ok(ip) => ip,
+            Err(m) => return sink.malformed(m, None),
+        };
+        if !self.wanted(ip.proto) {
+            return;
+        }
+        let hop = Hop {
+            cut: hop.cut || ip.cut,
+            ..hop
+        };
+        let Some(frag) = ip.frag else {
+            return self.upper(&ip, ip.proto, ip.payload, hop, sink);
+        };
+        sink.event(Event::Fragment);
+        let outcome = self.defrag.push(
+            ip.version,
+            &ip.src,
+            &ip.dst,
+            ip.proto,
+            frag,
+            ip.payload,
+            hop.ts_ns,
+            &mut |e| sink.event(e),
+        );
+        match outcome {
+            defrag::Outcome::Pending => {}
+            defrag::Outcome::Invalid(m) => sink.malformed(m, None),
+            defrag::Outcome::Complete => {
+                sink.event(Event::Reassembled);
+                self.reassembled(&ip, hop, sink);
+            }
+        }
+    }
+
+    /// The datagram the fragment `ip` completed.
+    fn reassembled(&mut self, ip: &ip::Ip<'_>, hop: Hop, sink: &mut impl Sink) {
+        // Move the buffer out so the upper layers can borrow `self` mutably (a tunnel inside
+        // may complete a datagram of its own meanwhile).
+        let payload = std::mem::take(self.defrag.done_mut());
+        let upper = match ip.version {
+            6 => match ip::walk_ext(ip.proto, &payload) {
+                Ok((p, b, None)) => Ok((p, b)),
+                Ok((_, _, Some(_))) => Err(Malformed::FragmentInvalid),
+                Err(m) => Err(m),
+            },
+            _ => Ok((ip.proto, &payload[..])),
+        };
+        match upper {
+            Ok((proto, body)) => self.upper(ip, proto, body, hop, sink),
+            Err(m) => sink.malformed(m, None),
+        }
+        self.defrag.restore_done(payload);
+    }
+
+    /// The upper layer of an IP packet: UDP, TCP, or a tunnel.
+    fn upper(&mut self, ip: &ip::Ip<'_>, proto: u8, l4: &[u8], hop: Hop, sink: &mut impl Sink) {
+        match proto {
+            PROTO_UDP => self.udp(ip, l4, hop, sink),
+            PROTO_TCP => self.tcp(ip, l4, hop, sink),
+            PROTO_IPIP | PROTO_IPV6 if self.encaps.contains(Encap::IpInIp) => {
+                // The protocol names the inner version; tshark reads a mismatch as a bad header.
+                let version = if proto == PROTO_IPIP { 4 } else { 6 };
+                if l4.first().map(|b| b >> 4) != Some(version) {
+                    return sink.malformed(Malformed::IpInvalid, None);
+                }
+                self.inner(Inner::Ip(l4), hop, sink);
+            }
+            PROTO_GRE if self.wanted(PROTO_GRE) => match tunnel::gre(l4, self.encaps) {
+                Ok(inner) => self.inner(inner, hop, sink),
+                Err(m) => sink.malformed(m, None),
+            },
+            _ => {}
+        }
+    }
+
+    /// What a tunnel carries, one level deeper.
+    fn inner(&mut self, inner: Inner<'_>, hop: Hop, sink: &mut impl Sink) {
+        if inner == Inner::Other {
+            return;
+        }
+        if hop.depth >= tunnel::MAX_DEPTH {
+            return sink.malformed(Malformed::TunnelTooDeep, None);
+        }
+        let hop = Hop {
+            depth: hop.depth + 1,
+            ..hop
+        };
+        let l3 = match inner {
+            Inner::Ip(p) => p,
+            Inner::Ethernet(f) => match link::ethernet(f, self.encaps.contains(Encap::Pppoe)) {
+                Ok(link::Link::Ip(p)) => p,
+                Ok(link::Link::Other) => return sink.event(Event::NonIp),
+                Err(m) => return sink.malformed(m, None),
+            },
+            Inner::Other => return,
+        };
+        self.ip_packet(l3, hop, sink);
+    }
+
+    /// The context of a message carried by `ip`.
+    fn ctx(ip: &ip::Ip<'_>, transport: Transport, sport: u16, dport: u16, hop: Hop) -> MsgCtx {
+        MsgCtx {
+            ts_ns: hop.ts_ns,
+            ip_version: ip.version,
+            transport,
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            size: 0,
+        }
+    }
+
+    /// A UDP datagram: DNS on a DNS port, VXLAN or GENEVE on theirs.
+    fn udp(&mut self, ip: &ip::Ip<'_>, l4: &[u8], hop: Hop, sink: &mut impl Sink) {
+        let (sport, dport, len, payload) = match ip::udp(l4) {
+            Ok(u) => u,
+            Err(m) => return sink.malformed(m, None),
+        };
+        if !self.is_dns(sport, dport) {
+            let inner = match self.ports[usize::from(dport)] {
+                c if c & PORT_VXLAN != 0 => tunnel::vxlan(payload),
+                c if c & PORT_GENEVE != 0 => tunnel::geneve(payload),
+                _ => return,
+            };
+            return match inner {
+                Ok(inner) => self.inner(inner, hop, sink),
+                Err(m) => sink.malformed(m, None),
+            };
+        }
+        let mut ctx = Self::ctx(ip, Transport::Udp, sport, dport, hop);
+        ctx.size = (len - 8) as u32;
+        let cut = hop.cut || payload.len() < len - 8;
+        dns_message(&mut self.name, payload, &ctx, cut, sink);
+    }
+
+    /// A TCP segment: reassembled into DNS messages on a DNS port.
+    fn tcp(&mut self, ip: &ip::Ip<'_>, l4: &[u8], hop: Hop, sink: &mut impl Sink) {
+        let seg = match ip::tcp(l4) {
+            Ok(t) => t,
+            Err(m) => return sink.malformed(m, None),
+        };
+        if !self.is_dns(seg.sport, seg.dport) {
+            return;
+        }
+        let mut ctx = Self::ctx(ip, Transport::Tcp, seg.sport, seg.dport, hop);
+        if !seg.payload.is_empty() {
+            sink.event(Event::TcpSegment);
+        }
+        // A segment cut by the snapshot length would corrupt the byte stream: count it and keep
+        // only its flags (the stream resynchronises at the next segment, counted as a gap).
+        let seg = if hop.cut && !seg.payload.is_empty() {
+            sink.malformed(Malformed::CaptureTruncated, Some(&ctx));
+            ip::Tcp {
+                payload: &[],
+                ..seg
+            }
+        } else {
+            seg
+        };
+        let key = tcp::FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            sport: seg.sport,
+            dport: seg.dport,
+        };
+        let name = &mut self.name;
+        self.tcp.segment(key, &seg, hop.ts_ns, &mut |o| match o {
+            tcp::Out::Message(m) => {
+                ctx.size = m.len() as u32;
+                dns_message(name, m, &ctx, false, sink);
+            }
+            tcp::Out::Incomplete => sink.malformed(Malformed::TcpIncomplete, Some(&ctx)),
+            tcp::Out::Event(e) => sink.event(e),
+        });
+    }
+}
+
+/// Parses one DNS message and hands it to the sink.
+fn dns_message(name: &mut Name, payload: &[u8], ctx: &MsgCtx, cut: bool, sink: &mut impl Sink) {
+    match dns::parse(payload, name) {
+        Ok(mut msg) => {
+            if cut && msg.malformed.is_some() {
+                // The snapshot length, not the sender, cut this message short.
+                msg.malformed = Some(Malformed::CaptureTruncated);
+            }
+            sink.message(ctx, &msg, name);
+        }
+        Err(m) => sink.malformed(if cut { Malformed::CaptureTruncated } else { m }, Some(ctx)),
+    }
+}

@@ -20,6 +20,8 @@ fn golden_path(ext: &str) -> PathBuf {
 fn replay(format: &str, threads: usize) -> String {
     let out = Command::new(crate::util::BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // Hash-seeded sketches (HyperLogLog) are then the same in every run.
+        .env("DNSOBS_HASH_SEED", "20261207")
         .args(["replay", "-q", "-t", &threads.to_string(), "-f", format])
         .arg(format!("pcaps/{FIXTURE}"))
         .output()

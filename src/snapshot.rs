@@ -244,13 +244,8 @@ impl Published {
         Arc::clone(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Replaces the current snapshot; readers holding the old one keep it until they drop it.
-    pub fn store(&self, next: Arc<Snapshot>) {
-        self.swap(next);
-    }
-
-    /// Replaces the current snapshot and returns the previous one (which the producer may
-    /// reuse once no reader holds it).
+    /// Replaces the current snapshot and returns the previous one (readers holding it keep it
+    /// until they drop it; the producer may reuse it once no reader does).
     pub fn swap(&self, next: Arc<Snapshot>) -> Arc<Snapshot> {
         std::mem::replace(
             &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
@@ -271,7 +266,8 @@ mod test {
         let old = p.load();
         let mut next = empty();
         next.agg.frames = 7;
-        p.store(Arc::new(next));
+        let before = p.swap(Arc::new(next));
+        assert!(Arc::ptr_eq(&before, &old));
         assert_eq!(old.agg.frames, 0);
         assert_eq!(p.load().agg.frames, 7);
         assert!(!p.load().capturing());

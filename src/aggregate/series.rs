@@ -34,8 +34,9 @@ impl Default for Settings {
     }
 }
 
-/// The counters of one interval × transport × IP version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The counters of one interval × transport × IP version (serialised as they are in the
+/// report's `time_series` rows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     /// Queries (QR = 0).
     pub queries: u64,

@@ -7,6 +7,9 @@
 //! 1661 6.5). Only PPP's IPv4 (0x0021) and IPv6 (0x0057) protocols lead further: LCP, IPCP,
 //! authentication and the PPPoE discovery stage carry no IP.
 
+// Cisco HDLC framing carries Ethernet types.
+use super::link::{ETH_IPV4, ETH_IPV6};
+
 /// What a PPP frame carries.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ppp<'a> {
@@ -21,9 +24,6 @@ pub enum Ppp<'a> {
 /// PPP protocol numbers of IPv4 and IPv6.
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
-/// Ethernet types in Cisco HDLC framing.
-const ETH_IPV4: u16 = 0x0800;
-const ETH_IPV6: u16 = 0x86DD;
 
 /// The PPP frame of a PPPoE session packet (the bytes after its Ethernet type), bounded by the
 /// PPPoE length field (Ethernet padding is not PPP).

@@ -44,7 +44,7 @@ fn the_table_has_every_kind_and_bounded_labels() {
     for kind in [Kind::Counter, Kind::Gauge, Kind::Histogram] {
         assert!(ALL.iter().any(|f| f.kind == kind));
     }
-    // No label takes free text from traffic but the top-k ones, which are capped by k.
+    // Series are told apart by few labels (at most interface, worker and where).
     for f in ALL {
         assert!(f.labels.len() <= 3, "{}: {:?}", f.name, f.labels);
     }

@@ -24,10 +24,7 @@ pub fn escape(s: &str) -> String {
     o
 }
 
-/// `n / d`, 0 when `d` is 0.
-pub fn ratio(n: u64, d: u64) -> f64 {
-    if d == 0 { 0.0 } else { n as f64 / d as f64 }
-}
+pub use crate::export::report::ratio;
 
 /// `1234567` → `1,234,567`.
 pub fn int(n: u64) -> String {

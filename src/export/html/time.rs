@@ -36,7 +36,7 @@ pub fn series_from_rows(ts: &TimeSeries) -> Option<(f64, Vec<Labelled>)> {
         };
         let i = usize::try_from((r.interval_start - first) / interval).unwrap_or(0) / group;
         if let Some(v) = out[k].1.get_mut(i) {
-            *v += r.queries as f64;
+            *v += r.counts.queries as f64;
         }
     }
     // The last step may cover fewer buckets than `group`: its rate uses its own width.
@@ -138,14 +138,10 @@ pub(super) mod tests {
             interval_start_iso: String::new(),
             transport,
             ip_version,
-            queries,
-            responses: 0,
-            queries_edns: 0,
-            queries_do: 0,
-            responses_nxdomain: 0,
-            responses_tc: 0,
-            query_bytes: 0,
-            response_bytes: 0,
+            counts: crate::aggregate::series::Counts {
+                queries,
+                ..Default::default()
+            },
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::encode::{Labels, by, counter, counters, folded, histograms, int_gauges};
+use super::encode::{Labels, by, counter, counters, folded, gauges, histograms};
 use super::families as f;
 use crate::aggregate::{Aggregate, UDP_SIZE_BUCKETS, transport_label};
 use crate::decode::dns::opt;
@@ -129,7 +129,7 @@ fn sizes(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
 /// Exact distinct sources and their overflow.
 fn sources(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let (v4, v6) = a.sources.counts();
-    int_gauges(
+    gauges(
         enc,
         &f::UNIQUE_QUERY_SOURCES,
         [

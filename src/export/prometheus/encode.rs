@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -85,26 +85,16 @@ pub fn counter(enc: &mut DescriptorEncoder<'_>, f: &Family, v: u64) -> fmt::Resu
     ConstCounter::new(v).encode(f.descriptor(enc)?)
 }
 
-/// Writes a gauge family with one series per label set.
-pub fn gauges<'a>(
+/// Writes a gauge family with one series per label set. Integer values render without a
+/// decimal point (`3`), floats with one (`3.0`), as `ConstGauge` does.
+pub fn gauges<'a, N>(
     enc: &mut DescriptorEncoder<'_>,
     f: &Family,
-    series: impl IntoIterator<Item = (Labels<'a>, f64)>,
-) -> fmt::Result {
-    let mut m = f.descriptor(enc)?;
-    for (labels, v) in series {
-        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-/// Writes an integer gauge family with one series per label set (rendered without a decimal
-/// point, as `ConstGauge<i64>` does).
-pub fn int_gauges<'a>(
-    enc: &mut DescriptorEncoder<'_>,
-    f: &Family,
-    series: impl IntoIterator<Item = (Labels<'a>, i64)>,
-) -> fmt::Result {
+    series: impl IntoIterator<Item = (Labels<'a>, N)>,
+) -> fmt::Result
+where
+    N: EncodeGaugeValue + fmt::Debug,
+{
     let mut m = f.descriptor(enc)?;
     for (labels, v) in series {
         ConstGauge::new(v).encode(m.encode_family(&labels)?)?;

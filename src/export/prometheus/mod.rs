@@ -61,7 +61,7 @@ pub fn encode_all(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> fmt::Result 
     ithi::encode_hygiene(&a.hygiene, enc)?;
     ithi::encode_asn(a.asn.as_ref(), a.topk.k, enc)?;
     dns::encode_malformed(a, enc)?;
-    encode::int_gauges(
+    encode::gauges(
         enc,
         &families::BUILD_INFO,
         [(vec![("version", env!("CARGO_PKG_VERSION"))], 1)],
@@ -104,6 +104,7 @@ pub fn text(s: &Arc<Snapshot>) -> Result<String, fmt::Error> {
 mod test {
     use std::collections::BTreeSet;
 
+    use super::encode::Kind;
     use super::*;
     use crate::aggregate::{Aggregate, Settings, asn::AsnTable};
     use crate::snapshot::{CaptureHealth, DaemonStatus, Input, ReplayInput};
@@ -174,6 +175,11 @@ mod test {
                 let Some(rest) = line.strip_prefix(name.as_str()) else {
                     continue;
                 };
+                // A histogram's series carry the family's labels too.
+                let rest = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| rest.strip_prefix(s).filter(|_| f.kind == Kind::Histogram))
+                    .unwrap_or(rest);
                 let Some(labels) = rest.strip_prefix('{') else {
                     continue;
                 };

@@ -16,7 +16,7 @@ use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::encode::{Histogram, counter, histograms, int_gauge, int_gauges};
+use super::encode::{Histogram, counter, gauges, histograms, int_gauge};
 use super::families as f;
 use crate::aggregate::rssac002::Rssac002;
 
@@ -70,7 +70,7 @@ pub fn encode(r: &Rssac002, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     counter(enc, &f::RSSAC002_LATE_MESSAGES, r.late())?;
     int_gauge(enc, &f::RSSAC002_PENDING_PERIODS, r.days_held() as i64)?;
     counter(enc, &f::RSSAC002_DAY_EVICTIONS, r.evicted_days())?;
-    int_gauges(
+    gauges(
         enc,
         &f::RSSAC002_UNIQUE_SOURCES_OVERFLOW,
         ["ipv4", "ipv6", "ipv6_64"]

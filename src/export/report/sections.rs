@@ -614,22 +614,9 @@ pub struct IntervalRow {
     pub transport: &'static str,
     /// 4 or 6.
     pub ip_version: u8,
-    /// Queries.
-    pub queries: u64,
-    /// Responses.
-    pub responses: u64,
-    /// Queries with EDNS.
-    pub queries_edns: u64,
-    /// Queries with DO.
-    pub queries_do: u64,
-    /// NXDOMAIN responses.
-    pub responses_nxdomain: u64,
-    /// Responses with TC.
-    pub responses_tc: u64,
-    /// Query bytes.
-    pub query_bytes: u64,
-    /// Response bytes.
-    pub response_bytes: u64,
+    /// The interval's counters.
+    #[serde(flatten)]
+    pub counts: crate::aggregate::series::Counts,
 }
 
 /// Per-interval counters by transport and IP version (capture time, UTC).
@@ -651,22 +638,12 @@ impl TimeSeries {
         let rows = s
             .rows()
             .iter()
-            .map(|r| {
-                let c = &r.counts;
-                IntervalRow {
-                    interval_start: r.start_ns / 1_000_000_000,
-                    interval_start_iso: crate::time::iso8601(r.start_ns),
-                    transport: crate::aggregate::transport_label(r.transport),
-                    ip_version: r.ip_version,
-                    queries: c.queries,
-                    responses: c.responses,
-                    queries_edns: c.queries_edns,
-                    queries_do: c.queries_do,
-                    responses_nxdomain: c.responses_nxdomain,
-                    responses_tc: c.responses_tc,
-                    query_bytes: c.query_bytes,
-                    response_bytes: c.response_bytes,
-                }
+            .map(|r| IntervalRow {
+                interval_start: r.start_ns / 1_000_000_000,
+                interval_start_iso: crate::time::iso8601(r.start_ns),
+                transport: crate::aggregate::transport_label(r.transport),
+                ip_version: r.ip_version,
+                counts: r.counts,
             })
             .collect();
         Self {

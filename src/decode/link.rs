@@ -9,12 +9,11 @@
 
 use crate::capture::LinkType;
 
+use super::ethertype::{IPV4 as ETH_IPV4, IPV6 as ETH_IPV6};
 use super::malformed::Malformed;
 use super::ppp::{self, Ppp};
 
-/// Ethertypes we look at (the IP ones also name the payloads of PPP, GRE and GENEVE).
-pub(super) const ETH_IPV4: u16 = 0x0800;
-pub(super) const ETH_IPV6: u16 = 0x86DD;
+/// Ethertypes we look at (besides IPv4 and IPv6).
 const ETH_VLAN: u16 = 0x8100;
 const ETH_QINQ: u16 = 0x88A8;
 const ETH_QINQ_OLD: u16 = 0x9100;

@@ -11,6 +11,7 @@ pub mod bufpool;
 mod decoder;
 pub mod defrag;
 pub mod dns;
+mod ethertype;
 pub mod iana;
 pub mod ip;
 pub mod link;

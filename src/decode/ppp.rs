@@ -8,7 +8,7 @@
 //! authentication and the PPPoE discovery stage carry no IP.
 
 // Cisco HDLC framing carries Ethernet types.
-use super::link::{ETH_IPV4, ETH_IPV6};
+use super::ethertype::{IPV4 as ETH_IPV4, IPV6 as ETH_IPV6};
 
 /// What a PPP frame carries.
 #[derive(Debug, PartialEq, Eq)]

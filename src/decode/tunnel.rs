@@ -13,7 +13,7 @@
 //! Where tshark 4.0 decodes more loosely, so do these (the oracle is tshark): a GENEVE version
 //! other than 0 or a VXLAN header without its I flag is still followed.
 
-use super::link::{ETH_IPV4 as ET_IPV4, ETH_IPV6 as ET_IPV6};
+use super::ethertype::{IPV4 as ET_IPV4, IPV6 as ET_IPV6};
 use super::malformed::Malformed;
 
 /// Most tunnels inside each other that are followed; a packet in more is
@@ -27,7 +27,7 @@ pub const PROTO_IPV6: u8 = 41;
 /// GRE.
 pub const PROTO_GRE: u8 = 47;
 
-/// Protocol types of GRE and GENEVE (Ethernet types; IPv4 and IPv6 are `link`'s).
+/// Protocol types of GRE and GENEVE (Ethernet types; IPv4 and IPv6 in `ethertype`).
 const ET_TEB: u16 = 0x6558;
 const ET_ERSPAN_II: u16 = 0x88BE;
 const ET_ERSPAN_III: u16 = 0x22EB;

@@ -6,12 +6,11 @@
 //! thread that parses it.
 //!
 //! Memory is bounded: each file holds at most [`ReadAhead::new`]'s `budget` divided among the
-//! files in flight, in [`CHUNK`]-byte chunks (a decompressor that gets that far ahead waits),
-//! plus its decoder's state (see [`super::file::codec`]). The decoded stream, its errors
+//! files in flight, in [`CHUNK`]-byte chunks (a decompressor that gets that far ahead waits;
+//! the buffers are recycled), plus its decoder's state (see [`super::file::codec`]). The decoded stream, its errors
 //! included, is the same as decompressing in place: [`Reader::decompressed`] reads it.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,8 +23,6 @@ use super::plan::Input;
 
 /// Size of a chunk of decompressed data.
 pub const CHUNK: usize = 1 << 20;
-/// Free chunks kept for reuse per file.
-const SPARE: usize = 4;
 
 /// What a decompressing thread sends.
 enum Msg {
@@ -164,7 +161,10 @@ impl Read for Chunks {
 /// could be started (the file is then decompressed in place).
 fn spawn(path: &std::path::Path, codec: Codec, chunks: usize) -> Option<Chunks> {
     let (tx, rx) = bounded(chunks);
-    let (spare_tx, spare_rx) = bounded(SPARE);
+    // Read chunks go back to the decompressor for reuse (no allocation, no page faults per
+    // chunk). A buffer is allocated only when none is free, that is when all the others are
+    // queued: at most `chunks` + 2 buffers per file, whatever the capacity here.
+    let (spare_tx, spare_rx) = bounded(chunks);
     let path = path.to_owned();
     std::thread::Builder::new()
         .name("decompress".into())
@@ -182,10 +182,15 @@ fn spawn(path: &std::path::Path, codec: Codec, chunks: usize) -> Option<Chunks> 
 
 /// The decompressing thread: chunks until the end, an error, or the reader goes away.
 fn produce(path: &std::path::Path, codec: Codec, tx: &Sender<Msg>, spare: &Receiver<Vec<u8>>) {
-    let decoder = File::open(path).and_then(|f| {
-        let (raw, n) = codec::counted(Box::new(f));
-        Ok((codec.decoder(raw, Arc::clone(&n))?, n))
-    });
+    let decoder = Reader::raw(path)
+        .map_err(|e| match e {
+            ReadError::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        })
+        .and_then(|(f, _)| {
+            let (raw, n) = codec::counted(f);
+            Ok((codec.decoder(raw, Arc::clone(&n))?, n))
+        });
     let (mut d, raw) = match decoder {
         Ok(d) => d,
         Err(e) => {

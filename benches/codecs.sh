@@ -11,7 +11,8 @@
 # tool (gzip -6, zstd -3, bzip2 -9 and lz4 -1, their defaults; xz -2 rather than its default -6,
 # which takes 4x the CPU to make; -2 output decompresses ~10 % slower than -6 (30 MB of it:
 # 0.43 s against 0.38-0.40 s), so the xz rows are if anything pessimistic): BENCH_DATA/codecs/CODEC/
-# Making them takes ~15 min of one core (xz and bzip2 are most of it), and ~3.5 GB of disk.
+# Making them takes ~15 min of one core (xz and bzip2 are most of it), and ~3.5 GB of disk;
+# the tools come from Debian's gzip, zstd, xz-utils, bzip2 and lz4 packages.
 #
 # Each measurement is `dnsobs replay --format json --threads T DIR`, CODEC_RUNS times (default 3),
 # after one warm-up read of the directory into the page cache, each run started once the CPUs

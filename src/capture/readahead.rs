@@ -11,7 +11,6 @@
 //! included, is the same as decompressing in place: [`Reader::decompressed`] reads it.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,10 +182,15 @@ fn spawn(path: &std::path::Path, codec: Codec, chunks: usize) -> Option<Chunks> 
 
 /// The decompressing thread: chunks until the end, an error, or the reader goes away.
 fn produce(path: &std::path::Path, codec: Codec, tx: &Sender<Msg>, spare: &Receiver<Vec<u8>>) {
-    let decoder = File::open(path).and_then(|f| {
-        let (raw, n) = codec::counted(Box::new(f));
-        Ok((codec.decoder(raw, Arc::clone(&n))?, n))
-    });
+    let decoder = Reader::raw(path)
+        .map_err(|e| match e {
+            ReadError::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        })
+        .and_then(|(f, _)| {
+            let (raw, n) = codec::counted(f);
+            Ok((codec.decoder(raw, Arc::clone(&n))?, n))
+        });
     let (mut d, raw) = match decoder {
         Ok(d) => d,
         Err(e) => {

@@ -19,6 +19,8 @@ pub fn run(args: IthiArgs) -> anyhow::Result<ExitStatus> {
     };
     let settings = args.input.pipeline_settings(aggregate)?;
     let r = args.input.replay(settings)?;
+    // The input's warnings (files cut short, skipped, overlapping); ithi's status stays 0.
+    let _ = args.input.partial_status(&r, "the metrics cover");
     let a = &r.agg;
     if a.dns_messages == 0 {
         eprintln!("dnsobs: warning: no DNS message found");

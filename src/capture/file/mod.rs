@@ -143,6 +143,13 @@ impl Reader {
         )
     }
 
+    /// The raw bytes of `path` (memory-mapped when it is a regular file), for a decoder run
+    /// elsewhere; also the file's size.
+    pub fn raw(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), ReadError> {
+        let (src, len) = source::open(path)?;
+        Ok((source::into_reader(src), len))
+    }
+
     /// A reader over `r`, the output of `codec`'s decoder of `path` run elsewhere (read-ahead
     /// on another thread); `compressed_read` says how far into the file it is, for progress.
     pub fn decompressed(

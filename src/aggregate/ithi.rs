@@ -21,6 +21,7 @@ use crate::decode::dns::opt;
 use crate::decode::{Message, MsgCtx, Name};
 
 use super::hygiene::addr_hash;
+use super::sources::SourceKey;
 
 /// Settings.
 #[derive(Clone, Copy, Debug)]
@@ -270,9 +271,17 @@ impl Ithi {
         super::prefetch(&self.repeat[(key as usize & self.repeat_mask) * WAYS]);
     }
 
-    /// Records a message.
-    #[inline]
+    /// Records a message (hashing a query's source itself; see
+    /// [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        let id = SourceKey::new(ctx.ip_version, &ctx.src, self.seed).addr_hash;
+        self.observe_keyed(ctx, msg, name, id);
+    }
+
+    /// Records a message; `src_hash` is a query's source hash from its [`SourceKey`] (one hash
+    /// per query, seeded like the HLLs, fed to every sketch the query concerns).
+    #[inline]
+    pub fn observe_keyed(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name, src_hash: u64) {
         if self.repeat.is_empty() {
             return;
         }
@@ -281,13 +290,7 @@ impl Ithi {
             if h.opcode() != 0 {
                 return;
             }
-            let mut a = ctx.src;
-            if ctx.ip_version != 6 {
-                a[4..].fill(0);
-            }
-            // One hash per query, seeded like the HLLs (sketches merge only with equal seeds),
-            // fed to every sketch the query concerns.
-            let id = addr_hash(self.seed, ctx.ip_version, &a);
+            let id = src_hash;
             self.resolvers.insert_hash(id);
             if let Some(e) = msg.edns {
                 self.resolvers_edns.insert_hash(id);

@@ -44,20 +44,27 @@ pub(crate) fn prefetch<T>(p: &T) {
     let _ = p;
 }
 
-pub use sources::Sources;
+pub use sources::{RunSources, SourceKey};
 
 /// Index of an IP version in `[v4, v6]` arrays.
 pub fn ipv(version: u8) -> usize {
     usize::from(version == 6)
 }
 
+/// Queries in the per-source batch by default: enough to overlap the cache misses of the
+/// batch (measured in docs/performance.md), few enough to stay in L1.
+pub const DEFAULT_SOURCE_BATCH: usize = 16;
+
 /// Settings of the aggregation.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Distinct source addresses remembered exactly, per IP version.
+    /// Distinct sources (IPv4, IPv6, IPv6 /64) remembered exactly per kind and UTC day.
     pub max_sources: usize,
-    /// Distinct RSSAC002 sources (IPv4, IPv6, IPv6 /64) remembered exactly per kind per UTC day.
+    /// Distinct sources remembered exactly per kind by all the UTC days held together.
     pub rssac002_max_sources: usize,
+    /// Queries whose source update waits, prefetched, in the per-source batch (0 or 1: none).
+    /// Figures do not depend on it.
+    pub source_batch: usize,
     /// Heavy-hitter tables.
     pub topk: topk::Settings,
     /// Query/response matching.
@@ -77,8 +84,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            max_sources: 1 << 20,
+            max_sources: sources::DEFAULT_DAY_CAP,
             rssac002_max_sources: rssac002::DEFAULT_SOURCE_CAP,
+            source_batch: DEFAULT_SOURCE_BATCH,
             topk: topk::Settings::default(),
             // Beside an authoritative server a response follows its query within milliseconds:
             // 16,384 pending queries (1.3 MB, cache-resident) cover that window even at 1 M
@@ -150,8 +158,6 @@ pub struct Aggregate {
     pub malformed: [u64; Malformed::COUNT],
     /// Decode events by kind.
     pub events: [u64; Event::COUNT],
-    /// Distinct query sources.
-    pub sources: Sources,
     /// Junk, abuse and penetration indicators.
     pub ind: classify::Indicators,
     /// Responses by EDNS UDP payload size bucket (`UDP_SIZE_BUCKETS`): what servers advertise.
@@ -174,6 +180,8 @@ pub struct Aggregate {
     pub asn: Option<asn::Asn>,
     /// Per-interval counters by transport and IP version.
     pub series: series::Series,
+    /// Hash seed of the per-source keys (the per-process seed, as the sketches').
+    seed: u64,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -187,8 +195,11 @@ impl Aggregate {
             qtypes: vec![0; 65536].into_boxed_slice(),
             qclasses: vec![0; 65536].into_boxed_slice(),
             rcodes: vec![0; 4096].into_boxed_slice(),
-            sources: Sources::new(settings.max_sources),
-            rssac002: rssac002::Rssac002::new(settings.rssac002_max_sources),
+            rssac002: rssac002::Rssac002::with_settings(
+                settings.rssac002_max_sources,
+                settings.max_sources,
+                settings.source_batch,
+            ),
             topk: topk::TopK::new(&settings.topk),
             distinct: distinct::Distinct::new(),
             latency: latency::Latency::new(&settings.latency),
@@ -227,7 +238,6 @@ impl Aggregate {
 
     /// Resets every counter, keeping allocations (so a recycled aggregate costs nothing).
     pub fn clear(&mut self) {
-        let sources = std::mem::replace(&mut self.sources, Sources::new(0));
         let rssac002 = std::mem::replace(&mut self.rssac002, rssac002::Rssac002::new(0));
         let topk = std::mem::replace(&mut self.topk, topk::TopK::placeholder());
         let distinct = std::mem::replace(&mut self.distinct, distinct::Distinct::placeholder());
@@ -251,7 +261,6 @@ impl Aggregate {
             qtypes,
             qclasses,
             rcodes,
-            sources,
             rssac002,
             topk,
             distinct,
@@ -276,7 +285,18 @@ impl Aggregate {
         self.qtypes.fill(0);
         self.qclasses.fill(0);
         self.rcodes.fill(0);
-        self.sources.clear();
+    }
+
+    /// Records the queries still waiting in the per-source batch: call before reading the
+    /// distinct-source figures of a worker's own aggregate (a merge applies the other side's).
+    pub fn flush(&mut self) {
+        self.rssac002.flush();
+    }
+
+    /// Distinct query sources over the days held (the whole run, for a replay), from the
+    /// per-source structure of each day.
+    pub fn sources(&self) -> RunSources {
+        RunSources::of(self.rssac002.days().map(|d| d.source_sets()))
     }
 
     /// Every scalar and fixed array zero; the boxed tables empty (filled in by the caller).
@@ -307,7 +327,6 @@ impl Aggregate {
             udp_size_sum: 0,
             malformed: [0; Malformed::COUNT],
             events: [0; Event::COUNT],
-            sources: Sources::new(0),
             ind: classify::Indicators::default(),
             response_udp_sizes: [0; UDP_SIZE_BUCKETS.len() + 1],
             response_udp_size_sum: 0,
@@ -322,6 +341,7 @@ impl Aggregate {
                 max_intervals: 0,
                 ..Default::default()
             }),
+            seed: sketch::process_seed(),
         }
     }
 
@@ -359,7 +379,6 @@ impl Aggregate {
         self.udp_size_sum += other.udp_size_sum;
         add(&mut self.malformed, &other.malformed);
         add(&mut self.events, &other.events);
-        self.sources.merge(&other.sources);
         self.ind.merge(&other.ind);
         self.rssac002.merge(&other.rssac002);
         self.topk.merge(&other.topk);
@@ -393,16 +412,22 @@ impl Sink for Aggregate {
         self.ithi.prefetch(ctx, msg, name);
         let tk = self.topk.hashes(ctx, msg, name);
         self.topk.prefetch(name, &tk);
+        // A query's source, keyed and hashed once for every figure keyed by it.
+        let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
         self.ind.observe(ctx, msg, name);
-        self.rssac002.observe(ctx, msg);
+        self.rssac002.observe_keyed(ctx, msg, skey.as_ref());
         self.latency.observe_key(ctx, msg, lkey);
-        self.ithi.observe(ctx, msg, name);
+        self.ithi
+            .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash));
         self.hygiene.observe(ctx, msg, name);
         if let Some(a) = &mut self.asn {
             a.observe(ctx, msg);
         }
         self.topk.observe_hashed(ctx, msg, name, &tk);
-        self.distinct.observe(ctx, msg);
+        if let Some(k) = &skey {
+            self.distinct
+                .observe_key(k, msg.edns.is_some_and(|e| e.dnssec_ok));
+        }
         self.series.observe(ctx.ts_ns, t, v, msg, ctx.size);
         if h.qr() {
             if let Some(e) = msg.edns {
@@ -435,7 +460,6 @@ impl Sink for Aggregate {
             self.udp_sizes[udp_size_bucket(e.udp_size)] += 1;
             self.udp_size_sum += u64::from(e.udp_size);
         }
-        self.sources.insert(ctx.ip_version, &ctx.src);
     }
 
     #[inline]

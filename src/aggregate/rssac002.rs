@@ -26,16 +26,15 @@
 //! At most [`MAX_DAYS`] (400) days are kept; a message of a day older than all kept days when
 //! the table is full, or of a day already sealed by [`Rssac002::take_days_before`], is counted
 //! in [`Rssac002::late`] and otherwise dropped, and a new day evicts the oldest one (counted in
-//! [`Rssac002::evicted_days`]). The days held remember at most `cap` distinct keys of each
-//! kind **together** (default [`DEFAULT_SOURCE_CAP`], 4,000,000): a budget shared by all days,
-//! not one per day, so a replay spanning many days with millions of sources a day stays within
-//! the same bound as one day (the later days' counts become lower bounds, flagged). A hash set
-//! of `cap` keys takes about `2^⌈log2(cap·8/7)⌉ · (key + 1)` bytes: with the default cap,
-//! 8,388,608 buckets, so ≈ 42 MiB for IPv4 (4-byte keys), ≈ 143 MiB for IPv6 (16 bytes) and
-//! ≈ 75 MiB for /64 prefixes (8 bytes): ≈ 260 MiB at the cap, per table (each worker's and the
-//! merged one). Days written by the daemon are taken out of the merged table, which frees them
-//! and their share of the budget; a dropped or cleared day's large sets are freed, not kept
-//! for reuse.
+//! [`Rssac002::evicted_days`]). Each day's distinct sources live in its per-source structure
+//! ([`super::sources::DaySources`], whose module gives the memory per million sources): at most
+//! `day_cap` keys per kind in one day (`aggregate.max_unique_sources`, default
+//! [`super::sources::DEFAULT_DAY_CAP`], 16,777,216) and at most `cap` keys per kind in all the
+//! days held **together** (`rssac002.max_unique_sources`, default [`DEFAULT_SOURCE_CAP`],
+//! 33,554,432: two root-letter days), so a replay spanning many days with millions of sources a
+//! day stays bounded (the later days' counts become lower bounds, flagged). Days written by the
+//! daemon are taken out of the merged table, which frees them and their share of the budget; a
+//! dropped or cleared day's large sets are freed, not kept for reuse.
 //!
 //! # Past the cap
 //!
@@ -43,19 +42,16 @@
 //! overflow. The count then stops growing and is a lower bound: [`SourceCounts::exact`] says so,
 //! and the YAML and JSON writers mark the value as a lower bound.
 
-use std::collections::HashSet;
-use std::hash::Hash;
-
+use super::sources::{DaySources, Pending, Room, SourceKey};
 use crate::decode::{Message, MsgCtx};
-
-type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// Nanoseconds in a UTC day (POSIX time has no leap seconds).
 pub use crate::time::{NS_PER_DAY, day_of};
 /// Days kept at most (a little over a year of daily files).
 pub const MAX_DAYS: usize = 400;
-/// Default cap on distinct sources remembered per kind, over all days held.
-pub const DEFAULT_SOURCE_CAP: usize = 4_000_000;
+/// Default cap on distinct sources remembered per kind, over all days held (two days at the
+/// default day cap).
+pub const DEFAULT_SOURCE_CAP: usize = 1 << 25;
 /// Width of a size bin.
 pub const BIN_WIDTH: usize = 16;
 /// Request size bins: `0-15` ... `272-287`, then `288-`.
@@ -90,95 +86,6 @@ pub fn bin_bounds(i: usize, bins: usize) -> (u32, u32) {
 #[inline]
 fn bin(size: u32, bins: usize) -> usize {
     (size as usize / BIN_WIDTH).min(bins - 1)
-}
-
-//------------ Sources -------------------------------------------------------
-
-/// Distinct query sources of one day, exact up to a cap per kind.
-#[derive(Clone, Debug, Default)]
-struct Sources {
-    v4: Set<u32>,
-    v6: Set<u128>,
-    v6_64: Set<u64>,
-    /// Queries whose key could not be stored, per kind.
-    overflow: [u64; 3],
-}
-
-/// Inserts `k` if it is known or the budget `left` (keys of this kind that the days held may
-/// still add) allows; false if it was left out. One hash lookup while the budget lasts.
-#[inline]
-fn insert_capped<T: Hash + Eq>(set: &mut Set<T>, k: T, left: &mut usize) -> bool {
-    if *left > 0 {
-        if set.insert(k) {
-            *left -= 1;
-        }
-        true
-    } else {
-        set.contains(&k)
-    }
-}
-
-/// Sets larger than this are freed, not kept, when their day is recycled: a spare day must not
-/// hold on to the memory of a day at the cap.
-const KEEP_CAPACITY: usize = 4096;
-
-impl Sources {
-    #[inline]
-    fn insert(&mut self, version: u8, a: &[u8; 16], left: &mut [usize; 3]) {
-        if version == 4 {
-            let k = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-            if !insert_capped(&mut self.v4, k, &mut left[0]) {
-                self.overflow[0] += 1;
-            }
-        } else {
-            let k = u128::from_be_bytes(*a);
-            if !insert_capped(&mut self.v6, k, &mut left[1]) {
-                self.overflow[1] += 1;
-            }
-            if !insert_capped(&mut self.v6_64, (k >> 64) as u64, &mut left[2]) {
-                self.overflow[2] += 1;
-            }
-        }
-    }
-
-    fn merge(&mut self, o: &Self, left: &mut [usize; 3]) {
-        for &k in &o.v4 {
-            if !insert_capped(&mut self.v4, k, &mut left[0]) {
-                self.overflow[0] += 1;
-            }
-        }
-        for &k in &o.v6 {
-            if !insert_capped(&mut self.v6, k, &mut left[1]) {
-                self.overflow[1] += 1;
-            }
-        }
-        for &k in &o.v6_64 {
-            if !insert_capped(&mut self.v6_64, k, &mut left[2]) {
-                self.overflow[2] += 1;
-            }
-        }
-        for (a, b) in self.overflow.iter_mut().zip(o.overflow) {
-            *a += b;
-        }
-    }
-
-    fn clear(&mut self) {
-        fn release<T>(set: &mut Set<T>) {
-            if set.capacity() > KEEP_CAPACITY {
-                *set = Set::default();
-            } else {
-                set.clear();
-            }
-        }
-        release(&mut self.v4);
-        release(&mut self.v6);
-        release(&mut self.v6_64);
-        self.overflow = [0; 3];
-    }
-
-    fn lens(&self) -> [usize; 3] {
-        [self.v4.len(), self.v6.len(), self.v6_64.len()]
-    }
 }
 
 /// Distinct sources of a day, as the unique-sources document reports them.
@@ -247,11 +154,12 @@ pub struct DayCounts {
     rcodes: [u64; RCODES_FIXED],
     /// Rcodes ≥ `RCODES_FIXED`, sorted by code (at most 4064 entries).
     rcodes_rare: Vec<(u16, u64)>,
-    sources: Sources,
+    /// The day's per-source structure (distinct sources per kind).
+    sources: DaySources,
 }
 
 impl DayCounts {
-    fn empty(day: u32) -> Self {
+    fn empty(day: u32, seed: u64) -> Self {
         Self {
             day,
             queries: [[0; 2]; 2],
@@ -260,7 +168,7 @@ impl DayCounts {
             response_sizes: [[0; RESPONSE_BINS]; 2],
             rcodes: [0; RCODES_FIXED],
             rcodes_rare: Vec::new(),
-            sources: Sources::default(),
+            sources: DaySources::new(seed),
         }
     }
 
@@ -321,9 +229,14 @@ impl DayCounts {
     pub fn sources(&self) -> SourceCounts {
         let s = &self.sources;
         SourceCounts {
-            counts: [s.v4.len() as u64, s.v6.len() as u64, s.v6_64.len() as u64],
-            exact: [s.overflow[0] == 0, s.overflow[1] == 0, s.overflow[2] == 0],
+            counts: s.lens().map(|n| n as u64),
+            exact: s.exact(),
         }
+    }
+
+    /// The day's per-source structure.
+    pub fn source_sets(&self) -> &DaySources {
+        &self.sources
     }
 
     #[inline]
@@ -339,7 +252,8 @@ impl DayCounts {
     }
 
     #[inline]
-    fn observe(&mut self, ctx: &MsgCtx, msg: &Message, left: &mut [usize; 3]) {
+    /// Counts a message (a query's source is recorded separately, see [`Rssac002::observe`]).
+    fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
         let t = ctx.transport as usize;
         let v = usize::from(ctx.ip_version == 6);
         if msg.header.qr() {
@@ -349,11 +263,10 @@ impl DayCounts {
         } else {
             self.queries[t][v] += 1;
             self.request_sizes[t][bin(ctx.size, REQUEST_BINS)] += 1;
-            self.sources.insert(ctx.ip_version, &ctx.src, left);
         }
     }
 
-    fn merge(&mut self, o: &Self, left: &mut [usize; 3]) {
+    fn merge(&mut self, o: &Self, room: &mut Room) {
         fn add(a: &mut [u64], b: &[u64]) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -369,7 +282,7 @@ impl DayCounts {
         for &(c, n) in &o.rcodes_rare {
             self.add_rcode(c, n);
         }
-        self.sources.merge(&o.sources, left);
+        self.sources.merge(&o.sources, room);
     }
 
     fn messages(&self) -> u64 {
@@ -383,8 +296,13 @@ impl DayCounts {
 #[derive(Clone, Debug)]
 pub struct Rssac002 {
     cap: usize,
-    /// Distinct keys per kind that the days held may still add (`cap` minus what they hold).
-    left: [usize; 3],
+    /// Distinct keys per kind that the days held may still add (`cap` minus what they hold),
+    /// and the cap of one day.
+    room: Room,
+    /// Queries whose source is still to be recorded (see [`super::sources`]).
+    pending: Pending,
+    /// Hash seed of the source sets.
+    seed: u64,
     /// Sorted by day, at most [`MAX_DAYS`].
     days: Vec<DayCounts>,
     /// Cleared days whose memory is reused for new days.
@@ -400,11 +318,23 @@ pub struct Rssac002 {
 }
 
 impl Rssac002 {
-    /// Empty counters remembering up to `cap` distinct sources per kind, over all days held.
+    /// Empty counters remembering up to `cap` distinct sources per kind, over all days held,
+    /// recording sources at once (no batch).
     pub fn new(cap: usize) -> Self {
+        Self::with_settings(cap, cap, 0)
+    }
+
+    /// Empty counters remembering up to `cap` distinct sources per kind over all days held and
+    /// `day_cap` per kind in one day, recording sources in batches of `batch` queries.
+    pub fn with_settings(cap: usize, day_cap: usize, batch: usize) -> Self {
         Self {
             cap,
-            left: [cap; 3],
+            room: Room {
+                budget: [cap; 3],
+                day_cap,
+            },
+            pending: Pending::new(batch),
+            seed: super::sketch::process_seed(),
             days: Vec::new(),
             spare: Vec::new(),
             cur_day: u32::MAX,
@@ -416,9 +346,10 @@ impl Rssac002 {
         }
     }
 
-    /// The cap on distinct sources per kind, over all days held.
+    /// The cap on distinct sources per kind and day: the day cap, or the budget shared by the
+    /// days held if it is smaller.
     pub fn cap(&self) -> usize {
-        self.cap
+        self.cap.min(self.room.day_cap)
     }
 
     /// Recomputes the budget from the days held (after days were added, dropped or taken).
@@ -429,14 +360,23 @@ impl Rssac002 {
                 *h += n;
             }
         }
-        self.left = held.map(|h| self.cap.saturating_sub(h));
+        self.room.budget = held.map(|h| self.cap.saturating_sub(h));
     }
 
-    /// Counts one DNS message. HOT PATH: one comparison to find the day in the common case; no
-    /// allocation in steady state except the growth of the source sets (and a new day's
-    /// counters when no cleared day can be reused).
-    #[inline]
+    /// Counts one DNS message, recording a query's source at once (for tests and tools; the
+    /// aggregate uses [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
+        let key = (!msg.header.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
+        self.observe_keyed(ctx, msg, key.as_ref());
+        self.flush();
+    }
+
+    /// Counts one DNS message; `key` is a query's source, recorded in its day's per-source
+    /// structure when it leaves the pending batch. HOT PATH: one comparison to find the day in
+    /// the common case, one prefetch; no allocation in steady state except the growth of the
+    /// source sets (and a new day's counters when no cleared day can be reused).
+    #[inline]
+    pub fn observe_keyed(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
         let t = ctx.transport as usize;
         let lt = &mut self.lifetime;
         if msg.header.qr() {
@@ -458,7 +398,36 @@ impl Rssac002 {
                 }
             }
         };
-        self.days[idx].observe(ctx, msg, &mut self.left);
+        let d = &mut self.days[idx];
+        d.observe(ctx, msg);
+        if let Some(k) = key {
+            d.sources.prefetch(k);
+            if let Some((day, k)) = self.pending.push(day, *k) {
+                self.record(day, &k);
+            }
+        }
+    }
+
+    /// Records a query's source in its day (if the day is still held).
+    #[inline]
+    fn record(&mut self, day: u32, k: &SourceKey) {
+        let idx = if day == self.cur_day {
+            self.cur_idx
+        } else {
+            match self.slot(day) {
+                Some(i) => i,
+                None => return, // the day was dropped since: its counts are gone too
+            }
+        };
+        self.days[idx].sources.insert(k, &mut self.room);
+    }
+
+    /// Records every pending query's source. Every reader of the counters sees a flushed table:
+    /// workers flush when they finish, and a merge applies the other side's pending queries.
+    pub fn flush(&mut self) {
+        while let Some((day, k)) = self.pending.pop() {
+            self.record(day, &k);
+        }
     }
 
     /// The index of `day`, created if needed; `None` if the day is sealed or older than every
@@ -487,7 +456,7 @@ impl Rssac002 {
                         d.reset(day);
                         d
                     }
-                    None => DayCounts::empty(day),
+                    None => DayCounts::empty(day, self.seed),
                 };
                 self.days.insert(i, d);
                 i
@@ -500,11 +469,15 @@ impl Rssac002 {
 
     /// Adds `other` into `self` (day by day; the source sets are united, still capped).
     pub fn merge(&mut self, other: &Self) {
+        self.flush();
         for d in &other.days {
             match self.slot(d.day) {
-                Some(i) => self.days[i].merge(d, &mut self.left),
+                Some(i) => self.days[i].merge(d, &mut self.room),
                 None => self.late += d.messages(),
             }
+        }
+        for (day, k) in other.pending.iter() {
+            self.record(*day, k);
         }
         self.late += other.late;
         self.evicted_days += other.evicted_days;
@@ -513,6 +486,7 @@ impl Rssac002 {
 
     /// Resets every counter, keeping the days' memory for reuse.
     pub fn clear(&mut self) {
+        while self.pending.pop().is_some() {}
         for mut d in self.days.drain(..) {
             d.reset(0);
             self.spare.push(d);
@@ -528,7 +502,7 @@ impl Rssac002 {
     }
 
     /// The days counted, oldest first.
-    pub fn days(&self) -> impl Iterator<Item = &DayCounts> + '_ {
+    pub fn days(&self) -> impl Iterator<Item = &DayCounts> + Clone + '_ {
         self.days.iter()
     }
 
@@ -544,6 +518,7 @@ impl Rssac002 {
     /// or merges of those days are counted as [`late`](Self::late) instead. Their memory is
     /// freed when the caller drops them. For the daemon, once a day's files are written.
     pub fn take_days_before(&mut self, day: u32) -> Vec<DayCounts> {
+        self.flush();
         let n = self.days.partition_point(|d| d.day < day);
         let taken: Vec<DayCounts> = self.days.drain(..n).collect();
         self.recount();
@@ -561,7 +536,7 @@ impl Rssac002 {
         }
         for d in days {
             match self.slot(d.day) {
-                Some(i) => self.days[i].merge(&d, &mut self.left),
+                Some(i) => self.days[i].merge(&d, &mut self.room),
                 None => self.late += d.messages(),
             }
         }

@@ -12,6 +12,7 @@ use super::cli::Rssac002Args;
 pub fn run(args: Rssac002Args) -> anyhow::Result<ExitStatus> {
     let aggregate = crate::aggregate::Settings {
         rssac002_max_sources: args.max_sources,
+        max_sources: args.max_sources,
         ..Default::default()
     };
     let settings = args.input.pipeline_settings(aggregate)?;

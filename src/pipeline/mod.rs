@@ -103,6 +103,7 @@ impl Worker {
     /// Ends the input: queries still waiting for a response are counted as such; the counters.
     pub fn finish(mut self) -> Aggregate {
         self.agg.latency.close();
+        self.agg.flush();
         if let Some(l) = &mut self.log {
             l.ship();
         }

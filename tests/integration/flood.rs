@@ -26,8 +26,8 @@ use serde_json::Value;
 use crate::util::rng::Rng;
 use crate::util::{BIN, Scratch};
 
-/// Distinct sources remembered exactly per IP version per worker (aggregate::Settings default).
-const MAX_SOURCES: u64 = 1 << 20;
+/// Distinct sources remembered exactly per kind and UTC day (aggregate::Settings default).
+const MAX_SOURCES: u64 = dnsobs::aggregate::sources::DEFAULT_DAY_CAP as u64;
 /// Fragment reassembly: datagrams in flight per worker (decode::defrag::Limits default).
 const MAX_DATAGRAMS: u64 = 4096;
 /// TCP reassembly: directions tracked per worker (decode::tcp::Limits default).

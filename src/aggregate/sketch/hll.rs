@@ -77,6 +77,11 @@ impl Hll {
         }
     }
 
+    /// The seed items are hashed with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Adds an item.
     #[inline]
     pub fn insert(&mut self, item: &[u8]) {

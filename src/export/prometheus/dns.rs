@@ -128,7 +128,8 @@ fn sizes(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
 
 /// Exact distinct sources and their overflow.
 fn sources(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    let (v4, v6) = a.sources.counts();
+    let s = a.sources();
+    let (v4, v6) = s.counts();
     gauges(
         enc,
         &f::UNIQUE_QUERY_SOURCES,
@@ -140,7 +141,7 @@ fn sources(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     counters(
         enc,
         &f::UNIQUE_QUERY_SOURCES_OVERFLOW,
-        by_version(&a.sources.overflow),
+        by_version(&s.overflow),
     )
 }
 

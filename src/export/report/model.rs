@@ -174,7 +174,8 @@ impl Report {
     /// The report of a snapshot.
     pub fn new(s: &Snapshot) -> Self {
         let a = &s.agg;
-        let (s4, s6) = a.sources.counts();
+        let sources = a.sources();
+        let (s4, s6) = sources.counts();
         let q = a.total_queries();
         let queries_by_transport = by_transport(&a.queries);
         let queries_by_ip_version = by_version(&a.queries);
@@ -217,7 +218,7 @@ impl Report {
             ),
             query_edns_versions: EdnsVersions::new(&a.edns_versions),
             query_edns_udp_payload_size: Counts::udp_sizes(&a.udp_sizes),
-            unique_query_sources_exact: a.sources.is_exact(),
+            unique_query_sources_exact: sources.is_exact(),
             decode_events: Counts(
                 Event::ALL
                     .iter()
@@ -227,8 +228,8 @@ impl Report {
             indicators: Indicators::new(a),
             dnsobs: run_facts(s),
             unique_query_sources_overflow: ByVersion {
-                v4: a.sources.overflow[0],
-                v6: a.sources.overflow[1],
+                v4: sources.overflow[0],
+                v6: sources.overflow[1],
             },
             rssac002: Rssac002::new(&a.rssac002),
             top_k: TopK::new(a),

@@ -173,11 +173,30 @@ fn tag_of(hash: u64) -> u32 {
     ((hash >> 32) as u32) | 1
 }
 
+/// A query as the table records it, while it waits in the batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Query {
+    addr: [u8; 16],
+    hash: u64,
+    ts_ns: u64,
+    sport: u16,
+    version: u8,
+    rd: bool,
+    mixed: bool,
+    dnssec_ok: bool,
+}
+
 /// Resolver hygiene of one worker.
 #[derive(Clone, Debug)]
 pub struct Hygiene {
     table: Box<[Entry]>,
     tags: Box<[Tags]>,
+    /// Queries not yet applied, oldest first (a ring of `queue.len()`; empty: none wait).
+    /// Each query's tag line is prefetched when it arrives and, half-way through the ring,
+    /// the line of the way it will use, so that both cache misses of a batch overlap.
+    queue: Box<[Query]>,
+    head: usize,
+    queued: usize,
     set_mask: usize,
     min_queries: u32,
     seed: u64,
@@ -210,12 +229,21 @@ pub(crate) fn addr_hash(seed: u64, version: u8, addr: &[u8; 16]) -> u64 {
 }
 
 impl Hygiene {
-    /// An empty table of `settings.capacity` sources.
+    /// An empty table of `settings.capacity` sources, recording each query at once.
     pub fn new(settings: &Settings) -> Self {
+        Self::with_batch(settings, 0)
+    }
+
+    /// An empty table recording queries in batches of `batch` (0 or 1: at once); the figures
+    /// do not depend on it.
+    pub fn with_batch(settings: &Settings, batch: usize) -> Self {
         let cap = settings.capacity.max(WAYS).next_power_of_two();
         Self {
             table: vec![Entry::default(); cap].into_boxed_slice(),
             tags: vec![Tags::default(); cap / WAYS].into_boxed_slice(),
+            queue: vec![Query::default(); if batch > 1 { batch } else { 0 }].into_boxed_slice(),
+            head: 0,
+            queued: 0,
             set_mask: cap / WAYS - 1,
             min_queries: settings.min_queries.max(1),
             seed: super::sketch::process_seed(),
@@ -231,6 +259,9 @@ impl Hygiene {
         Self {
             table: Box::default(),
             tags: Box::default(),
+            queue: Box::default(),
+            head: 0,
+            queued: 0,
             set_mask: 0,
             min_queries: 1,
             seed: 0,
@@ -250,35 +281,97 @@ impl Hygiene {
         std::mem::size_of_val(&*self.table) + std::mem::size_of_val(&*self.tags)
     }
 
-    /// Starts loading the tag line `observe` will read for this message (a hint only).
-    #[inline]
-    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message) {
-        let h = &msg.header;
-        if h.qr() || h.opcode() != 0 || self.table.is_empty() {
-            return;
-        }
-        let mut addr = ctx.src;
-        if ctx.ip_version != 6 {
-            addr[4..].fill(0);
-        }
-        let hash = addr_hash(self.seed, ctx.ip_version, &addr);
-        super::prefetch(&self.tags[hash as usize & self.set_mask]);
-    }
-
-    /// Records a query (responses and non-QUERY opcodes are ignored).
+    /// Records a query (responses and non-QUERY opcodes are ignored), at once or when it
+    /// leaves the batch.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
         let h = &msg.header;
         if h.qr() || h.opcode() != 0 || self.table.is_empty() {
             return;
         }
-        self.queries += 1;
         let version = ctx.ip_version;
         let mut addr = ctx.src;
         if version != 6 {
             addr[4..].fill(0);
         }
-        let hash = addr_hash(self.seed, version, &addr);
+        let q = Query {
+            addr,
+            hash: addr_hash(self.seed, version, &addr),
+            ts_ns: ctx.ts_ns,
+            sport: ctx.sport,
+            version,
+            rd: h.rd(),
+            mixed: name.mixed_case(),
+            dnssec_ok: msg.edns.is_some_and(|o| o.dnssec_ok),
+        };
+        let cap = self.queue.len();
+        if cap == 0 {
+            self.apply(&q);
+            return;
+        }
+        super::prefetch(&self.tags[q.hash as usize & self.set_mask]);
+        // Half-way: the tag line of that query has arrived; start loading its entry.
+        if self.queued >= cap / 2 {
+            let mid = self.queue[(self.head + self.queued - cap / 2) % cap];
+            self.prefetch_entry(&mid);
+        }
+        if self.queued == cap {
+            let old = self.queue[self.head];
+            self.queue[self.head] = q;
+            self.head = (self.head + 1) % cap;
+            self.apply(&old);
+        } else {
+            self.queue[(self.head + self.queued) % cap] = q;
+            self.queued += 1;
+        }
+    }
+
+    /// Applies every queued query (before the table moves or its counts are read).
+    pub fn flush(&mut self) {
+        while self.queued > 0 {
+            let q = self.queue[self.head];
+            self.head = (self.head + 1) % self.queue.len();
+            self.queued -= 1;
+            self.apply(&q);
+        }
+    }
+
+    /// The way `apply` will use for `q` now (its match, else the victim).
+    #[inline]
+    fn way_of(&self, q: &Query) -> usize {
+        let tags = &self.tags[q.hash as usize & self.set_mask];
+        let tag = tag_of(q.hash);
+        let now = (q.ts_ns >> 20) as u32;
+        let age = |j: usize| {
+            if tags.tag[j] == 0 {
+                u32::MAX
+            } else {
+                now.wrapping_sub(tags.seen[j])
+            }
+        };
+        let mut victim = 0;
+        for i in 0..WAYS {
+            if tags.tag[i] == tag {
+                return i;
+            }
+            if age(i) > age(victim) {
+                victim = i;
+            }
+        }
+        victim
+    }
+
+    #[inline]
+    fn prefetch_entry(&self, q: &Query) {
+        let set = (q.hash as usize & self.set_mask) * WAYS;
+        super::prefetch(&self.table[set + self.way_of(q)]);
+    }
+
+    /// Records one query in the table.
+    #[inline]
+    fn apply(&mut self, q: &Query) {
+        self.queries += 1;
+        let (version, addr, hash) = (q.version, q.addr, q.hash);
         let set_index = hash as usize & self.set_mask;
         let set = set_index * WAYS;
         let tag = tag_of(hash);
@@ -286,7 +379,7 @@ impl Hygiene {
         let ways = &mut self.table[set..set + WAYS];
         let mut slot = None;
         let mut victim = 0;
-        let now = (ctx.ts_ns >> 20) as u32;
+        let now = (q.ts_ns >> 20) as u32;
         // Indexes two parallel arrays (tags, then the matching entry only).
         #[allow(clippy::needless_range_loop)]
         for i in 0..WAYS {
@@ -306,8 +399,8 @@ impl Hygiene {
                 victim = i;
             }
         }
-        let ts = ctx.ts_ns.max(1);
-        let port = ctx.sport;
+        let ts = q.ts_ns.max(1);
+        let port = q.sport;
         let i = match slot {
             Some(i) => i,
             None => {
@@ -341,9 +434,9 @@ impl Hygiene {
         e.max_port = e.max_port.max(port);
         e.last_port = port;
         e.port_bits |= 1 << (u64::from(port).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
-        e.rd += u32::from(h.rd());
-        e.mixed += u32::from(name.mixed_case());
-        e.dnssec_ok += u32::from(msg.edns.is_some_and(|o| o.dnssec_ok));
+        e.rd += u32::from(q.rd);
+        e.mixed += u32::from(q.mixed);
+        e.dnssec_ok += u32::from(q.dnssec_ok);
         let new = e.class_bits(self.min_queries);
         let old = e.bits;
         if new != old {
@@ -384,8 +477,10 @@ impl Hygiene {
         -64.0 * (1.0 - f64::from(set) / 64.0).ln()
     }
 
-    /// Adds another worker's deltas (its table stays where it is: see the module doc).
+    /// Adds another worker's deltas (its table stays where it is: see the module doc). Both
+    /// must be flushed: a worker's queries are applied to its own table only.
     pub fn merge(&mut self, other: &Self) {
+        debug_assert_eq!(other.queued, 0, "merge of an unflushed hygiene table");
         for (a, b) in self.delta.iter_mut().zip(&other.delta) {
             *a += b;
         }
@@ -393,8 +488,10 @@ impl Hygiene {
         self.queries += other.queries;
     }
 
-    /// Zeroes the deltas and counters; the table stays (it is the worker's state).
+    /// Zeroes the deltas and counters; the table stays (it is the worker's state), with every
+    /// queued query applied to it.
     pub fn clear(&mut self) {
+        self.flush();
         self.delta = [0; BITS];
         self.evictions = 0;
         self.queries = 0;
@@ -403,6 +500,9 @@ impl Hygiene {
     /// Moves `from`'s table into `self` (swapping tables), for a worker that continues with a
     /// fresh aggregate while `from` goes to the merger with its deltas.
     pub fn take_table(&mut self, from: &mut Self) {
+        // `from`'s queued queries belong to its deltas, and to the table it gives up.
+        from.flush();
+        self.flush();
         std::mem::swap(&mut self.table, &mut from.table);
         std::mem::swap(&mut self.tags, &mut from.tags);
         std::mem::swap(&mut self.set_mask, &mut from.set_mask);

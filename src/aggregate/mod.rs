@@ -203,7 +203,7 @@ impl Aggregate {
             topk: topk::TopK::new(&settings.topk),
             distinct: distinct::Distinct::new(),
             latency: latency::Latency::new(&settings.latency),
-            hygiene: hygiene::Hygiene::new(&settings.hygiene),
+            hygiene: hygiene::Hygiene::with_batch(&settings.hygiene, settings.source_batch),
             ithi: ithi::Ithi::new(&settings.ithi),
             asn: settings
                 .asn_table
@@ -291,6 +291,7 @@ impl Aggregate {
     /// distinct-source figures of a worker's own aggregate (a merge applies the other side's).
     pub fn flush(&mut self) {
         self.rssac002.flush();
+        self.hygiene.flush();
     }
 
     /// Distinct query sources over the days held (the whole run, for a replay), from the
@@ -408,7 +409,6 @@ impl Sink for Aggregate {
         // Start every random table access of this message first (memory-level parallelism).
         let lkey = self.latency.key(ctx, msg, name);
         self.latency.prefetch(&lkey);
-        self.hygiene.prefetch(ctx, msg);
         self.ithi.prefetch(ctx, msg, name);
         let tk = self.topk.hashes(ctx, msg, name);
         self.topk.prefetch(name, &tk);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::aggregate::Aggregate;
-use crate::capture::file::{ReadError, Reader};
+use crate::capture::file::{ReadError, Reader, SharedMap};
 use crate::capture::plan::{Input, Window};
 use crate::capture::{LinkType, Packet};
 use crate::decode;
@@ -116,13 +116,15 @@ pub(super) fn sequential(inputs: Vec<Input>, settings: &Settings) -> Outcome {
     (w.finish(), files, gone_files)
 }
 
-/// Memory-mapped input with N workers: every worker walks the shared, read-only map of every
-/// file itself (its own [`Reader::share`] cursor) and processes only the frames whose
-/// [`decode::shard_hash`] maps to it. Nothing is copied and nothing crosses threads until the
-/// final merge; the split is the same as [`sharded`]'s, so the result is identical. Measured on
-/// a 2-core machine (docs/performance.md): the reader thread that copied frames into batches
-/// made 2 threads *slower* than 1, while skipping a foreign frame costs a record header and a
-/// hash, so walking the file twice is cheaper.
+/// Memory-mapped input with N workers. This thread walks every file once and is worker 0:
+/// it computes each frame's [`decode::shard_hash`], processes its own share in line and hands
+/// the other workers, in recycled batches, only where their frames lie in the shared read-only
+/// map (offset, length, time, link type): nothing is copied and no record is parsed twice.
+/// Worker 0 also pays for the walk, so it takes a smaller share of the flows ([`pick`]).
+///
+/// History (docs/performance.md): a reader thread copying frames into batches made 2 threads
+/// slower than 1 on a 2-core machine; every worker walking the whole map itself (skipping the
+/// frames of the others) parsed every record header and address pair once per worker.
 pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) -> Outcome {
     let mut readers = Vec::with_capacity(inputs.len());
     let mut gone_files = Vec::new();
@@ -132,52 +134,157 @@ pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) ->
             (input, Err(e)) => gone_files.push(gone(&input.path, &e)),
         }
     }
-    // Worker 0 takes the readers opened here; the others share their maps.
-    let mut per_worker: Vec<Vec<Reader>> = (1..threads)
-        .map(|_| readers.iter().filter_map(Reader::share).collect())
-        .collect();
-    per_worker.insert(0, readers);
-    let (agg, files) = thread::scope(|s| {
-        let handles: Vec<_> = per_worker
-            .into_iter()
-            .enumerate()
-            .map(|(i, readers)| {
-                // Worker 0 reports progress for all: they walk the same files in step.
-                let prog = settings.progress.as_deref().filter(|_| i == 0);
-                s.spawn(move || {
-                    let mut w = Worker::with_log(
-                        &settings.decode,
-                        &settings.aggregate,
-                        settings.queries.as_ref(),
-                    );
-                    let files: Vec<FileSummary> = readers
-                        .into_iter()
-                        .enumerate()
-                        .map(|(k, r)| {
-                            read_file(r, prog.map(|p| (p, k)), &settings.window, |p| {
-                                if (decode::shard_hash(p) % threads as u64) as usize == i {
-                                    w.process(p);
-                                }
-                            })
-                        })
-                        .collect();
-                    (w.finish(), files)
-                })
-            })
-            .collect();
-        let mut files = Vec::new();
-        let mut aggs = Vec::new();
-        for (i, h) in handles.into_iter().enumerate() {
-            // A worker panic is a bug; propagate it rather than report partial totals.
-            let (agg, f) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            if i == 0 {
-                files = f;
-            }
-            aggs.push(agg);
+    let new_worker = || {
+        Worker::with_log(
+            &settings.decode,
+            &settings.aggregate,
+            settings.queries.as_ref(),
+        )
+    };
+    thread::scope(|s| {
+        let (back_tx, back_rx) = bounded::<MapBatch>(threads * BATCHES_PER_WORKER);
+        let mut to_workers = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 1..threads {
+            let (tx, rx) = bounded::<MapBatch>(BATCHES_PER_WORKER);
+            to_workers.push(tx);
+            let back = back_tx.clone();
+            let w = new_worker();
+            handles.push(s.spawn(move || work_mapped(rx, back, w)));
         }
-        (merge(aggs, settings), files)
-    });
-    (agg, files, gone_files)
+        drop(back_tx);
+        let mut w0 = new_worker();
+        let mut pending: Vec<MapBatch> = (1..threads).map(|_| MapBatch::default()).collect();
+        let prog = settings.progress.as_deref();
+        let mut files = Vec::with_capacity(readers.len());
+        for (k, r) in readers.into_iter().enumerate() {
+            let map = r.shared_map();
+            for b in &mut pending {
+                b.map.clone_from(&map);
+            }
+            files.push(read_file(r, prog.map(|p| (p, k)), &settings.window, |p| {
+                let w = pick(decode::shard_hash(p), threads);
+                if w == 0 {
+                    w0.process(p);
+                    return;
+                }
+                let b = &mut pending[w - 1];
+                b.push(p);
+                if b.frames.len() >= BATCH_FRAMES {
+                    let mut full = fresh_mapped(&back_rx);
+                    full.map.clone_from(&b.map);
+                    let full = std::mem::replace(b, full);
+                    // A worker only goes away when it panicked; the scope re-raises that.
+                    let _ = to_workers[w - 1].send(full);
+                }
+            }));
+            // A batch names one file's map: hand over what is left of this file.
+            for (b, tx) in pending.iter_mut().zip(&to_workers) {
+                if !b.frames.is_empty() {
+                    let _ = tx.send(std::mem::replace(b, fresh_mapped(&back_rx)));
+                }
+            }
+        }
+        drop(to_workers);
+        let mut aggs = vec![w0.finish()];
+        // A worker panic is a bug; propagate it rather than report partial totals.
+        aggs.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+        );
+        (merge(aggs, settings), files, gone_files)
+    })
+}
+
+/// Worker 0's share of the shard space is `W0` parts in `W0 + OTHERS·(threads − 1)`, each other
+/// worker's `OTHERS`: worker 0 also walks the files and hashes every frame (measured with two
+/// threads, docs/performance.md: 7 parts in 16 balances them). Any fixed function of the
+/// symmetric hash keeps a flow, both its directions and its fragments on one worker.
+const W0: u64 = 7;
+const OTHERS: u64 = 9;
+
+/// The worker of a frame whose shard hash is `h`.
+#[inline]
+fn pick(h: u64, threads: usize) -> usize {
+    let total = W0 + OTHERS * (threads as u64 - 1);
+    let at = ((h >> 32) * total) >> 32;
+    if at < W0 {
+        0
+    } else {
+        1 + ((at - W0) / OTHERS) as usize
+    }
+}
+
+/// Frames of one mapped file for one worker: where they lie in the map, or copied into
+/// `data` when a frame is not a slice of the map (a record rebuilt by the reader).
+#[derive(Default)]
+struct MapBatch {
+    map: Option<SharedMap>,
+    data: Vec<u8>,
+    frames: Vec<MapFrame>,
+}
+
+#[derive(Clone, Copy)]
+struct MapFrame {
+    ts_ns: u64,
+    off: usize,
+    len: u32,
+    orig_len: u32,
+    link: LinkType,
+    in_map: bool,
+}
+
+impl MapBatch {
+    #[inline]
+    fn push(&mut self, p: &Packet<'_>) {
+        let (off, in_map) = match self.map.as_ref().and_then(|m| m.offset_of(p.data)) {
+            Some(off) => (off, true),
+            None => {
+                let off = self.data.len();
+                self.data.extend_from_slice(p.data);
+                (off, false)
+            }
+        };
+        self.frames.push(MapFrame {
+            ts_ns: p.ts_ns,
+            off,
+            len: p.data.len() as u32,
+            orig_len: p.orig_len,
+            link: p.link,
+            in_map,
+        });
+    }
+}
+
+/// A recycled batch if one came back, else a new one (only while the pipeline fills up).
+fn fresh_mapped(back: &Receiver<MapBatch>) -> MapBatch {
+    back.try_recv().unwrap_or_default()
+}
+
+fn work_mapped(rx: Receiver<MapBatch>, back: Sender<MapBatch>, mut w: Worker) -> Aggregate {
+    for mut b in rx {
+        for f in &b.frames {
+            let data = if f.in_map {
+                b.map.as_ref().and_then(|m| m.get(f.off, f.len as usize))
+            } else {
+                b.data.get(f.off..f.off + f.len as usize)
+            };
+            if let Some(data) = data {
+                w.process(&Packet {
+                    ts_ns: f.ts_ns,
+                    link: f.link,
+                    data,
+                    orig_len: f.orig_len,
+                });
+            }
+        }
+        b.data.clear();
+        b.frames.clear();
+        b.map = None;
+        let _ = back.try_send(b);
+    }
+    w.finish()
 }
 
 /// The workers' counters merged into one.

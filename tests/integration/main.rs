@@ -53,3 +53,5 @@ mod dnstap;
 mod confine;
 // The exact unique-source sets at a small cap: the overflow counted exactly (replay, daemon).
 mod caps;
+// Batch sizes and thread counts change when work is done, not the figures.
+mod batches;

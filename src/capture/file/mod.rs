@@ -89,6 +89,28 @@ pub enum FileKind {
     Dnstap,
 }
 
+//------------ SharedMap -----------------------------------------------------
+
+/// A read-only memory map of a capture file, shared between threads (see
+/// [`Reader::shared_map`]).
+#[derive(Clone)]
+pub struct SharedMap(Arc<memmap2::Mmap>);
+
+impl SharedMap {
+    /// Where `data` starts in the map, if it is a slice of it.
+    pub fn offset_of(&self, data: &[u8]) -> Option<usize> {
+        let base = self.0.as_ptr() as usize;
+        let start = data.as_ptr() as usize;
+        let off = start.checked_sub(base)?;
+        (off.checked_add(data.len())? <= self.0.len()).then_some(off)
+    }
+
+    /// The bytes at `off..off + len`, if inside the map.
+    pub fn get(&self, off: usize, len: usize) -> Option<&[u8]> {
+        self.0.get(off..off.checked_add(len)?)
+    }
+}
+
 //------------ Reader --------------------------------------------------------
 
 /// Sequential reader over one capture file.
@@ -321,6 +343,16 @@ impl Reader {
             compressed_read: None,
             input_len: self.input_len,
         })
+    }
+
+    /// The memory map this reader walks (`None` for streamed input): the packets it returns
+    /// are slices of it, so another thread holding the map can read a packet by its offset
+    /// ([`SharedMap::offset_of`]) instead of a copy.
+    pub fn shared_map(&self) -> Option<SharedMap> {
+        match &self.src {
+            Source::Mapped { map, .. } => Some(SharedMap(Arc::clone(map))),
+            Source::Stream { .. } => None,
+        }
     }
 
     /// Bytes of the input file consumed so far and the file's size, for progress displays:

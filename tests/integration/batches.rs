@@ -1,0 +1,99 @@
+//! The per-source batch and the split between workers change when work is done, never the
+//! figures: every fixture's whole JSON report is the same for every batch size (per thread
+//! count, top-k sketches included), and every figure is the same for 1, 2 and 3 threads but
+//! those documented as per worker: the top-k sketches (their evictions depend on how traffic is
+//! split), the hygiene table (a resolver that queries two server addresses may be split) and,
+//! in a flood, the latency table's evictions (its cap is per worker). Also with the
+//! distinct-source cap reached, where the order of insertions decides which sources are kept
+//! (the counts and the overflow must not depend on it).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::flood::{Scenario, generate};
+use crate::util::Scratch;
+
+fn report(path: &Path, threads: usize, batch: usize, cap: usize) -> Value {
+    let settings = dnsobs::pipeline::Settings {
+        threads,
+        aggregate: dnsobs::aggregate::Settings {
+            source_batch: batch,
+            max_sources: cap,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = dnsobs::pipeline::replay(&[path.to_owned()], &settings).expect("replay");
+    let mut j = dnsobs::export::report::json(&r);
+    j["dnsobs"] = Value::Null;
+    j
+}
+
+/// Checks `path`; `per_worker` are the report's keys that may depend on the split.
+fn check(path: &Path, cap: usize, per_worker: &[&str]) {
+    let name = path.display();
+    let mut by_threads = Vec::new();
+    for threads in [1, 2, 3] {
+        let want = report(path, threads, dnsobs::aggregate::DEFAULT_SOURCE_BATCH, cap);
+        for batch in [0, 1, 2, 7, 64] {
+            let got = report(path, threads, batch, cap);
+            assert!(
+                got == want,
+                "{name}: batch {batch}, {threads} thread(s) differs from the default batch"
+            );
+        }
+        by_threads.push(want);
+    }
+    let mut one = by_threads[0].clone();
+    for k in per_worker {
+        one[*k] = Value::Null;
+    }
+    for (t, mut j) in by_threads.into_iter().enumerate().skip(1) {
+        for k in per_worker {
+            j[*k] = Value::Null;
+        }
+        for (k, v) in one.as_object().expect("object") {
+            assert_eq!(&j[k], v, "{name}: {k} with {} threads", t + 1);
+        }
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pcaps")
+        .join(name)
+}
+
+#[test]
+fn fixtures_do_not_depend_on_batch_or_threads() {
+    for f in [
+        "root-mix-v4v6.pcap",
+        "fragments.pcap",
+        "tcp-pipelined.pcap",
+        "indicators.pcap",
+    ] {
+        check(
+            &fixture(f),
+            dnsobs::aggregate::sources::DEFAULT_DAY_CAP,
+            &["top_k", "resolver_hygiene"],
+        );
+    }
+}
+
+#[test]
+fn a_flood_at_the_source_cap_does_not_depend_on_batch_or_threads() {
+    let dir = Scratch::tmp("dnsobs-batches");
+    let path = dir.join("flood.pcap");
+    let c = generate(&path, Scenario::Subdomain, 20_000, 3);
+    assert!(c.distinct.iter().all(|&d| d > 3000), "{c:?}");
+    check(&path, 3000, &["top_k", "resolver_hygiene", "latency"]);
+    let j = report(&path, 2, 5, 3000);
+    for (v, key) in ["4", "6"].iter().enumerate() {
+        assert_eq!(j["unique_query_sources"][key].as_u64(), Some(3000));
+        assert_eq!(
+            j["unique_query_sources_overflow"][key].as_u64(),
+            Some(c.distinct[v] - 3000)
+        );
+    }
+}

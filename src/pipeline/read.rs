@@ -198,9 +198,11 @@ pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) ->
 }
 
 /// Worker 0's share of the shard space is `W0` parts in `W0 + OTHERS·(threads − 1)`, each other
-/// worker's `OTHERS`: worker 0 also walks the files and hashes every frame (measured with two
-/// threads, docs/performance.md: 7 parts in 16 balances them). Any fixed function of the
-/// symmetric hash keeps a flow, both its directions and its fragments on one worker.
+/// worker's `OTHERS`: in [`mapped`] worker 0 also walks the files and hashes every frame
+/// (measured with two threads, docs/performance.md: 7 parts in 16 balances them). Any fixed
+/// function of the symmetric hash keeps a flow, both its directions and its fragments on one
+/// worker; [`sharded`] uses the same one, so a capture gives the same figures, sketches included,
+/// whether it is mapped or streamed.
 const W0: u64 = 7;
 const OTHERS: u64 = 9;
 
@@ -341,7 +343,8 @@ pub(super) fn sharded(
                 }
             };
             summaries.push(read_file(r, prog.map(|p| (p, k)), &settings.window, |p| {
-                let w = (decode::shard_hash(p) % threads as u64) as usize;
+                // The same split as `mapped` (a capture read either way gives the same sketches).
+                let w = pick(decode::shard_hash(p), threads);
                 let b = &mut pending[w];
                 let off = b.data.len() as u32;
                 b.data.extend_from_slice(p.data);

@@ -6,13 +6,18 @@
 //!
 //! * `m` counters, each with its key stored inline in a fixed arena of `m × width` bytes (no
 //!   per-key heap allocation; keys longer than `width` are cut);
-//! * a min-heap of the counters by count (the replacement victim is its root: O(1) to find,
-//!   O(log m) to restore; a heavy key sits near the leaves, so its increment is O(1) in practice);
+//! * the counters grouped in buckets of equal count, the buckets in a list sorted by count
+//!   (Metwally et al.'s "stream-summary"): the replacement victim is the first counter of the
+//!   first bucket, and an increment by one moves a counter to the next bucket or a new one, O(1)
+//!   whatever the traffic. (A binary min-heap, used before, re-sorted a new counter past every
+//!   counter at the minimum count: ~10 dependent levels per replacement under churn, a fifth of
+//!   a replay's time with a million sources; docs/performance.md.)
 //! * an open-addressing [`Index`] (linear probing, backward-shift deletion, no tombstones) with a
 //!   power-of-two number of slots ≥ 2·m (load ≤ ½), hashed with foldhash keyed by a per-process
 //!   random seed: the keys come from the network, so an attacker cannot aim at a probe chain.
 //!
-//! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4 + 4 + 1) + 8·2^⌈log2 2m⌉` bytes,
+//! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4·3 + 8 + 4·3 + 4 + 1) +
+//! 8·2^⌈log2 2m⌉` bytes,
 //! whatever the traffic ([`SpaceSaving::memory_bytes`]; the figures of dnsobs' tables are in
 //! [`crate::aggregate::topk`]).
 //!
@@ -33,6 +38,9 @@ use foldhash::quality::FixedState;
 
 use super::Index;
 
+/// No slot or bucket.
+const NIL: u32 = u32::MAX;
+
 /// Space-Saving summary of byte-string keys with `m` counters.
 #[derive(Clone, Debug)]
 pub struct SpaceSaving {
@@ -44,10 +52,20 @@ pub struct SpaceSaving {
     counts: Box<[u64]>,
     errors: Box<[u64]>,
     hashes: Box<[u64]>,
-    /// Heap position of each slot.
-    pos: Box<[u32]>,
-    /// Min-heap of slots by count; the first `len` entries are live.
-    heap: Box<[u32]>,
+    /// Bucket of each slot, and its neighbours in the bucket's list (`NIL`: none).
+    bucket: Box<[u32]>,
+    snext: Box<[u32]>,
+    sprev: Box<[u32]>,
+    /// Buckets (a pool of m): count, first slot, neighbours in the list sorted by count.
+    bcount: Box<[u64]>,
+    bhead: Box<[u32]>,
+    bnext: Box<[u32]>,
+    bprev: Box<[u32]>,
+    /// The bucket of the smallest count (`NIL` while empty), and the first free bucket.
+    bmin: u32,
+    bfree: u32,
+    /// Merge scratch: the slots in order of count.
+    order: Box<[u32]>,
     /// Key hash → slot.
     index: Index,
     /// Merge scratch: slots that matched a key of the other summary.
@@ -73,8 +91,18 @@ impl SpaceSaving {
             counts: vec![0; m].into_boxed_slice(),
             errors: vec![0; m].into_boxed_slice(),
             hashes: vec![0; m].into_boxed_slice(),
-            pos: vec![0; m].into_boxed_slice(),
-            heap: vec![0; m].into_boxed_slice(),
+            bucket: vec![NIL; m].into_boxed_slice(),
+            snext: vec![NIL; m].into_boxed_slice(),
+            sprev: vec![NIL; m].into_boxed_slice(),
+            bcount: vec![0; m].into_boxed_slice(),
+            bhead: vec![NIL; m].into_boxed_slice(),
+            bnext: (1..=m as u32)
+                .map(|b| if b as usize == m { NIL } else { b })
+                .collect(),
+            bprev: vec![NIL; m].into_boxed_slice(),
+            bmin: NIL,
+            bfree: 0,
+            order: vec![0; m].into_boxed_slice(),
             index: Index::with_capacity(m),
             touched: vec![false; m].into_boxed_slice(),
             len: 0,
@@ -95,8 +123,16 @@ impl SpaceSaving {
             counts: Box::default(),
             errors: Box::default(),
             hashes: Box::default(),
-            pos: Box::default(),
-            heap: Box::default(),
+            bucket: Box::default(),
+            snext: Box::default(),
+            sprev: Box::default(),
+            bcount: Box::default(),
+            bhead: Box::default(),
+            bnext: Box::default(),
+            bprev: Box::default(),
+            bmin: NIL,
+            bfree: NIL,
+            order: Box::default(),
             index: Index::default(),
             touched: Box::default(),
             len: 0,
@@ -133,7 +169,7 @@ impl SpaceSaving {
         if self.len < self.m || self.len == 0 {
             0
         } else {
-            self.counts[self.heap[0] as usize]
+            self.min_count()
         }
     }
     /// Bytes held by the tables (fixed at construction).
@@ -141,7 +177,10 @@ impl SpaceSaving {
         self.keys.len()
             + self.lens.len()
             + 8 * (self.counts.len() + self.errors.len() + self.hashes.len())
-            + 4 * (self.pos.len() + self.heap.len())
+            + 4 * (self.bucket.len() + self.snext.len() + self.sprev.len())
+            + 8 * self.bcount.len()
+            + 4 * (self.bhead.len() + self.bnext.len() + self.bprev.len())
+            + 4 * self.order.len()
             + self.index.memory_bytes()
             + self.touched.len()
     }
@@ -165,42 +204,122 @@ impl SpaceSaving {
         Some(s as usize)
     }
 
-    fn heap_swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.pos[self.heap[a] as usize] = a as u32;
-        self.pos[self.heap[b] as usize] = b as u32;
+    /// The smallest count monitored (0 while empty).
+    #[inline]
+    fn min_count(&self) -> u64 {
+        self.bcount.get(self.bmin as usize).copied().unwrap_or(0)
     }
 
-    fn sift_up(&mut self, mut p: usize) {
-        while p > 0 {
-            let parent = (p - 1) / 2;
-            if self.counts[self.heap[parent] as usize] <= self.counts[self.heap[p] as usize] {
-                break;
-            }
-            self.heap_swap(p, parent);
-            p = parent;
+    /// Takes slot `s` out of its bucket, freeing the bucket if it empties. Returns a bucket
+    /// whose count is at most the slot's (to search from), `NIL` for the head of the list.
+    #[inline]
+    fn detach(&mut self, s: usize) -> u32 {
+        let b = self.bucket[s] as usize;
+        let (p, n) = (self.sprev[s], self.snext[s]);
+        if p == NIL {
+            self.bhead[b] = n;
+        } else {
+            self.snext[p as usize] = n;
         }
+        if n != NIL {
+            self.sprev[n as usize] = p;
+        }
+        if self.bhead[b] != NIL {
+            return b as u32;
+        }
+        // The bucket emptied: unlink it and put it on the free list.
+        let (bp, bn) = (self.bprev[b], self.bnext[b]);
+        if bp == NIL {
+            self.bmin = bn;
+        } else {
+            self.bnext[bp as usize] = bn;
+        }
+        if bn != NIL {
+            self.bprev[bn as usize] = bp;
+        }
+        self.bnext[b] = self.bfree;
+        self.bfree = b as u32;
+        bp
     }
 
-    fn sift_down(&mut self, mut p: usize) {
-        loop {
-            let l = 2 * p + 1;
-            if l >= self.len {
-                return;
-            }
-            let r = l + 1;
-            let c = if r < self.len
-                && self.counts[self.heap[r] as usize] < self.counts[self.heap[l] as usize]
-            {
-                r
+    /// Puts slot `s` (count already set) into the bucket of its count, searching forward from
+    /// `from` (a bucket of a count at most the slot's; `NIL`: from the smallest).
+    #[inline]
+    fn attach(&mut self, s: usize, from: u32) {
+        let c = self.counts[s];
+        // `at`: the last bucket with a count ≤ c (NIL: none).
+        let mut at = from;
+        let mut next = if at == NIL {
+            self.bmin
+        } else {
+            self.bnext[at as usize]
+        };
+        while next != NIL && self.bcount[next as usize] <= c {
+            at = next;
+            next = self.bnext[at as usize];
+        }
+        let b = if at != NIL && self.bcount[at as usize] == c {
+            at as usize
+        } else {
+            // A new bucket between `at` and `next`. There are never more buckets than slots.
+            let b = self.bfree as usize;
+            self.bfree = self.bnext[b];
+            self.bcount[b] = c;
+            self.bhead[b] = NIL;
+            self.bprev[b] = at;
+            self.bnext[b] = next;
+            if at == NIL {
+                self.bmin = b as u32;
             } else {
-                l
-            };
-            if self.counts[self.heap[p] as usize] <= self.counts[self.heap[c] as usize] {
-                return;
+                self.bnext[at as usize] = b as u32;
             }
-            self.heap_swap(p, c);
-            p = c;
+            if next != NIL {
+                self.bprev[next as usize] = b as u32;
+            }
+            b
+        };
+        let head = self.bhead[b];
+        self.snext[s] = head;
+        self.sprev[s] = NIL;
+        if head != NIL {
+            self.sprev[head as usize] = s as u32;
+        }
+        self.bhead[b] = s as u32;
+        self.bucket[s] = b as u32;
+    }
+
+    /// Adds `w` to slot `s`'s count (and `e` to its error), moving it to its new bucket.
+    #[inline]
+    fn increase(&mut self, s: usize, w: u64, e: u64) {
+        self.errors[s] += e;
+        if w == 0 {
+            return;
+        }
+        let from = self.detach(s);
+        self.counts[s] += w;
+        self.attach(s, from);
+    }
+
+    /// Rebuilds the buckets from the counts (after a merge changed many of them at once).
+    fn rebuild(&mut self) {
+        let m = self.bcount.len();
+        for (b, n) in self.bnext.iter_mut().enumerate() {
+            *n = if b + 1 == m { NIL } else { b as u32 + 1 };
+        }
+        self.bfree = if m == 0 { NIL } else { 0 };
+        self.bmin = NIL;
+        let order = &mut self.order[..self.len];
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i as u32;
+        }
+        let counts = &self.counts;
+        order.sort_unstable_by_key(|&s| counts[s as usize]);
+        // Appending in count order: each search starts at the last bucket made.
+        let mut last = NIL;
+        for i in 0..self.len {
+            let s = self.order[i] as usize;
+            self.attach(s, last);
+            last = self.bucket[s];
         }
     }
 
@@ -244,9 +363,7 @@ impl SpaceSaving {
         let key = &key[..key.len().min(self.width)];
         self.total += w;
         if let Some(s) = self.find(key, h) {
-            self.counts[s] += w;
-            self.errors[s] += e;
-            self.sift_down(self.pos[s] as usize);
+            self.increase(s, w, e);
             return;
         }
         if self.len < self.m {
@@ -255,7 +372,7 @@ impl SpaceSaving {
         }
         // Full: the key takes over the smallest counter, inheriting its count as error.
         self.evictions += 1;
-        let min = self.counts[self.heap[0] as usize];
+        let min = self.min_count();
         self.replace_min(key, h, min + w, min + e);
     }
 
@@ -270,23 +387,21 @@ impl SpaceSaving {
         self.errors[s] = e;
         self.hashes[s] = h;
         self.index.insert(h, s as u32);
-        self.heap[s] = s as u32;
-        self.pos[s] = s as u32;
-        self.sift_up(s);
+        self.attach(s, NIL);
     }
 
-    /// Gives the smallest counter (the heap's root) to `key` (hash `h`, absent, already cut to
+    /// Gives the smallest counter (the first of the first bucket) to `key` (hash `h`, absent, already cut to
     /// `width`) with count `c ≥` the old count and error `e`.
     #[inline]
     fn replace_min(&mut self, key: &[u8], h: u64, c: u64, e: u64) {
-        let s = self.heap[0] as usize;
+        let s = self.bhead[self.bmin as usize] as usize;
         self.index.remove(self.hashes[s], s as u32);
         self.set_key(s, key);
         self.hashes[s] = h;
-        self.counts[s] = c;
         self.errors[s] = e;
         self.index.insert(h, s as u32);
-        self.sift_down(0);
+        let w = c - self.counts[s];
+        self.increase(s, w, 0);
     }
 
     /// The estimated count and error of `key`, if monitored.
@@ -311,6 +426,7 @@ impl SpaceSaving {
     pub fn clear(&mut self) {
         self.index.clear();
         self.len = 0;
+        self.rebuild();
         self.total = 0;
         self.evictions = 0;
     }
@@ -336,7 +452,7 @@ impl SpaceSaving {
             }
             // Either this key or the smallest monitored one is forgotten.
             self.evictions += 1;
-            if c > self.counts[self.heap[0] as usize] {
+            if c > self.min_count() {
                 self.replace_min(key, h, c, e);
             }
         }
@@ -345,8 +461,8 @@ impl SpaceSaving {
     }
 
     /// The first half of [`SpaceSaving::merge`]: every monitored key adds its count and error
-    /// in `other`, or `other`'s minimum count when `other` does not monitor it; then the heap
-    /// is rebuilt.
+    /// in `other`, or `other`'s minimum count when `other` does not monitor it; then the
+    /// buckets are rebuilt.
     fn merge_shared(&mut self, other: &Self) {
         let other_min = other.max_error();
         self.touched.fill(false);
@@ -365,9 +481,7 @@ impl SpaceSaving {
                 self.errors[s] += other_min;
             }
         }
-        for p in (0..self.len / 2).rev() {
-            self.sift_down(p);
-        }
+        self.rebuild();
     }
 
     /// Fingerprint of every table's memory: buffer addresses and lengths (tests: nothing is
@@ -383,8 +497,14 @@ impl SpaceSaving {
             f(&self.counts),
             f(&self.errors),
             f(&self.hashes),
-            f(&self.pos),
-            f(&self.heap),
+            f(&self.bucket),
+            f(&self.snext),
+            f(&self.sprev),
+            f(&self.bcount),
+            f(&self.bhead),
+            f(&self.bnext),
+            f(&self.bprev),
+            f(&self.order),
             f(self.index.slots()),
             f(&self.touched),
         ]

@@ -9,6 +9,9 @@
 //!   the RSSAC002 kinds) in three [`KeySet`]s. The day table ([`super::rssac002`]) keeps one
 //!   per day; the run-wide distinct counts are the union of the days held ([`RunSources`]), so
 //!   no second set is kept for them.
+//! * Each key has a value slot beside it ([`KeySet`]'s `V`, `()` today: no memory): a lookup
+//!   made per source (the country and network of the geography issue) is cached there when
+//!   the source is first recorded, and merged with the key.
 //! * Queries are applied to the sets in small batches ([`Pending`]): each query's slot is
 //!   prefetched when it arrives and updated a few queries later, so that the cache misses of
 //!   a batch overlap (the sets of a root instance's day are far larger than the caches).

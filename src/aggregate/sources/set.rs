@@ -100,10 +100,16 @@ const MIN_SLOTS: usize = 256;
 /// must not hold on to the memory of a day at the cap.
 pub const KEEP_SLOTS: usize = 1 << 14;
 
-/// A set of keys (see the module).
+/// A set of keys (see the module), each with a value slot `V` beside it: what a per-source
+/// lookup found (the geography issue's country and network) is cached there, so it is done once
+/// per source, not once per query. With `V = ()` (the default) the slots take no memory.
 #[derive(Clone, Debug)]
-pub struct KeySet<K> {
+pub struct KeySet<K, V = ()> {
     slots: Vec<K>,
+    /// Value of the key in the same position of `slots`.
+    vals: Vec<V>,
+    /// Value of the zero key.
+    zero_val: V,
     /// `64 - log2(slots.len())`: a hash's top bits are its position.
     shift: u32,
     len: usize,
@@ -114,11 +120,13 @@ pub struct KeySet<K> {
     resizes: usize,
 }
 
-impl<K: Key> KeySet<K> {
+impl<K: Key, V: Copy + Default> KeySet<K, V> {
     /// An empty set hashing with `seed` (it allocates on the first insert).
     pub fn new(seed: u64) -> Self {
         Self {
             slots: Vec::new(),
+            vals: Vec::new(),
+            zero_val: V::default(),
             shift: 64,
             len: 0,
             zero: false,
@@ -143,9 +151,10 @@ impl<K: Key> KeySet<K> {
         self.len() == 0
     }
 
-    /// Bytes of the slot array.
+    /// Bytes of the slot arrays (keys and values).
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<K>()
+            + self.vals.capacity() * std::mem::size_of::<V>()
     }
 
     #[inline]
@@ -168,18 +177,33 @@ impl<K: Key> KeySet<K> {
         if key == K::default() {
             return self.zero;
         }
+        self.index_of(key, hash).is_some()
+    }
+
+    /// Where a non-zero `key` is in `slots`.
+    #[inline]
+    fn index_of(&self, key: K, hash: u64) -> Option<usize> {
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = self.pos(hash);
         while let Some(&s) = self.slots.get(i) {
             if s == key {
-                return true;
+                return Some(i);
             }
             if s == K::default() {
-                return false;
+                return None;
             }
             i = (i + 1) & mask;
         }
-        false
+        None
+    }
+
+    /// The value slot of `key`, if the set holds it.
+    pub fn value_mut(&mut self, key: K, hash: u64) -> Option<&mut V> {
+        if key == K::default() {
+            return self.zero.then_some(&mut self.zero_val);
+        }
+        let i = self.index_of(key, hash)?;
+        self.vals.get_mut(i)
     }
 
     /// Adds `key` (whose hash is `hash`) if it is new and `left` (new keys still allowed) is
@@ -192,6 +216,7 @@ impl<K: Key> KeySet<K> {
             } else if *left > 0 {
                 *left -= 1;
                 self.zero = true;
+                self.zero_val = V::default();
                 Insert::Added
             } else {
                 Insert::Refused
@@ -212,6 +237,9 @@ impl<K: Key> KeySet<K> {
                     break; // grow first, then place the key in the larger array
                 }
                 *s = key;
+                if let Some(v) = self.vals.get_mut(i) {
+                    *v = V::default();
+                }
                 self.len += 1;
                 *left -= 1;
                 return Insert::Added;
@@ -223,20 +251,22 @@ impl<K: Key> KeySet<K> {
             return Insert::Refused;
         }
         self.grow();
-        self.place(key, hash);
+        self.place(key, hash, V::default());
         self.len += 1;
         *left -= 1;
         Insert::Added
     }
 
-    /// Puts a key known to be absent into the first free slot of its probe sequence.
-    fn place(&mut self, key: K, hash: u64) {
+    /// Puts a key known to be absent, with its value, into the first free slot of its probe
+    /// sequence.
+    fn place(&mut self, key: K, hash: u64, val: V) {
         let mask = self.slots.len() - 1;
         let mut i = self.pos(hash);
         while self.slots[i] != K::default() {
             i = (i + 1) & mask;
         }
         self.slots[i] = key;
+        self.vals[i] = val;
     }
 
     /// Doubles the slot array (or makes the first one) and re-inserts every key.
@@ -264,12 +294,24 @@ impl<K: Key> KeySet<K> {
             self.resizes += 1;
         }
         let old = std::mem::replace(&mut self.slots, vec![K::default(); n]);
+        let old_vals = std::mem::replace(&mut self.vals, vec![V::default(); n]);
         self.shift = 64 - n.trailing_zeros();
-        for k in old {
+        for (k, v) in old.into_iter().zip(old_vals) {
             if k != K::default() {
-                self.place(k, k.hash(self.seed));
+                self.place(k, k.hash(self.seed), v);
             }
         }
+    }
+
+    /// Every key held with its value (in no particular order).
+    pub fn iter_values(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        let zero = self.zero.then_some((K::default(), self.zero_val));
+        self.slots
+            .iter()
+            .copied()
+            .zip(self.vals.iter().copied())
+            .filter(|&(k, _)| k != K::default())
+            .chain(zero)
     }
 
     /// Every key held (in no particular order).
@@ -282,8 +324,9 @@ impl<K: Key> KeySet<K> {
             .chain(zero)
     }
 
-    /// Adds every key of `other` (same seed), each new one taking one from `left`; returns the
-    /// keys refused because `left` ran out.
+    /// Adds every key of `other` (same seed), each new one taking one from `left` and its value
+    /// (a key held by both keeps this set's value); returns the keys refused because `left`
+    /// ran out.
     ///
     /// `other`'s keys come in the order of their positions there, that is of their hashes: in
     /// a smaller array they would pile up into long runs (linear probing's known trap when one
@@ -292,9 +335,16 @@ impl<K: Key> KeySet<K> {
         debug_assert_eq!(self.seed, other.seed, "sets of one process share the seed");
         self.reserve(other.len().min(*left));
         let mut refused = 0;
-        for k in other.iter() {
-            if self.insert(k, k.hash(self.seed), left) == Insert::Refused {
-                refused += 1;
+        for (k, v) in other.iter_values() {
+            let h = k.hash(self.seed);
+            match self.insert(k, h, left) {
+                Insert::Refused => refused += 1,
+                Insert::Added => {
+                    if let Some(slot) = self.value_mut(k, h) {
+                        *slot = v;
+                    }
+                }
+                Insert::Known => {}
             }
         }
         refused
@@ -304,6 +354,7 @@ impl<K: Key> KeySet<K> {
     pub fn release(&mut self) {
         if self.slots.len() > KEEP_SLOTS {
             self.slots = Vec::new();
+            self.vals = Vec::new();
             self.shift = 64;
         } else {
             self.slots.fill(K::default());
@@ -314,7 +365,7 @@ impl<K: Key> KeySet<K> {
 }
 
 #[cfg(test)]
-impl<K: Key> KeySet<K> {
+impl<K: Key, V: Copy + Default> KeySet<K, V> {
     /// The longest run of consecutive occupied slots (what a lookup may have to walk).
     fn longest_run(&self) -> usize {
         let (mut best, mut run) = (0, 0);
@@ -396,6 +447,39 @@ mod test {
         assert_eq!(b.resizes, 1);
         assert_eq!(b.memory_bytes(), a.memory_bytes());
         assert!(b.longest_run() < 200, "longest run {}", b.longest_run());
+    }
+
+    /// The value slot: set once per key, kept through growth and merges, empty for new keys.
+    #[test]
+    fn values_follow_their_keys() {
+        let mut a = KeySet::<u32, u32>::new(3);
+        let mut left = usize::MAX;
+        for k in 0..5000u32 {
+            a.insert(k, k.hash(3), &mut left);
+            *a.value_mut(k, k.hash(3)).expect("held") = k * 7 + 1;
+        }
+        assert!((0..5000u32).all(|k| a.value_mut(k, k.hash(3)).copied() == Some(k * 7 + 1)));
+        assert_eq!(a.value_mut(5000, 5000u32.hash(3)), None);
+        let mut b = KeySet::<u32, u32>::new(3);
+        b.insert(4999, 4999u32.hash(3), &mut left);
+        *b.value_mut(4999, 4999u32.hash(3)).expect("held") = 5;
+        b.insert(9000, 9000u32.hash(3), &mut left);
+        assert_eq!(b.value_mut(9000, 9000u32.hash(3)).copied(), Some(0));
+        b.merge(&a, &mut left);
+        assert_eq!(b.value_mut(4999, 4999u32.hash(3)).copied(), Some(5), "kept");
+        assert_eq!(
+            b.value_mut(0, 0u32.hash(3)).copied(),
+            Some(1),
+            "zero key's value"
+        );
+        assert_eq!(b.value_mut(17, 17u32.hash(3)).copied(), Some(120));
+        // Without values the slots take no memory beyond the keys.
+        let c = KeySet::<u32>::new(3);
+        assert_eq!(c.memory_bytes(), 0);
+        assert_eq!(
+            b.memory_bytes(),
+            b.slots.capacity() * 4 + b.vals.capacity() * 4
+        );
     }
 
     #[test]

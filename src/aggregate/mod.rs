@@ -297,7 +297,7 @@ impl Aggregate {
     /// Distinct query sources over the days held (the whole run, for a replay), from the
     /// per-source structure of each day.
     pub fn sources(&self) -> RunSources {
-        RunSources::of(self.rssac002.days().map(|d| d.source_sets()))
+        self.rssac002.run_sources()
     }
 
     /// Every scalar and fixed array zero; the boxed tables empty (filled in by the caller).

@@ -42,7 +42,7 @@
 //! overflow. The count then stops growing and is a lower bound: [`SourceCounts::exact`] says so,
 //! and the YAML and JSON writers mark the value as a lower bound.
 
-use super::sources::{DaySources, Pending, Room, SourceKey};
+use super::sources::{DaySources, Pending, Room, RunSources, SourceKey, union_counts};
 use crate::decode::{Message, MsgCtx};
 
 /// Nanoseconds in a UTC day (POSIX time has no leap seconds).
@@ -266,7 +266,8 @@ impl DayCounts {
         }
     }
 
-    fn merge(&mut self, o: &Self, room: &mut Room) {
+    /// Adds `o`'s counters (not its sources: see [`Rssac002::merge_day`]).
+    fn merge_counters(&mut self, o: &Self) {
         fn add(a: &mut [u64], b: &[u64]) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -282,7 +283,6 @@ impl DayCounts {
         for &(c, n) in &o.rcodes_rare {
             self.add_rcode(c, n);
         }
-        self.sources.merge(&o.sources, room);
     }
 
     fn messages(&self) -> u64 {
@@ -303,6 +303,9 @@ pub struct Rssac002 {
     pending: Pending,
     /// Hash seed of the source sets.
     seed: u64,
+    /// Distinct IPv4 and IPv6 addresses in the union of the days held, kept as sources are
+    /// added (a new address counts unless another day holds it), recounted when a day goes.
+    run: [u64; 2],
     /// Sorted by day, at most [`MAX_DAYS`].
     days: Vec<DayCounts>,
     /// Cleared days whose memory is reused for new days.
@@ -335,6 +338,7 @@ impl Rssac002 {
             },
             pending: Pending::new(batch),
             seed: super::sketch::process_seed(),
+            run: [0; 2],
             days: Vec::new(),
             spare: Vec::new(),
             cur_day: u32::MAX,
@@ -361,6 +365,48 @@ impl Rssac002 {
             }
         }
         self.room.budget = held.map(|h| self.cap.saturating_sub(h));
+        self.run = union_counts(self.days.iter().map(|d| &d.sources));
+    }
+
+    /// Distinct query sources of the days held (the whole run for a replay): their union,
+    /// kept as it grows, and the queries whose source a full set could not take.
+    pub fn run_sources(&self) -> RunSources {
+        let mut overflow = [0; 2];
+        for d in &self.days {
+            overflow[0] += d.sources.overflow[0];
+            overflow[1] += d.sources.overflow[1];
+        }
+        RunSources {
+            counts: self.run,
+            overflow,
+        }
+    }
+
+    /// True if a day other than `idx` holds `k`'s address.
+    fn elsewhere(days: &[DayCounts], idx: usize, k: &SourceKey) -> bool {
+        days.iter()
+            .enumerate()
+            .any(|(j, d)| j != idx && d.sources.contains_addr(k))
+    }
+
+    /// Adds `d`'s counters and sources into day `i`, counting the addresses new to every day
+    /// held in the run-wide union.
+    fn merge_day(&mut self, i: usize, d: &DayCounts) {
+        let (before, rest) = self.days.split_at_mut(i);
+        let Some((day, after)) = rest.split_first_mut() else {
+            return;
+        };
+        day.merge_counters(d);
+        let run = &mut self.run;
+        day.sources.merge_with(&d.sources, &mut self.room, |k| {
+            if !before
+                .iter()
+                .chain(after.iter())
+                .any(|o| o.sources.contains_addr(k))
+            {
+                run[usize::from(k.v6)] += 1;
+            }
+        });
     }
 
     /// Counts one DNS message, recording a query's source at once (for tests and tools; the
@@ -419,7 +465,11 @@ impl Rssac002 {
                 None => return, // the day was dropped since: its counts are gone too
             }
         };
-        self.days[idx].sources.insert(k, &mut self.room);
+        if self.days[idx].sources.insert(k, &mut self.room)
+            && (self.days.len() == 1 || !Self::elsewhere(&self.days, idx, k))
+        {
+            self.run[usize::from(k.v6)] += 1;
+        }
     }
 
     /// Records every pending query's source. Every reader of the counters sees a flushed table:
@@ -472,7 +522,7 @@ impl Rssac002 {
         self.flush();
         for d in &other.days {
             match self.slot(d.day) {
-                Some(i) => self.days[i].merge(d, &mut self.room),
+                Some(i) => self.merge_day(i, d),
                 None => self.late += d.messages(),
             }
         }
@@ -536,7 +586,7 @@ impl Rssac002 {
         }
         for d in days {
             match self.slot(d.day) {
-                Some(i) => self.days[i].merge(&d, &mut self.room),
+                Some(i) => self.merge_day(i, &d),
                 None => self.late += d.messages(),
             }
         }
@@ -799,5 +849,61 @@ mod test {
         assert_eq!(r.days().count(), MAX_DAYS);
         r.observe(&ctx(DAY0 + 5 * NS_PER_DAY, 4, u, v4(1), 40), &query());
         assert_eq!(r.day(20_094).map(DayCounts::total_queries), Some(2));
+    }
+
+    /// The run-wide distinct sources are the union of the days held, kept as sources arrive
+    /// (directly or by merges, in any day order) and recounted when a day is taken out.
+    #[test]
+    fn run_sources_are_the_union_of_the_days_held() {
+        use std::collections::HashSet;
+        let mut workers = [
+            Rssac002::with_settings(1 << 20, 1 << 20, 4),
+            Rssac002::with_settings(1 << 20, 1 << 20, 0),
+        ];
+        let mut want: [HashSet<(u8, u8, u8)>; 3] = Default::default();
+        let mut st = 11u64;
+        for i in 0..3000u64 {
+            let r = crate::aggregate::sketch::splitmix64(&mut st);
+            let day = (r % 3) as usize;
+            let (v, a) = if r & 8 == 0 {
+                (4, v4((r >> 8) as u8))
+            } else {
+                (6, v6((r >> 16) as u8 % 4, (r >> 24) as u8))
+            };
+            let ts = DAY0 + day as u64 * NS_PER_DAY + i;
+            workers[(r >> 40) as usize % 2].observe_keyed(
+                &ctx(ts, v, Transport::Udp, a, 40),
+                &query(),
+                Some(&SourceKey::new(v, &a, super::super::sketch::process_seed())),
+            );
+            want[day].insert((v, a[3] | a[7], a[15]));
+        }
+        let union = |days: &[HashSet<(u8, u8, u8)>]| {
+            let all: HashSet<_> = days.iter().flatten().collect();
+            [
+                all.iter().filter(|k| k.0 == 4).count() as u64,
+                all.iter().filter(|k| k.0 == 6).count() as u64,
+            ]
+        };
+        let [mut a, mut b] = workers;
+        b.flush();
+        let a0 = {
+            let mut x = a.clone();
+            x.flush();
+            x
+        };
+        a.merge(&b);
+        assert_eq!(a.run_sources().counts, union(&want));
+        // Most sources come back on other days: the union is far below the days' sum.
+        let sum: u64 = a.days().map(|d| d.sources().counts[0]).sum();
+        assert!(a.run_sources().counts[0] * 2 < sum, "{sum}");
+        // Merged in the other order: the same union.
+        let mut c = Rssac002::new(1 << 20);
+        c.merge(&b);
+        c.merge(&a0);
+        assert_eq!(c.run_sources().counts, union(&want));
+        let first = a.take_days_before(20_090);
+        assert_eq!(first.len(), 1);
+        assert_eq!(a.run_sources().counts, union(&want[1..]));
     }
 }

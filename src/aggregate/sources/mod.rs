@@ -158,33 +158,65 @@ impl DaySources {
         }
     }
 
-    /// Records a query's source.
+    /// True if the day holds the address of `k` (IPv4 address or IPv6 fingerprint).
     #[inline]
-    pub fn insert(&mut self, k: &SourceKey, room: &mut Room) {
+    pub fn contains_addr(&self, k: &SourceKey) -> bool {
+        if k.v6 {
+            self.v6.contains(Fingerprint(k.addr), k.addr_hash)
+        } else {
+            self.v4.contains(k.addr as u32, k.addr_hash)
+        }
+    }
+
+    /// Records a query's source; true if its address (IPv4 or IPv6) is new to the day.
+    #[inline]
+    pub fn insert(&mut self, k: &SourceKey, room: &mut Room) -> bool {
         let lens = self.lens();
         if k.v6 {
             let mut l = room.left(lens, 1);
             let r = self.v6.insert(Fingerprint(k.addr), k.addr_hash, &mut l);
             room.took(r, 1, &mut self.overflow);
             let mut l = room.left(lens, 2);
-            let r = self.v6_64.insert(Prefix64(k.prefix), k.prefix_hash, &mut l);
-            room.took(r, 2, &mut self.overflow);
+            let r64 = self.v6_64.insert(Prefix64(k.prefix), k.prefix_hash, &mut l);
+            room.took(r64, 2, &mut self.overflow);
+            r == Insert::Added
         } else {
             let mut l = room.left(lens, 0);
             let r = self.v4.insert(k.addr as u32, k.addr_hash, &mut l);
             room.took(r, 0, &mut self.overflow);
+            r == Insert::Added
         }
     }
 
     /// Adds another worker's day into this one (a union, still within `room`).
     pub fn merge(&mut self, o: &Self, room: &mut Room) {
+        self.merge_with(o, room, |_| {});
+    }
+
+    /// [`merge`](Self::merge), calling `added` with the key of every address (IPv4 or IPv6,
+    /// not /64) it adds (only `v6`, `addr` and `addr_hash` are set).
+    pub fn merge_with(&mut self, o: &Self, room: &mut Room, mut added: impl FnMut(&SourceKey)) {
         let lens = self.lens();
         for kind in 0..3 {
             let mut l = room.left(lens, kind);
             let before = l;
             let refused = match kind {
-                0 => self.v4.merge(&o.v4, &mut l),
-                1 => self.v6.merge(&o.v6, &mut l),
+                0 => self.v4.merge_with(&o.v4, &mut l, |k, h| {
+                    added(&SourceKey {
+                        v6: false,
+                        addr: u64::from(k),
+                        addr_hash: h,
+                        ..SourceKey::default()
+                    });
+                }),
+                1 => self.v6.merge_with(&o.v6, &mut l, |k, h| {
+                    added(&SourceKey {
+                        v6: true,
+                        addr: k.0,
+                        addr_hash: h,
+                        ..SourceKey::default()
+                    });
+                }),
                 _ => self.v6_64.merge(&o.v6_64, &mut l),
             };
             room.budget[kind] -= before - l;
@@ -265,6 +297,26 @@ pub struct DaySourcesState {
     pub overflow: [u64; 3],
 }
 
+/// Distinct IPv4 and IPv6 addresses in the union of `days`: their own counts for one day, else
+/// a union built once (memory and time in proportion to the days' sizes).
+pub fn union_counts<'a>(days: impl Iterator<Item = &'a DaySources> + Clone) -> [u64; 2] {
+    let mut it = days.clone();
+    let (Some(first), second) = (it.next(), it.next()) else {
+        return [0; 2];
+    };
+    if second.is_none() {
+        return [first.v4.len() as u64, first.v6.len() as u64];
+    }
+    let seed = first.v4.seed();
+    let (mut v4, mut v6) = (KeySet::<u32>::new(seed), KeySet::<Fingerprint>::new(seed));
+    let mut l = usize::MAX;
+    for d in days {
+        v4.merge(&d.v4, &mut l);
+        v6.merge(&d.v6, &mut l);
+    }
+    [v4.len() as u64, v6.len() as u64]
+}
+
 /// Distinct query sources over the whole run (the union of the days held), per IP version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunSources {
@@ -276,31 +328,18 @@ pub struct RunSources {
 }
 
 impl RunSources {
-    /// The union of `days`: their own counts when there is one day, else a union built once.
+    /// The union of `days` (for tests and tools; the day table keeps its union count as it
+    /// goes, see [`super::rssac002::Rssac002::run_sources`]).
     pub fn of<'a>(days: impl Iterator<Item = &'a DaySources> + Clone) -> Self {
         let mut overflow = [0; 2];
-        let mut n = 0;
         for d in days.clone() {
             overflow[0] += d.overflow[0];
             overflow[1] += d.overflow[1];
-            n += 1;
         }
-        let counts = if n <= 1 {
-            days.map(|d| [d.v4.len() as u64, d.v6.len() as u64])
-                .next()
-                .unwrap_or_default()
-        } else {
-            let mut it = days.clone();
-            let seed = it.next().map_or(0, |d| d.v4.seed());
-            let (mut v4, mut v6) = (KeySet::<u32>::new(seed), KeySet::<Fingerprint>::new(seed));
-            let mut l = usize::MAX;
-            for d in days {
-                v4.merge(&d.v4, &mut l);
-                v6.merge(&d.v6, &mut l);
-            }
-            [v4.len() as u64, v6.len() as u64]
-        };
-        Self { counts, overflow }
+        Self {
+            counts: union_counts(days),
+            overflow,
+        }
     }
 
     /// Distinct IPv4 and IPv6 sources.

@@ -332,6 +332,16 @@ impl<K: Key, V: Copy + Default> KeySet<K, V> {
     /// a smaller array they would pile up into long runs (linear probing's known trap when one
     /// table is copied into another). So the array is first made large enough for both.
     pub fn merge(&mut self, other: &Self, left: &mut usize) -> u64 {
+        self.merge_with(other, left, |_, _| {})
+    }
+
+    /// [`merge`](Self::merge), calling `added(key, hash)` for every key it adds.
+    pub fn merge_with(
+        &mut self,
+        other: &Self,
+        left: &mut usize,
+        mut added: impl FnMut(K, u64),
+    ) -> u64 {
         debug_assert_eq!(self.seed, other.seed, "sets of one process share the seed");
         self.reserve(other.len().min(*left));
         let mut refused = 0;
@@ -343,6 +353,7 @@ impl<K: Key, V: Copy + Default> KeySet<K, V> {
                     if let Some(slot) = self.value_mut(k, h) {
                         *slot = v;
                     }
+                    added(k, h);
                 }
                 Insert::Known => {}
             }

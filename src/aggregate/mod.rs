@@ -348,6 +348,16 @@ impl Aggregate {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Self) {
+        self.merge_parts(other, false);
+    }
+
+    /// Takes `other`'s figures into this cleared aggregate without copying its per-source sets
+    /// (their counts only): the daemon's published snapshot, which is read, never merged on.
+    pub fn merge_summary(&mut self, other: &Self) {
+        self.merge_parts(other, true);
+    }
+
+    fn merge_parts(&mut self, other: &Self, summary: bool) {
         fn add(a: &mut [u64], b: &[u64]) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -381,7 +391,11 @@ impl Aggregate {
         add(&mut self.malformed, &other.malformed);
         add(&mut self.events, &other.events);
         self.ind.merge(&other.ind);
-        self.rssac002.merge(&other.rssac002);
+        if summary {
+            self.rssac002.merge_summary(&other.rssac002);
+        } else {
+            self.rssac002.merge(&other.rssac002);
+        }
         self.topk.merge(&other.topk);
         self.distinct.merge(&other.distinct);
         self.latency.merge(&other.latency);

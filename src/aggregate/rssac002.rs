@@ -266,6 +266,12 @@ impl DayCounts {
         }
     }
 
+    /// Adds `o`'s counters and takes its sources' counts (see [`Rssac002::merge_summary`]).
+    fn merge_summary(&mut self, o: &Self) {
+        self.merge_counters(o);
+        self.sources.absorb_summary(&o.sources);
+    }
+
     /// Adds `o`'s counters (not its sources: see [`Rssac002::merge_day`]).
     fn merge_counters(&mut self, o: &Self) {
         fn add(a: &mut [u64], b: &[u64]) {
@@ -529,6 +535,21 @@ impl Rssac002 {
         for (day, k) in other.pending.iter() {
             self.record(*day, k);
         }
+        self.late += other.late;
+        self.evicted_days += other.evicted_days;
+        self.lifetime.merge(&other.lifetime);
+    }
+
+    /// Takes `other`'s counters and the counts of its source sets, not the sets, into this
+    /// cleared table (the daemon's published snapshot: figures only, no copy of the keys).
+    pub fn merge_summary(&mut self, other: &Self) {
+        for d in &other.days {
+            match self.slot(d.day) {
+                Some(i) => self.days[i].merge_summary(d),
+                None => self.late += d.messages(),
+            }
+        }
+        self.run = other.run;
         self.late += other.late;
         self.evicted_days += other.evicted_days;
         self.lifetime.merge(&other.lifetime);
@@ -902,6 +923,17 @@ mod test {
         c.merge(&b);
         c.merge(&a0);
         assert_eq!(c.run_sources().counts, union(&want));
+        // A summary (the daemon's published snapshot): the same figures, no keys copied.
+        let mut p = Rssac002::new(1 << 20);
+        p.merge_summary(&a);
+        assert_eq!(p.run_sources(), a.run_sources());
+        assert_eq!(
+            p.days().map(DayCounts::sources).collect::<Vec<_>>(),
+            a.days().map(DayCounts::sources).collect::<Vec<_>>()
+        );
+        assert_eq!(p.days().map(|d| d.sources.memory_bytes()).sum::<usize>(), 0);
+        p.clear();
+        assert_eq!(p.run_sources().counts, [0, 0]);
         let first = a.take_days_before(20_090);
         assert_eq!(first.len(), 1);
         assert_eq!(a.run_sources().counts, union(&want[1..]));

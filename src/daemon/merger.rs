@@ -62,6 +62,8 @@ pub(super) struct Merger {
     pub(super) publish_every: Duration,
     /// The snapshot published before the current one, to be reused.
     pub(super) spare: Option<Arc<Snapshot>>,
+    /// The aggregation settings, for a snapshot made from scratch.
+    pub(super) settings: crate::aggregate::Settings,
 }
 
 impl Merger {
@@ -82,14 +84,15 @@ impl Merger {
         let next = match self.spare.take().map(Arc::try_unwrap) {
             Some(Ok(mut s)) => {
                 s.agg.clear();
-                s.agg.merge(&self.total);
+                s.agg.merge_summary(&self.total);
                 s.input = input;
                 s
             }
-            _ => Snapshot {
-                agg: self.total.clone(),
-                input,
-            },
+            _ => {
+                let mut agg = Aggregate::new(&self.settings);
+                agg.merge_summary(&self.total);
+                Snapshot { agg, input }
+            }
         };
         self.spare = Some(sh.published.swap(Arc::new(next)));
     }

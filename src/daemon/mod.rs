@@ -457,6 +457,7 @@ fn merger(
         parquet,
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
         spare: None,
+        settings: config.aggregate.clone(),
     }
 }
 

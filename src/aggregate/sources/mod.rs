@@ -110,6 +110,8 @@ pub struct DaySources {
     v6_64: KeySet<Prefix64>,
     /// Queries whose key could not be stored, per kind (the cap or the budget was reached).
     pub overflow: [u64; 3],
+    /// The counts of a summary ([`absorb_summary`](Self::absorb_summary)): the sets stay empty.
+    fixed: Option<[usize; 3]>,
 }
 
 /// Keys each kind may still add: the smaller of the day's room and the shared budget.
@@ -129,12 +131,21 @@ impl DaySources {
             v6: KeySet::new(seed),
             v6_64: KeySet::new(seed),
             overflow: [0; 3],
+            fixed: None,
         }
+    }
+
+    /// Takes `o`'s counts and overflow, not its sets, into this cleared day: what a published
+    /// snapshot needs, without a copy of millions of keys every second.
+    pub fn absorb_summary(&mut self, o: &Self) {
+        self.fixed = Some(o.lens());
+        self.overflow = o.overflow;
     }
 
     /// Distinct keys per kind.
     pub fn lens(&self) -> [usize; 3] {
-        [self.v4.len(), self.v6.len(), self.v6_64.len()]
+        self.fixed
+            .unwrap_or([self.v4.len(), self.v6.len(), self.v6_64.len()])
     }
 
     /// Per kind: true if no key was left out.
@@ -230,6 +241,7 @@ impl DaySources {
         self.v6.release();
         self.v6_64.release();
         self.overflow = [0; 3];
+        self.fixed = None;
     }
 
     /// The day's sets as plain lists, for serialisation (see [`DaySourcesState`]).

@@ -33,6 +33,8 @@
 //!
 //! Memory: `capacity` × 64 bytes per worker (65,536 sources: 4 MiB).
 
+use super::ring::Ring;
+use super::sources::SourceKey;
 use crate::decode::{Message, MsgCtx, Name};
 
 /// Hygiene classes of a source with at least `min_queries` queries. The three port classes are
@@ -191,12 +193,10 @@ struct Query {
 pub struct Hygiene {
     table: Box<[Entry]>,
     tags: Box<[Tags]>,
-    /// Queries not yet applied, oldest first (a ring of `queue.len()`; empty: none wait).
-    /// Each query's tag line is prefetched when it arrives and, half-way through the ring,
-    /// the line of the way it will use, so that both cache misses of a batch overlap.
-    queue: Box<[Query]>,
-    head: usize,
-    queued: usize,
+    /// Queries not yet applied, oldest first (capacity 0: none wait). Each query's tag line is
+    /// prefetched when it arrives and, half-way through the ring, the line of the way it will
+    /// use, so that both cache misses of a batch overlap.
+    queue: Ring<Query>,
     set_mask: usize,
     min_queries: u32,
     seed: u64,
@@ -206,26 +206,6 @@ pub struct Hygiene {
     pub evictions: u64,
     /// Queries observed since the last `clear`.
     pub queries: u64,
-}
-
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// A 64-bit hash of an address (the first 4 bytes for IPv4).
-pub(crate) fn addr_hash(seed: u64, version: u8, addr: &[u8; 16]) -> u64 {
-    let lo = u64::from_le_bytes(addr[..8].try_into().unwrap_or([0; 8]));
-    let hi = u64::from_le_bytes(addr[8..].try_into().unwrap_or([0; 8]));
-    let (lo, hi) = if version == 6 {
-        (lo, hi)
-    } else {
-        (lo & 0xFFFF_FFFF, 0)
-    };
-    mix(mix(seed ^ lo ^ u64::from(version)) ^ hi)
 }
 
 impl Hygiene {
@@ -241,9 +221,7 @@ impl Hygiene {
         Self {
             table: vec![Entry::default(); cap].into_boxed_slice(),
             tags: vec![Tags::default(); cap / WAYS].into_boxed_slice(),
-            queue: vec![Query::default(); if batch > 1 { batch } else { 0 }].into_boxed_slice(),
-            head: 0,
-            queued: 0,
+            queue: Ring::new(if batch > 1 { batch } else { 0 }),
             set_mask: cap / WAYS - 1,
             min_queries: settings.min_queries.max(1),
             seed: super::sketch::process_seed(),
@@ -259,9 +237,7 @@ impl Hygiene {
         Self {
             table: Box::default(),
             tags: Box::default(),
-            queue: Box::default(),
-            head: 0,
-            queued: 0,
+            queue: Ring::new(0),
             set_mask: 0,
             min_queries: 1,
             seed: 0,
@@ -281,10 +257,17 @@ impl Hygiene {
         std::mem::size_of_val(&*self.table) + std::mem::size_of_val(&*self.tags)
     }
 
-    /// Records a query (responses and non-QUERY opcodes are ignored), at once or when it
-    /// leaves the batch.
-    #[inline]
+    /// Records a query (responses and non-QUERY opcodes are ignored), hashing its source itself
+    /// (see [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+        let src_hash = SourceKey::new(ctx.ip_version, &ctx.src, self.seed).addr_hash;
+        self.observe_keyed(ctx, msg, name, src_hash);
+    }
+
+    /// Records a query, at once or when it leaves the batch; `src_hash` is the source's hash
+    /// from its [`SourceKey`] (computed once per query by the aggregate).
+    #[inline]
+    pub fn observe_keyed(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name, src_hash: u64) {
         let h = &msg.header;
         if h.qr() || h.opcode() != 0 || self.table.is_empty() {
             return;
@@ -296,7 +279,7 @@ impl Hygiene {
         }
         let q = Query {
             addr,
-            hash: addr_hash(self.seed, version, &addr),
+            hash: src_hash,
             ts_ns: ctx.ts_ns,
             sport: ctx.sport,
             version,
@@ -304,34 +287,23 @@ impl Hygiene {
             mixed: name.mixed_case(),
             dnssec_ok: msg.edns.is_some_and(|o| o.dnssec_ok),
         };
-        let cap = self.queue.len();
-        if cap == 0 {
-            self.apply(&q);
-            return;
+        let cap = self.queue.capacity();
+        if cap > 0 {
+            super::prefetch(&self.tags[q.hash as usize & self.set_mask]);
+            // Half-way: the tag line of that query has arrived; start loading its entry.
+            let mid = self.queue.len().checked_sub(cap / 2);
+            if let Some(&mid) = mid.and_then(|i| self.queue.get(i)) {
+                self.prefetch_entry(&mid);
+            }
         }
-        super::prefetch(&self.tags[q.hash as usize & self.set_mask]);
-        // Half-way: the tag line of that query has arrived; start loading its entry.
-        if self.queued >= cap / 2 {
-            let mid = self.queue[(self.head + self.queued - cap / 2) % cap];
-            self.prefetch_entry(&mid);
-        }
-        if self.queued == cap {
-            let old = self.queue[self.head];
-            self.queue[self.head] = q;
-            self.head = (self.head + 1) % cap;
+        if let Some(old) = self.queue.push(q) {
             self.apply(&old);
-        } else {
-            self.queue[(self.head + self.queued) % cap] = q;
-            self.queued += 1;
         }
     }
 
     /// Applies every queued query (before the table moves or its counts are read).
     pub fn flush(&mut self) {
-        while self.queued > 0 {
-            let q = self.queue[self.head];
-            self.head = (self.head + 1) % self.queue.len();
-            self.queued -= 1;
+        while let Some(q) = self.queue.pop() {
             self.apply(&q);
         }
     }
@@ -480,7 +452,10 @@ impl Hygiene {
     /// Adds another worker's deltas (its table stays where it is: see the module doc). Both
     /// must be flushed: a worker's queries are applied to its own table only.
     pub fn merge(&mut self, other: &Self) {
-        debug_assert_eq!(other.queued, 0, "merge of an unflushed hygiene table");
+        debug_assert!(
+            other.queue.is_empty(),
+            "merge of an unflushed hygiene table"
+        );
         for (a, b) in self.delta.iter_mut().zip(&other.delta) {
             *a += b;
         }

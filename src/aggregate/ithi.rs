@@ -20,8 +20,8 @@ use crate::aggregate::sketch::{Hll, process_seed};
 use crate::decode::dns::opt;
 use crate::decode::{Message, MsgCtx, Name};
 
-use super::hygiene::addr_hash;
 use super::sources::SourceKey;
+use super::sources::set::mix;
 
 /// Settings.
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +110,18 @@ pub const OPTION_CODES: [Option<u16>; 9] = [
 ];
 
 const WAYS: usize = 4;
+
+/// A 64-bit hash of an address (the first 4 bytes for IPv4), for the repeat cache's key.
+fn addr_hash(seed: u64, version: u8, addr: &[u8; 16]) -> u64 {
+    let lo = u64::from_le_bytes(addr[..8].try_into().unwrap_or([0; 8]));
+    let hi = u64::from_le_bytes(addr[8..].try_into().unwrap_or([0; 8]));
+    let (lo, hi) = if version == 6 {
+        (lo, hi)
+    } else {
+        (lo & 0xFFFF_FFFF, 0)
+    };
+    mix(mix(seed ^ lo ^ u64::from(version)) ^ hi)
+}
 
 /// One ITHI metric value, as ithitools writes it: metric name, key (a TLD, a pattern, an option
 /// code, or empty) and value.

@@ -10,6 +10,7 @@ pub mod distinct;
 pub mod hygiene;
 pub mod ithi;
 pub mod latency;
+pub mod ring;
 pub mod rssac002;
 pub mod series;
 pub mod sketch;
@@ -433,7 +434,9 @@ impl Sink for Aggregate {
         self.latency.observe_key(ctx, msg, lkey);
         self.ithi
             .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash));
-        self.hygiene.observe(ctx, msg, name);
+        if let Some(k) = &skey {
+            self.hygiene.observe_keyed(ctx, msg, name, k.addr_hash);
+        }
         if let Some(a) = &mut self.asn {
             a.observe(ctx, msg);
         }

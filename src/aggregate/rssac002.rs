@@ -42,7 +42,7 @@
 //! overflow. The count then stops growing and is a lower bound: [`SourceCounts::exact`] says so,
 //! and the YAML and JSON writers mark the value as a lower bound.
 
-use super::sources::{DaySources, Pending, Room, RunSources, SourceKey, union_counts};
+use super::sources::{self, DaySources, Pending, Room, RunSources, SourceKey, union_counts};
 use crate::decode::{Message, MsgCtx};
 
 /// Nanoseconds in a UTC day (POSIX time has no leap seconds).
@@ -234,11 +234,6 @@ impl DayCounts {
         }
     }
 
-    /// The day's per-source structure.
-    pub fn source_sets(&self) -> &DaySources {
-        &self.sources
-    }
-
     #[inline]
     fn add_rcode(&mut self, code: u16, n: u64) {
         if let Some(c) = self.rcodes.get_mut(usize::from(code)) {
@@ -342,7 +337,7 @@ impl Rssac002 {
                 budget: [cap; 3],
                 day_cap,
             },
-            pending: Pending::new(batch),
+            pending: sources::pending(batch),
             seed: super::sketch::process_seed(),
             run: [0; 2],
             days: Vec::new(),
@@ -388,11 +383,12 @@ impl Rssac002 {
         }
     }
 
-    /// True if a day other than `idx` holds `k`'s address.
-    fn elsewhere(days: &[DayCounts], idx: usize, k: &SourceKey) -> bool {
-        days.iter()
-            .enumerate()
-            .any(|(j, d)| j != idx && d.sources.contains_addr(k))
+    /// True if one of the other days (`before` and `after` a day) holds `k`'s address.
+    fn elsewhere(before: &[DayCounts], after: &[DayCounts], k: &SourceKey) -> bool {
+        before
+            .iter()
+            .chain(after)
+            .any(|d| d.sources.contains_addr(k))
     }
 
     /// Adds `d`'s counters and sources into day `i`, counting the addresses new to every day
@@ -405,11 +401,7 @@ impl Rssac002 {
         day.merge_counters(d);
         let run = &mut self.run;
         day.sources.merge_with(&d.sources, &mut self.room, |k| {
-            if !before
-                .iter()
-                .chain(after.iter())
-                .any(|o| o.sources.contains_addr(k))
-            {
+            if !Self::elsewhere(before, after, k) {
                 run[usize::from(k.v6)] += 1;
             }
         });
@@ -454,7 +446,7 @@ impl Rssac002 {
         d.observe(ctx, msg);
         if let Some(k) = key {
             d.sources.prefetch(k);
-            if let Some((day, k)) = self.pending.push(day, *k) {
+            if let Some((day, k)) = self.pending.push((day, *k)) {
                 self.record(day, &k);
             }
         }
@@ -468,12 +460,14 @@ impl Rssac002 {
         } else {
             match self.slot(day) {
                 Some(i) => i,
-                None => return, // the day was dropped since: its counts are gone too
+                None => return, // the day was sealed or dropped since: its counts are gone too
             }
         };
-        if self.days[idx].sources.insert(k, &mut self.room)
-            && (self.days.len() == 1 || !Self::elsewhere(&self.days, idx, k))
-        {
+        let (before, rest) = self.days.split_at_mut(idx);
+        let Some((day, after)) = rest.split_first_mut() else {
+            return;
+        };
+        if day.sources.insert(k, &mut self.room) && !Self::elsewhere(before, after, k) {
             self.run[usize::from(k.v6)] += 1;
         }
     }
@@ -557,7 +551,7 @@ impl Rssac002 {
 
     /// Resets every counter, keeping the days' memory for reuse.
     pub fn clear(&mut self) {
-        while self.pending.pop().is_some() {}
+        self.pending.clear();
         for mut d in self.days.drain(..) {
             d.reset(0);
             self.spare.push(d);

@@ -142,19 +142,19 @@ pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) ->
         )
     };
     thread::scope(|s| {
-        let (back_tx, back_rx) = bounded::<MapBatch>(threads * BATCHES_PER_WORKER);
+        let (back_tx, back_rx) = bounded::<Batch>(threads * BATCHES_PER_WORKER);
         let mut to_workers = Vec::new();
         let mut handles = Vec::new();
         for _ in 1..threads {
-            let (tx, rx) = bounded::<MapBatch>(BATCHES_PER_WORKER);
+            let (tx, rx) = bounded::<Batch>(BATCHES_PER_WORKER);
             to_workers.push(tx);
             let back = back_tx.clone();
             let w = new_worker();
-            handles.push(s.spawn(move || work_mapped(rx, back, w)));
+            handles.push(s.spawn(move || work(rx, back, w)));
         }
         drop(back_tx);
         let mut w0 = new_worker();
-        let mut pending: Vec<MapBatch> = (1..threads).map(|_| MapBatch::default()).collect();
+        let mut pending: Vec<Batch> = (1..threads).map(|_| Batch::default()).collect();
         let prog = settings.progress.as_deref();
         let mut files = Vec::with_capacity(readers.len());
         for (k, r) in readers.into_iter().enumerate() {
@@ -171,7 +171,7 @@ pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) ->
                 let b = &mut pending[w - 1];
                 b.push(p);
                 if b.frames.len() >= BATCH_FRAMES {
-                    let mut full = fresh_mapped(&back_rx);
+                    let mut full = fresh(&back_rx);
                     full.map.clone_from(&b.map);
                     let full = std::mem::replace(b, full);
                     // A worker only goes away when it panicked; the scope re-raises that.
@@ -181,7 +181,7 @@ pub(super) fn mapped(inputs: Vec<Input>, threads: usize, settings: &Settings) ->
             // A batch names one file's map: hand over what is left of this file.
             for (b, tx) in pending.iter_mut().zip(&to_workers) {
                 if !b.frames.is_empty() {
-                    let _ = tx.send(std::mem::replace(b, fresh_mapped(&back_rx)));
+                    let _ = tx.send(std::mem::replace(b, fresh(&back_rx)));
                 }
             }
         }
@@ -218,17 +218,17 @@ fn pick(h: u64, threads: usize) -> usize {
     }
 }
 
-/// Frames of one mapped file for one worker: where they lie in the map, or copied into
-/// `data` when a frame is not a slice of the map (a record rebuilt by the reader).
+/// Frames for one worker: where they lie in a mapped file's map, or copied into `data` when a
+/// frame is not a slice of a map (streamed input, a record rebuilt by the reader).
 #[derive(Default)]
-struct MapBatch {
+struct Batch {
     map: Option<SharedMap>,
     data: Vec<u8>,
-    frames: Vec<MapFrame>,
+    frames: Vec<Frame>,
 }
 
 #[derive(Clone, Copy)]
-struct MapFrame {
+struct Frame {
     ts_ns: u64,
     off: usize,
     len: u32,
@@ -237,7 +237,7 @@ struct MapFrame {
     in_map: bool,
 }
 
-impl MapBatch {
+impl Batch {
     #[inline]
     fn push(&mut self, p: &Packet<'_>) {
         let (off, in_map) = match self.map.as_ref().and_then(|m| m.offset_of(p.data)) {
@@ -248,7 +248,7 @@ impl MapBatch {
                 (off, false)
             }
         };
-        self.frames.push(MapFrame {
+        self.frames.push(Frame {
             ts_ns: p.ts_ns,
             off,
             len: p.data.len() as u32,
@@ -260,11 +260,11 @@ impl MapBatch {
 }
 
 /// A recycled batch if one came back, else a new one (only while the pipeline fills up).
-fn fresh_mapped(back: &Receiver<MapBatch>) -> MapBatch {
+fn fresh(back: &Receiver<Batch>) -> Batch {
     back.try_recv().unwrap_or_default()
 }
 
-fn work_mapped(rx: Receiver<MapBatch>, back: Sender<MapBatch>, mut w: Worker) -> Aggregate {
+fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
     for mut b in rx {
         for f in &b.frames {
             let data = if f.in_map {
@@ -299,13 +299,6 @@ fn merge(aggs: Vec<Aggregate>, settings: &Settings) -> Aggregate {
         }
     }
     total.unwrap_or_else(|| Aggregate::new(&settings.aggregate))
-}
-
-/// Frames copied out of the reader's buffer, for one worker.
-#[derive(Default)]
-struct Batch {
-    data: Vec<u8>,
-    frames: Vec<(u64, u32, u32, u32, LinkType)>,
 }
 
 /// One reader (this thread) sharding the frames of `files` (readers handed out in order, the
@@ -346,10 +339,7 @@ pub(super) fn sharded(
                 // The same split as `mapped` (a capture read either way gives the same sketches).
                 let w = pick(decode::shard_hash(p), threads);
                 let b = &mut pending[w];
-                let off = b.data.len() as u32;
-                b.data.extend_from_slice(p.data);
-                b.frames
-                    .push((p.ts_ns, off, p.data.len() as u32, p.orig_len, p.link));
+                b.push(p); // a streamed frame is copied: there is no map
                 if b.frames.len() >= BATCH_FRAMES {
                     let full = std::mem::replace(b, fresh(&back_rx));
                     // A worker only goes away when it panicked; the scope re-raises that.
@@ -368,27 +358,4 @@ pub(super) fn sharded(
             .collect();
         (merge(aggs, settings), summaries, gone_files)
     })
-}
-
-/// A recycled batch if one came back, else a new one (only while the pipeline fills up).
-fn fresh(back: &Receiver<Batch>) -> Batch {
-    back.try_recv().unwrap_or_default()
-}
-
-fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
-    for mut b in rx {
-        for &(ts_ns, off, len, orig_len, link) in &b.frames {
-            let data = &b.data[off as usize..(off + len) as usize];
-            w.process(&Packet {
-                ts_ns,
-                link,
-                data,
-                orig_len,
-            });
-        }
-        b.data.clear();
-        b.frames.clear();
-        let _ = back.try_send(b);
-    }
-    w.finish()
 }

@@ -12,7 +12,7 @@
 //! * Each key has a value slot beside it ([`KeySet`]'s `V`, `()` today: no memory): a lookup
 //!   made per source (the country and network of the geography issue) is cached there when
 //!   the source is first recorded, and merged with the key.
-//! * Queries are applied to the sets in small batches ([`Pending`]): each query's slot is
+//! * Queries are applied to the sets in small batches ([`Pending`], a [`super::ring::Ring`]): each query's slot is
 //!   prefetched when it arrives and updated a few queries later, so that the cache misses of
 //!   a batch overlap (the sets of a root instance's day are far larger than the caches).
 //!   The order of updates is the arrival order, so the figures do not depend on the batch size.
@@ -340,20 +340,6 @@ pub struct RunSources {
 }
 
 impl RunSources {
-    /// The union of `days` (for tests and tools; the day table keeps its union count as it
-    /// goes, see [`super::rssac002::Rssac002::run_sources`]).
-    pub fn of<'a>(days: impl Iterator<Item = &'a DaySources> + Clone) -> Self {
-        let mut overflow = [0; 2];
-        for d in days.clone() {
-            overflow[0] += d.overflow[0];
-            overflow[1] += d.overflow[1];
-        }
-        Self {
-            counts: union_counts(days),
-            overflow,
-        }
-    }
-
     /// Distinct IPv4 and IPv6 sources.
     pub fn counts(&self) -> (usize, usize) {
         (self.counts[0] as usize, self.counts[1] as usize)
@@ -367,66 +353,12 @@ impl RunSources {
 
 //------------ Pending -------------------------------------------------------
 
-/// Queries waiting to be applied to the source sets, oldest first: a fixed ring of at most
-/// `batch` keys with their UTC day. [`Pending::push`] returns the query that falls out.
-#[derive(Clone, Debug)]
-pub struct Pending {
-    ring: Box<[(u32, SourceKey)]>,
-    head: usize,
-    len: usize,
-}
+/// Queries waiting to be applied to the source sets, with their UTC day, oldest first.
+pub type Pending = crate::aggregate::ring::Ring<(u32, SourceKey)>;
 
-impl Pending {
-    /// A ring of `batch` queries (0 or 1: every query applied at once).
-    pub fn new(batch: usize) -> Self {
-        Self {
-            ring: vec![(0, SourceKey::default()); batch.saturating_sub(1)].into_boxed_slice(),
-            head: 0,
-            len: 0,
-        }
-    }
-
-    /// Queues a query; returns the oldest one if the ring was full (or the query itself if the
-    /// ring has no room at all).
-    #[inline]
-    pub fn push(&mut self, day: u32, k: SourceKey) -> Option<(u32, SourceKey)> {
-        let cap = self.ring.len();
-        if cap == 0 {
-            return Some((day, k));
-        }
-        let tail = (self.head + self.len) % cap;
-        if self.len == cap {
-            let out = std::mem::replace(&mut self.ring[self.head], (day, k));
-            self.head = (self.head + 1) % cap;
-            return Some(out);
-        }
-        self.ring[tail] = (day, k);
-        self.len += 1;
-        None
-    }
-
-    /// Takes the oldest queued query.
-    #[inline]
-    pub fn pop(&mut self) -> Option<(u32, SourceKey)> {
-        if self.len == 0 {
-            return None;
-        }
-        let out = self.ring[self.head];
-        self.head = (self.head + 1) % self.ring.len();
-        self.len -= 1;
-        Some(out)
-    }
-
-    /// The queued queries, oldest first (without taking them).
-    pub fn iter(&self) -> impl Iterator<Item = &(u32, SourceKey)> + '_ {
-        let cap = self.ring.len().max(1);
-        (0..self.len).map(move |i| &self.ring[(self.head + i) % cap])
-    }
-
-    /// True if nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// The pending ring of a batch of `batch` queries (0 or 1: every query applied at once).
+pub fn pending(batch: usize) -> Pending {
+    Pending::new(batch.saturating_sub(1))
 }
 
 //============ Testing =======================================================
@@ -496,13 +428,9 @@ mod test {
                 days[1].insert(&SourceKey::new(4, &a, 3), &mut r);
             }
         }
-        let u = RunSources::of(days.iter());
-        assert_eq!(u.counts, [100, 0]);
-        assert!(u.is_exact());
-        assert_eq!(
-            RunSources::of(days[..1].iter()).counts[0],
-            days[0].lens()[0] as u64
-        );
+        assert_eq!(union_counts(days.iter()), [100, 0]);
+        assert!(days.iter().all(|d| d.overflow == [0; 3]));
+        assert_eq!(union_counts(days[..1].iter())[0], days[0].lens()[0] as u64);
     }
 
     /// The expected colliding pairs among `n` random `b`-bit values is `n(n−1)/2 / 2^b`; the
@@ -537,25 +465,5 @@ mod test {
             d.insert(&SourceKey::new(6, &v6(&mut st), 11), &mut r);
         }
         assert_eq!(d.lens()[1], 1_000_000);
-    }
-
-    #[test]
-    fn pending_keeps_order_for_every_batch() {
-        for batch in [0, 1, 2, 5, 16] {
-            let mut p = Pending::new(batch);
-            let mut out = Vec::new();
-            for i in 0..40u32 {
-                let k = SourceKey {
-                    addr: u64::from(i),
-                    ..SourceKey::default()
-                };
-                out.extend(p.push(i, k).map(|(d, _)| d));
-            }
-            while let Some((d, _)) = p.pop() {
-                out.push(d);
-            }
-            assert_eq!(out, (0..40).collect::<Vec<_>>(), "batch {batch}");
-            assert!(p.is_empty());
-        }
     }
 }

@@ -26,4 +26,5 @@ pub mod decode;
 pub mod export;
 pub mod pipeline;
 pub mod snapshot;
+pub mod state;
 pub mod time;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Rssac002(args) => cmd::rssac002::run(args),
+        Command::Merge(args) => cmd::merge::run(args),
         Command::Ithi(args) => cmd::ithi::run(args),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
         Command::Generate { what } => cmd::generate::run(what),

@@ -463,6 +463,33 @@ impl Hygiene {
         self.queries += other.queries;
     }
 
+    /// The class counts as plain data `(deltas, evictions, queries)` (the table stays).
+    pub fn state(&mut self) -> (Vec<i64>, u64, u64) {
+        self.flush();
+        (self.delta.to_vec(), self.evictions, self.queries)
+    }
+
+    /// Adds class counts saved by [`Hygiene::state`].
+    pub fn merge_state(
+        &mut self,
+        delta: &[i64],
+        evictions: u64,
+        queries: u64,
+    ) -> Result<(), String> {
+        if delta.len() != BITS {
+            return Err(format!(
+                "{} hygiene classes where {BITS} are expected",
+                delta.len()
+            ));
+        }
+        for (a, b) in self.delta.iter_mut().zip(delta) {
+            *a += b;
+        }
+        self.evictions += evictions;
+        self.queries += queries;
+        Ok(())
+    }
+
     /// Zeroes the deltas and counters; the table stays (it is the worker's state), with every
     /// queued query applied to it.
     pub fn clear(&mut self) {

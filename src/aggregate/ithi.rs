@@ -123,6 +123,31 @@ fn addr_hash(seed: u64, version: u8, addr: &[u8; 16]) -> u64 {
     mix(mix(seed ^ lo ^ u64::from(version)) ^ hi)
 }
 
+/// The ITHI counters and sketches as plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IthiState {
+    /// Responses.
+    pub responses: u64,
+    /// NOERROR responses.
+    pub noerror: u64,
+    /// NXDOMAIN responses.
+    pub nxdomain: u64,
+    /// Special-use names by TLD.
+    pub special: Vec<(Vec<u8>, u64)>,
+    /// Leaked names by TLD.
+    pub leaked: Vec<(Vec<u8>, u64)>,
+    /// Probe lengths.
+    pub probe_lengths: [u64; 16],
+    /// Useful queries.
+    pub useful: u64,
+    /// Useless queries.
+    pub useless: u64,
+    /// Repeat cache evictions.
+    pub repeat_evictions: u64,
+    /// The resolver sketches' registers: all, EDNS, DO, not minimised, then one per option.
+    pub resolvers: Vec<Vec<u8>>,
+}
+
 /// One ITHI metric value, as ithitools writes it: metric name, key (a TLD, a pattern, an option
 /// code, or empty) and value.
 #[derive(Clone, Debug, PartialEq)]
@@ -406,6 +431,61 @@ impl Ithi {
         for (a, b) in self.resolvers_option.iter_mut().zip(&o.resolvers_option) {
             a.merge(b);
         }
+    }
+
+    /// The counters and sketches as plain data (for day state files; the repeat cache is the
+    /// worker's state and stays).
+    pub fn state(&self) -> IthiState {
+        let hlls = [&self.resolvers, &self.resolvers_edns, &self.resolvers_do]
+            .into_iter()
+            .chain([&self.resolvers_not_minimised])
+            .chain(&self.resolvers_option);
+        IthiState {
+            responses: self.responses,
+            noerror: self.noerror,
+            nxdomain: self.nxdomain,
+            special: self.special.iter().map(|(k, c)| (k.to_vec(), c)).collect(),
+            leaked: self.leaked.iter().map(|(k, c)| (k.to_vec(), c)).collect(),
+            probe_lengths: self.probe_lengths,
+            useful: self.useful,
+            useless: self.useless,
+            repeat_evictions: self.repeat_evictions,
+            resolvers: hlls.map(|h| h.registers().to_vec()).collect(),
+        }
+    }
+
+    /// Adds the counters of `s` (made with the same hash seed).
+    pub fn merge_state(&mut self, s: &IthiState) -> Result<(), String> {
+        if s.resolvers.len() != 4 + self.resolvers_option.len() {
+            return Err(format!("{} ITHI resolver sketches", s.resolvers.len()));
+        }
+        self.responses += s.responses;
+        self.noerror += s.noerror;
+        self.nxdomain += s.nxdomain;
+        for (k, c) in &s.special {
+            self.special.add(k, *c);
+        }
+        for (k, c) in &s.leaked {
+            self.leaked.add(k, *c);
+        }
+        for (a, b) in self.probe_lengths.iter_mut().zip(&s.probe_lengths) {
+            *a += b;
+        }
+        self.useful += s.useful;
+        self.useless += s.useless;
+        self.repeat_evictions += s.repeat_evictions;
+        let hlls = [
+            &mut self.resolvers,
+            &mut self.resolvers_edns,
+            &mut self.resolvers_do,
+            &mut self.resolvers_not_minimised,
+        ]
+        .into_iter()
+        .chain(&mut self.resolvers_option);
+        for (h, regs) in hlls.zip(&s.resolvers) {
+            h.merge_registers(regs)?;
+        }
+        Ok(())
     }
 
     /// Zeroes the counters and sketches; the repeat cache stays (it is the worker's state).

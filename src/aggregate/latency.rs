@@ -290,6 +290,30 @@ impl Pending {
     }
 }
 
+/// A [`Latency`]'s histograms and counters as plain data: `(value µs, count)` per recorded
+/// histogram bin, per transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyState {
+    /// Histogram bins per transport.
+    pub hist: [Vec<(u64, u64)>; 2],
+    /// See [`Latency::sum_us`].
+    pub sum_us: [u64; 2],
+    /// See [`Latency::matched`].
+    pub matched: [u64; 2],
+    /// See [`Latency::unmatched`].
+    pub unmatched: [u64; 2],
+    /// See [`Latency::timed_out`].
+    pub timed_out: [u64; 2],
+    /// See [`Latency::evicted`].
+    pub evicted: [u64; 2],
+    /// See [`Latency::duplicates`].
+    pub duplicates: [u64; 2],
+    /// See [`Latency::closed`].
+    pub closed: [u64; 2],
+    /// See [`Latency::unkeyed`].
+    pub unkeyed: [u64; 2],
+}
+
 /// Latency histograms and matching counters, per transport (`[udp, tcp]`).
 #[derive(Clone, Debug)]
 pub struct Latency {
@@ -510,6 +534,46 @@ impl Latency {
             self.duplicates[t] += other.duplicates[t];
             self.closed[t] += other.closed[t];
             self.unkeyed[t] += other.unkeyed[t];
+        }
+    }
+
+    /// Histograms and counters as plain data (pending queries are the worker's state).
+    pub fn state(&self) -> LatencyState {
+        LatencyState {
+            hist: std::array::from_fn(|t| {
+                self.hist[t]
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect()
+            }),
+            sum_us: self.sum_us,
+            matched: self.matched,
+            unmatched: self.unmatched,
+            timed_out: self.timed_out,
+            evicted: self.evicted,
+            duplicates: self.duplicates,
+            closed: self.closed,
+            unkeyed: self.unkeyed,
+        }
+    }
+
+    /// Adds the histograms and counters of `s`.
+    pub fn merge_state(&mut self, s: &LatencyState) {
+        if self.is_placeholder() {
+            return;
+        }
+        for t in 0..2 {
+            for &(v, n) in &s.hist[t] {
+                self.hist[t].saturating_record_n(v, n);
+            }
+            self.sum_us[t] += s.sum_us[t];
+            self.matched[t] += s.matched[t];
+            self.unmatched[t] += s.unmatched[t];
+            self.timed_out[t] += s.timed_out[t];
+            self.evicted[t] += s.evicted[t];
+            self.duplicates[t] += s.duplicates[t];
+            self.closed[t] += s.closed[t];
+            self.unkeyed[t] += s.unkeyed[t];
         }
     }
 

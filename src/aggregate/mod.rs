@@ -15,6 +15,7 @@ pub mod rssac002;
 pub mod series;
 pub mod sketch;
 pub mod sources;
+pub mod state;
 pub mod topk;
 
 /// The former home of the HyperLogLog and of [`distinct::Distinct`], now in [`sketch::hll`]
@@ -80,6 +81,9 @@ pub struct Settings {
     pub asn_table: Option<std::sync::Arc<asn::AsnTable>>,
     /// Per-interval counters over capture time.
     pub series: series::Settings,
+    /// Keep every UTC day's figures apart as well (for day state files): a worker's
+    /// aggregate then carries its [`Aggregate::days`].
+    pub per_day: bool,
 }
 
 impl Default for Settings {
@@ -102,6 +106,7 @@ impl Default for Settings {
             asn: asn::Settings::default(),
             asn_table: None,
             series: series::Settings::default(),
+            per_day: false,
         }
     }
 }
@@ -181,6 +186,9 @@ pub struct Aggregate {
     pub asn: Option<asn::Asn>,
     /// Per-interval counters by transport and IP version.
     pub series: series::Series,
+    /// With [`Settings::per_day`]: the same figures for each UTC day alone, by day (the
+    /// fields above are their sum). Empty otherwise.
+    pub days: Vec<(u32, Aggregate)>,
     /// Hash seed of the per-source keys (the per-process seed, as the sketches').
     seed: u64,
 }
@@ -273,6 +281,7 @@ impl Aggregate {
             ..Self::empty_scalars()
         };
         self.series.clear();
+        self.days.clear();
         self.rssac002.clear();
         self.topk.clear();
         self.distinct.clear();
@@ -343,6 +352,7 @@ impl Aggregate {
                 max_intervals: 0,
                 ..Default::default()
             }),
+            days: Vec::new(),
             seed: sketch::process_seed(),
         }
     }
@@ -408,6 +418,24 @@ impl Aggregate {
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
         self.series.merge(&other.series);
+        for (day, a) in &other.days {
+            match self.days.binary_search_by_key(day, |d| d.0) {
+                Ok(i) => self.days[i].1.merge_parts(a, summary),
+                Err(i) => self.days.insert(i, (*day, a.clone())),
+            }
+        }
+    }
+
+    /// Ends a per-day split: `days`, each flushed, become [`Aggregate::days`] of their sum.
+    pub fn from_days(mut days: Vec<(u32, Aggregate)>, settings: &Settings) -> Self {
+        days.sort_unstable_by_key(|d| d.0);
+        let mut total = Self::new(settings);
+        for (_, a) in &mut days {
+            a.flush();
+            total.merge(a);
+        }
+        total.days = days;
+        total
     }
 }
 

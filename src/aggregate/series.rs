@@ -36,7 +36,7 @@ impl Default for Settings {
 
 /// The counters of one interval × transport × IP version (serialised as they are in the
 /// report's `time_series` rows).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Queries (QR = 0).
     pub queries: u64,
@@ -77,7 +77,7 @@ impl Counts {
 pub type Cells = [[Counts; 2]; 2];
 
 /// One row of the series (one non-empty interval × transport × IP version).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// Interval start, ns since the epoch.
     pub start_ns: u64,

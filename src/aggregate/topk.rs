@@ -28,6 +28,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use super::sketch::SpaceSaving;
+use super::sketch::spacesaving::SpaceSavingState;
 use crate::decode::{Message, MsgCtx, Name};
 
 /// Top-k settings.
@@ -89,6 +90,37 @@ pub struct TopK {
     pub sources: SpaceSaving,
 }
 
+/// The four tables of a [`TopK`] as plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TopKState {
+    /// Entries reported.
+    pub k: usize,
+    /// IPv4 source prefix length.
+    pub v4_prefix: u8,
+    /// IPv6 source prefix length.
+    pub v6_prefix: u8,
+    /// Query names.
+    pub qnames: SpaceSavingState,
+    /// TLDs.
+    pub tlds: SpaceSavingState,
+    /// Second-level names.
+    pub slds: SpaceSavingState,
+    /// Source prefixes.
+    pub sources: SpaceSavingState,
+}
+
+impl TopKState {
+    /// The settings that make tables like these.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            k: self.k,
+            v4_prefix: self.v4_prefix,
+            v6_prefix: self.v6_prefix,
+            counters: self.qnames.m,
+        }
+    }
+}
+
 impl TopK {
     /// Empty tables sized from `s.k` (clamped to 1..=1000) and `s.counters`.
     pub fn new(s: &Settings) -> Self {
@@ -106,6 +138,34 @@ impl TopK {
             slds: SpaceSaving::new(m, 127),
             sources: SpaceSaving::new(m, PREFIX_KEY),
         }
+    }
+
+    /// The tables as plain data.
+    pub fn state(&self) -> TopKState {
+        TopKState {
+            k: self.k,
+            v4_prefix: self.v4_prefix,
+            v6_prefix: self.v6_prefix,
+            qnames: self.qnames.state(),
+            tlds: self.tlds.state(),
+            slds: self.slds.state(),
+            sources: self.sources.state(),
+        }
+    }
+
+    /// Merges tables saved by [`TopK::state`] (as [`TopK::merge`] merges another worker's).
+    pub fn merge_state(&mut self, s: &TopKState) -> Result<(), String> {
+        if (s.v4_prefix, s.v6_prefix) != (self.v4_prefix, self.v6_prefix) {
+            return Err(format!(
+                "top-k source prefixes /{} and /{}, where /{} and /{} are merged",
+                s.v4_prefix, s.v6_prefix, self.v4_prefix, self.v6_prefix
+            ));
+        }
+        self.qnames.merge(&SpaceSaving::from_state(&s.qnames)?);
+        self.tlds.merge(&SpaceSaving::from_state(&s.tlds)?);
+        self.slds.merge(&SpaceSaving::from_state(&s.slds)?);
+        self.sources.merge(&SpaceSaving::from_state(&s.sources)?);
+        Ok(())
     }
 
     /// Counts a query (responses are ignored). Names that did not decode are not counted; the

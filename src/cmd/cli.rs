@@ -60,6 +60,19 @@ pub enum Command {
         "."
     ))]
     Rssac002(Rssac002Args),
+    /// Merge day state files of many instances (or days) into one report.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  dnsobs merge --format json /srv/dnsobs/state/\n",
+        "  dnsobs merge lax1.2026-12-06.dnsobs-state ams1.2026-12-06.dnsobs-state\n\n",
+        "Counters add up; distinct sources are the union of the instances' (exact: a source seen\n",
+        "by several instances counts once); sketches merge. A node's day given twice counts once.\n",
+        "Files written under another fleet key, or by another state format, are refused.\n",
+        "Exit status: 0 success; 1 a state file could not be read or does not fit; ",
+        exit_status_help!(usage),
+        "."
+    ))]
+    Merge(MergeArgs),
     /// Live terminal view of a running daemon's metrics, refreshed every interval (like dnstop).
     #[command(after_help = concat!(
         "Examples:\n",
@@ -179,9 +192,18 @@ pub struct ReplayArgs {
     /// DIR/date=YYYY-MM-DD/node=NAME/.
     #[arg(long, value_name = "DIR")]
     pub parquet_queries: Option<PathBuf>,
-    /// Node name stored in the Parquet files and their partition path (default: host name).
+    /// Node name stored in the Parquet files, their partition path and the day state files
+    /// (default: host name).
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
+    /// Write one day state file per UTC day (NODE.YYYY-MM-DD.dnsobs-state) into DIR, for
+    /// `dnsobs merge` and `dnsobs rssac002 --from-state`; needs --state-key.
+    #[arg(long, value_name = "DIR", requires = "state_key")]
+    pub state_dir: Option<PathBuf>,
+    /// The fleet key (at least 16 bytes, not accessible to others): sources in state files are
+    /// pseudonymised with it, and every instance of a fleet must use the same.
+    #[arg(long, value_name = "FILE", requires = "state_dir")]
+    pub state_key: Option<PathBuf>,
     /// The files are dnstap Frame Streams files (e.g. written by knotd's mod-dnstap), not
     /// captures; read in order by one worker (--threads and --ports do not apply).
     #[arg(long)]
@@ -305,6 +327,21 @@ pub struct Rssac002Args {
     /// lower bounds, flagged).
     #[arg(long, value_name = "N", default_value_t = crate::aggregate::rssac002::DEFAULT_SOURCE_CAP)]
     pub max_sources: usize,
+    /// The FILE|DIR arguments are day state files (`replay --state-dir`, `[state]`) of one or
+    /// many instances: write the service-wide documents of their days.
+    #[arg(long)]
+    pub from_state: bool,
+}
+
+/// Arguments of `merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Day state files, or directories holding them (searched recursively).
+    #[arg(required = true, value_name = "STATE|DIR")]
+    pub states: Vec<PathBuf>,
 }
 
 /// Arguments of `top`.

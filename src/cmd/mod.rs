@@ -48,6 +48,7 @@ pub mod cli;
 pub mod generate;
 mod input;
 pub mod ithi;
+pub mod merge;
 pub mod progress;
 pub mod replay;
 pub mod rssac002;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::aggregate::{self, series};
 use crate::export::{html, parquet, prometheus, report};
 use crate::pipeline::{self, Replay};
+use crate::state;
 
 use super::ExitStatus;
 use super::cli::{Format, ReplayArgs};
@@ -17,23 +18,33 @@ use super::cli::{Format, ReplayArgs};
 /// Runs `dnsobs replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     let quiet = args.input.quiet;
+    // First of all: the fleet key fixes the hash seed every sketch is made with.
+    let key = args.state_key.as_deref().map(fleet_key).transpose()?;
     let series = series_settings(&args)?;
     let max_intervals = series.max_intervals;
     let aggregate = aggregate::Settings {
         series,
+        per_day: args.state_dir.is_some(),
         ..Default::default()
     };
     let mut settings = args.input.pipeline_settings(aggregate)?;
     let node = args.node.clone().unwrap_or_else(parquet::default_node);
-    if args.parquet.is_some() || args.parquet_queries.is_some() {
+    if args.parquet.is_some() || args.parquet_queries.is_some() || args.state_dir.is_some() {
         parquet::check_node(&node).context("--node")?;
     }
+    let states = match (&args.state_dir, key) {
+        (Some(dir), Some(key)) => Some(state::Writer::new(dir, &node, key)?),
+        _ => None,
+    };
     let writer = match &args.parquet_queries {
         Some(dir) => Some(start_query_writer(dir, &node, &mut settings)?),
         None => None,
     };
     // The writer ends when the last sender (the settings' copy, consumed here) is gone.
-    let r = read(&args, settings)?;
+    let mut r = read(&args, settings)?;
+    if let Some(states) = &states {
+        write_states(states, &mut r, quiet)?;
+    }
     if let Some(w) = writer {
         finish_query_writer(w, quiet)?;
     }
@@ -63,7 +74,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
 
 /// The report in `format`: every call of the report exporters is here. The Prometheus text
 /// reads the snapshot itself (shared, not copied), the others its report model.
-fn render(format: Format, r: &Arc<Replay>, model: &report::Report) -> anyhow::Result<String> {
+pub(super) fn render(
+    format: Format,
+    r: &Arc<Replay>,
+    model: &report::Report,
+) -> anyhow::Result<String> {
     Ok(match format {
         Format::Table => report::render_table(model),
         Format::Json => {
@@ -76,6 +91,27 @@ fn render(format: Format, r: &Arc<Replay>, model: &report::Report) -> anyhow::Re
         }
         Format::Html => html::html(model),
     })
+}
+
+/// Reads the fleet key and makes its seed the process's hash seed.
+pub(super) fn fleet_key(path: &Path) -> anyhow::Result<state::FleetKey> {
+    let key = state::FleetKey::load(path).context("--state-key")?;
+    crate::aggregate::sketch::set_process_seed(key.seed).map_err(|_| {
+        anyhow::anyhow!("--state-key: the hash seed was chosen before the key was read")
+    })?;
+    Ok(key)
+}
+
+/// Writes one state file per UTC day of the replay, then lets the days' figures go.
+fn write_states(w: &state::Writer, r: &mut Replay, quiet: bool) -> anyhow::Result<()> {
+    let days = std::mem::take(&mut r.agg.days);
+    for (day, mut agg) in days {
+        let p = w.write(day, &mut agg, true)?;
+        if !quiet {
+            eprintln!("dnsobs: wrote {}", p.display());
+        }
+    }
+    Ok(())
 }
 
 /// The time series' settings from `--interval` and `--max-intervals`.

@@ -15,14 +15,21 @@ pub fn run(args: Rssac002Args) -> anyhow::Result<ExitStatus> {
         max_sources: args.max_sources,
         ..Default::default()
     };
-    let settings = args.input.pipeline_settings(aggregate)?;
     if args.max_sources == 0 {
         anyhow::bail!("--max-sources must be at least 1");
     }
     yaml::check_service(&args.service)?;
+    let r = if args.from_state {
+        // Sized from the states themselves: the union is exact whatever --max-sources says.
+        super::merge::load(&args.input.files, args.input.quiet)?
+    } else {
+        let settings = args.input.pipeline_settings(aggregate)?;
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        args.input.replay(settings)?
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let r = args.input.replay(settings)?;
     let counts = &r.agg.rssac002;
     let paths = yaml::write_snapshot(&args.out, &args.service, &r)
         .with_context(|| format!("writing RSSAC002 files into {}", args.out.display()))?;

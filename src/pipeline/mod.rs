@@ -57,6 +57,39 @@ pub struct Worker {
     pub agg: Aggregate,
     /// Per-query Parquet rows (opt-in).
     pub log: Option<QueryLog>,
+    /// With `aggregate.per_day`: the day `agg` counts and the other days' aggregates.
+    split: Option<Split>,
+}
+
+/// A worker's aggregates of the other UTC days than the current one (day state files).
+struct Split {
+    /// The day `Worker::agg` counts (`u32::MAX` before the first frame).
+    day: u32,
+    others: Vec<(u32, Aggregate)>,
+    settings: aggregate::Settings,
+}
+
+impl Split {
+    /// Makes `agg` count `day`: the current day's aggregate is put aside and `day`'s taken
+    /// (made if new). The worker's own state (pending queries, hygiene and repeat tables)
+    /// moves along, so a response after midnight still meets its query.
+    #[cold]
+    fn enter(&mut self, day: u32, agg: &mut Aggregate) {
+        if self.day == u32::MAX {
+            self.day = day;
+            return;
+        }
+        let mut next = match self.others.iter().position(|d| d.0 == day) {
+            Some(i) => self.others.swap_remove(i).1,
+            None => Aggregate::new(&self.settings),
+        };
+        next.latency.take_pending(&mut agg.latency);
+        next.hygiene.take_table(&mut agg.hygiene);
+        next.ithi.take_cache(&mut agg.ithi);
+        std::mem::swap(agg, &mut next);
+        self.others.push((self.day, next));
+        self.day = day;
+    }
 }
 
 /// The aggregate and the per-query log, as one sink.
@@ -85,6 +118,11 @@ impl Worker {
             decoder: Decoder::new(decode),
             agg: Aggregate::new(aggregate),
             log: None,
+            split: aggregate.per_day.then(|| Split {
+                day: u32::MAX,
+                others: Vec::new(),
+                settings: aggregate.clone(),
+            }),
         }
     }
 
@@ -107,12 +145,31 @@ impl Worker {
         if let Some(l) = &mut self.log {
             l.ship();
         }
-        self.agg
+        match self.split {
+            Some(s) if s.day != u32::MAX => {
+                let mut days = s.others;
+                days.push((s.day, self.agg));
+                Aggregate::from_days(days, &s.settings)
+            }
+            _ => self.agg,
+        }
+    }
+
+    /// Makes the aggregate count the UTC day of `ts_ns` when days are kept apart.
+    #[inline]
+    fn day(&mut self, ts_ns: u64) {
+        if let Some(s) = &mut self.split {
+            let day = crate::time::day_of(ts_ns);
+            if day != s.day {
+                s.enter(day, &mut self.agg);
+            }
+        }
     }
 
     /// Processes one frame.
     #[inline]
     pub fn process(&mut self, pkt: &Packet<'_>) {
+        self.day(pkt.ts_ns);
         self.agg.frame(pkt.ts_ns, pkt.data.len());
         match &mut self.log {
             None => self.decoder.decode(pkt, &mut self.agg),
@@ -123,6 +180,7 @@ impl Worker {
     /// Processes one DNS message from dnstap (counted as one frame of its wire size).
     #[inline]
     pub fn process_dns(&mut self, ctx: &decode::MsgCtx, wire: &[u8]) {
+        self.day(ctx.ts_ns);
         self.agg.frame(ctx.ts_ns, wire.len());
         match &mut self.log {
             None => self.decoder.decode_dns(ctx, wire, &mut self.agg),

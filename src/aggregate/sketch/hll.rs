@@ -101,6 +101,23 @@ impl Hll {
         }
     }
 
+    /// Union with registers saved from a sketch of the same seed (a day state file); refused
+    /// unless there are [`M`] of them, each a possible rank.
+    pub fn merge_registers(&mut self, regs: &[u8]) -> Result<(), String> {
+        if regs.len() != M || regs.iter().any(|&r| r > 64 - P as u8 + 1) {
+            return Err(format!(
+                "a HyperLogLog of {} registers where {M} are expected, or a rank out of range",
+                regs.len()
+            ));
+        }
+        for (a, &b) in self.regs.iter_mut().zip(regs) {
+            if b > *a {
+                *a = b;
+            }
+        }
+        Ok(())
+    }
+
     /// Union with `other` (register-wise max). Both must use the same seed.
     pub fn merge(&mut self, other: &Self) {
         debug_assert_eq!(

@@ -27,7 +27,6 @@ pub use spacesaving::SpaceSaving;
 /// sources is exact unless two of them share a register, which a random seed makes happen in a
 /// few runs per thousand).
 pub fn process_seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
     *SEED.get_or_init(|| {
         std::env::var("DNSOBS_HASH_SEED")
             .ok()
@@ -36,6 +35,16 @@ pub fn process_seed() -> u64 {
                 foldhash::quality::RandomState::default().hash_one(0x646e_736f_6273u64)
             })
     })
+}
+
+static SEED: OnceLock<u64> = OnceLock::new();
+
+/// Fixes the per-process seed (a fleet key's, so that every instance of a fleet hashes alike:
+/// see `crate::state::key`). Call before any sketch or aggregate exists; fails, returning
+/// the seed in use, if another was already chosen.
+pub fn set_process_seed(seed: u64) -> Result<(), u64> {
+    let s = *SEED.get_or_init(|| seed);
+    if s == seed { Ok(()) } else { Err(s) }
 }
 
 /// Deterministic pseudo-random numbers for tests (splitmix64).

@@ -38,6 +38,21 @@ use foldhash::quality::FixedState;
 
 use super::Index;
 
+/// A [`SpaceSaving`] summary as plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SpaceSavingState {
+    /// Counters.
+    pub m: usize,
+    /// Key width in bytes.
+    pub width: usize,
+    /// `(key, count, error)` of every monitored key.
+    pub entries: Vec<(Vec<u8>, u64, u64)>,
+    /// Occurrences counted.
+    pub total: u64,
+    /// Keys evicted.
+    pub evictions: u64,
+}
+
 /// No slot or bucket.
 const NIL: u32 = u32::MAX;
 
@@ -429,6 +444,44 @@ impl SpaceSaving {
         self.rebuild();
         self.total = 0;
         self.evictions = 0;
+    }
+
+    /// The summary as plain data: its size, every monitored key with its count and error, the
+    /// total and the evictions (for day state files).
+    pub fn state(&self) -> SpaceSavingState {
+        SpaceSavingState {
+            m: self.m,
+            width: self.width,
+            entries: (0..self.len)
+                .map(|s| (self.key(s).to_vec(), self.counts[s], self.errors[s]))
+                .collect(),
+            total: self.total,
+            evictions: self.evictions,
+        }
+    }
+
+    /// The summary a [`SpaceSaving::state`] describes.
+    pub fn from_state(s: &SpaceSavingState) -> Result<Self, String> {
+        if s.m == 0 || s.entries.len() > s.m || s.width == 0 || s.width > 255 || s.m > 1 << 24 {
+            return Err(format!(
+                "a top-k summary of {} entries in {} counters of width {}",
+                s.entries.len(),
+                s.m,
+                s.width
+            ));
+        }
+        let mut t = Self::new(s.m, s.width);
+        for (key, c, e) in &s.entries {
+            let key = &key[..key.len().min(t.width)];
+            let h = t.hash(key);
+            if t.find(key, h).is_some() || e > c {
+                return Err("a top-k summary with a key twice or an error above its count".into());
+            }
+            t.push(key, h, *c, *e);
+        }
+        t.total = s.total;
+        t.evictions = s.evictions;
+        Ok(t)
     }
 
     /// Merges `other` into `self` (see the module doc); allocation-free.

@@ -87,6 +87,8 @@ pub enum FileKind {
     PcapNg,
     /// dnstap Frame Streams (`replay --dnstap`).
     Dnstap,
+    /// A dnsobs day state file (`dnsobs merge`).
+    State,
 }
 
 //------------ SharedMap -----------------------------------------------------

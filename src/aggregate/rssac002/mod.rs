@@ -45,6 +45,9 @@
 use super::sources::{self, DaySources, Pending, Room, RunSources, SourceKey, union_counts};
 use crate::decode::{Message, MsgCtx};
 
+mod state;
+pub use state::{DayState, Rssac002State};
+
 /// Nanoseconds in a UTC day (POSIX time has no leap seconds).
 pub use crate::time::{NS_PER_DAY, day_of};
 /// Days kept at most (a little over a year of daily files).

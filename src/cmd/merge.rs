@@ -14,7 +14,7 @@ use super::cli::MergeArgs;
 
 /// Reads and merges the state files of `paths`, noting on stderr the files counted once.
 pub(super) fn load(paths: &[std::path::PathBuf], quiet: bool) -> anyhow::Result<Snapshot> {
-    let loaded = state::load(paths, None)?;
+    let loaded = state::load(paths)?;
     if !quiet {
         for (p, why) in &loaded.skipped {
             eprintln!("dnsobs: note: {}: {why}", p.display());
@@ -32,10 +32,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
     if let Err(e) = stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing the report");
-        }
+        return Err(e).context("writing the report");
     }
     Ok(ExitStatus::Ok)
 }

@@ -117,15 +117,18 @@ pub enum MergeError {
     Empty(String),
     /// Sources pseudonymised under another key.
     #[error(
-        "{}: written with another fleet key (id {found:016x}, where {expected:016x} is merged): its sources cannot be compared",
-        path.display()
+        "{}: written with another fleet key (id {found:016x}) than {} (id {expected:016x}): their sources cannot be compared",
+        path.display(),
+        first.display()
     )]
     Key {
         /// The file.
         path: PathBuf,
         /// Its key id.
         found: u64,
-        /// The key id of the others.
+        /// The first file read.
+        first: PathBuf,
+        /// Its key id.
         expected: u64,
     },
     /// The figures do not fit together.
@@ -187,22 +190,22 @@ pub struct Loaded {
     pub elapsed: Duration,
 }
 
-/// Reads the state files of `paths`: every file must carry the same key id (`key_id`, or the
-/// first file's); a node's day given twice counts once (the copy written last, the other
+/// Reads the state files of `paths`: every file must carry the first file's key id; a node's day given twice counts once (the copy written last, the other
 /// skipped with a note).
-pub fn load(paths: &[PathBuf], key_id: Option<u64>) -> Result<Loaded, MergeError> {
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, MergeError> {
     let start = Instant::now();
     let mut by_day: BTreeMap<(u32, String), (PathBuf, DayFile)> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let mut expected = key_id;
+    let mut expected: Option<(u64, PathBuf)> = None;
     for path in find(paths)? {
         let f = file::read(&path)?;
-        let want = *expected.get_or_insert(f.meta.key_id);
-        if f.meta.key_id != want {
+        let (want, first) = expected.get_or_insert_with(|| (f.meta.key_id, path.clone()));
+        if f.meta.key_id != *want {
             return Err(MergeError::Key {
-                path,
                 found: f.meta.key_id,
-                expected: want,
+                first: first.clone(),
+                expected: *want,
+                path,
             });
         }
         let k = (f.meta.day, f.meta.node.clone());

@@ -55,3 +55,5 @@ mod confine;
 mod caps;
 // Batch sizes and thread counts change when work is done, not the figures.
 mod batches;
+// Day state files: anycast instances merged equal the whole capture; refusals.
+mod fleet;

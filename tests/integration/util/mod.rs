@@ -1,6 +1,7 @@
 //! Scaffolding shared by the test modules: fixtures and their oracles, scratch directories, the
 //! seeded generator, promtool, test hosts in network namespaces and the daemon run on them.
 
+pub mod anycast;
 pub mod codecs;
 pub mod daemon;
 pub mod fixtures;

@@ -1,0 +1,379 @@
+//! Fleet figures: captures split as anycast instances see them, each replayed alone into day
+//! state files, merged, must give what the whole capture gives — every counter of the JSON
+//! report, every oracle key, the distinct sources (a union), every RSSAC002 line, the
+//! HyperLogLog estimates; top-k within its error bounds. Also across UTC midnight, and the
+//! refusals (another fleet key, a damaged file, an exposed key; a node's day given twice).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::util::{BIN, Scratch, anycast, mismatches, oracle, pcaps};
+
+/// Report keys that describe the run (files, timing), not the traffic.
+const RUN_KEYS: [&str; 2] = ["dnsobs", "file"];
+/// Figures of a per-source table that each instance keeps alone (as each worker does: see
+/// docs/fleet.md): a source split between instances is classified by each from what it sees
+/// (its ports and flags for hygiene; its repeated queries for ITHI M3.2's useful share).
+const PER_INSTANCE: [&str; 2] = ["resolver_hygiene", "ithi.M3.2"];
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(BIN).args(args).output().expect("dnsobs runs");
+    assert!(
+        out.status.success(),
+        "dnsobs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+/// A fleet key file (owner-only) in `dir`.
+fn key(dir: &Path, material: &[u8]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(format!("key-{}", material.len()));
+    std::fs::write(&p, material).expect("key");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    p
+}
+
+/// Replays `capture` as node `node`, writing its day states into `states`; the JSON report.
+fn replay(capture: &Path, node: &str, states: &Path, key: &Path, threads: &str) -> Value {
+    json(&run(&[
+        "replay",
+        "-q",
+        "--format",
+        "json",
+        "--threads",
+        threads,
+        "--node",
+        node,
+        "--state-dir",
+        states.to_str().expect("utf-8"),
+        "--state-key",
+        key.to_str().expect("utf-8"),
+        capture.to_str().expect("utf-8"),
+    ]))
+}
+
+/// Every leaf of a JSON value by path.
+fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, x)| leaves(x, format!("{path}.{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| leaves(x, format!("{path}[{i}]"), out)),
+        x => {
+            out.insert(path, x.clone());
+        }
+    }
+}
+
+/// The keys on which two reports differ, but for the run's description, the per-instance
+/// figures and top-k (checked by [`top_k_within_bounds`]).
+fn differences(whole: &Value, merged: &Value) -> Vec<String> {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            for k in RUN_KEYS.iter().chain(&PER_INSTANCE).chain(&["top_k"]) {
+                match k.split_once('.') {
+                    Some((a, b)) => m
+                        .get_mut(a)
+                        .and_then(|x| x.as_object_mut())
+                        .and_then(|x| x.remove(b)),
+                    None => m.remove(*k),
+                };
+            }
+        }
+        v
+    };
+    leaves(&strip(whole), String::new(), &mut a);
+    leaves(&strip(merged), String::new(), &mut b);
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: whole {:?} | merged {:?}", a.get(k), b.get(k)))
+        .collect()
+}
+
+/// Every name both top-k lists report has overlapping `[count − error, count]` ranges (both
+/// hold the true count), and most of the whole's names are in the merged list.
+fn top_k_within_bounds(whole: &Value, merged: &Value) {
+    for table in ["qnames", "tlds", "slds", "sources"] {
+        let list = |v: &Value| -> BTreeMap<String, (u64, u64)> {
+            v["top_k"][table]
+                .as_array()
+                .unwrap_or(&Vec::new())
+                .iter()
+                .map(|e| {
+                    let name = e.get("name").or_else(|| e.get("prefix")).expect("name");
+                    let (c, err) = (
+                        e["count"].as_u64().expect("count"),
+                        e["error"].as_u64().expect("error"),
+                    );
+                    (name.to_string(), (c - err, c))
+                })
+                .collect()
+        };
+        let (w, m) = (list(whole), list(merged));
+        let common = w.keys().filter(|k| m.contains_key(*k)).count();
+        assert!(
+            2 * common >= w.len(),
+            "{table}: only {common} of {} names in common",
+            w.len()
+        );
+        for (name, (lo, hi)) in &w {
+            if let Some((mlo, mhi)) = m.get(name) {
+                assert!(
+                    lo <= mhi && mlo <= hi,
+                    "{table} {name}: whole {lo}..{hi}, merged {mlo}..{mhi}"
+                );
+            }
+        }
+    }
+}
+
+/// The RSSAC002 files of a directory, by name.
+fn yaml_files(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .expect("yaml dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("yaml"))
+        })
+        .collect()
+}
+
+/// Splits `capture` into three instances, replays each alone and the whole, merges, and
+/// compares. Returns `(whole, merged)` reports.
+fn three_instances(capture: &Path, tmp: &Path, threads: &str) -> (Value, Value) {
+    let k = key(tmp, b"fleet key for the three-instance test");
+    let parts = anycast::split(capture, 3, tmp);
+    let states = tmp.join("states");
+    let per: Vec<Value> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| replay(p, &format!("inst{i}"), &states, &k, threads))
+        .collect();
+    let whole = replay(capture, "whole", &tmp.join("whole"), &k, threads);
+    let merged = json(&run(&[
+        "merge",
+        "--format",
+        "json",
+        states.to_str().expect("utf-8"),
+    ]));
+    // Sums of the instances' counters are the whole's; their distinct sources are more.
+    let sum = |key: &str| {
+        per.iter()
+            .map(|r| r[key].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(sum("queries"), whole["queries"].as_u64().expect("queries"));
+    assert_eq!(merged["queries"], whole["queries"]);
+    let diff = differences(&whole, &merged);
+    assert!(
+        diff.is_empty(),
+        "{}: merged ≠ whole:\n{}",
+        capture.display(),
+        diff.join("\n")
+    );
+    top_k_within_bounds(&whole, &merged);
+    // The letter-wide RSSAC002 files equal the whole capture's, line by line.
+    let (from_state, direct) = (tmp.join("yaml-state"), tmp.join("yaml-whole"));
+    let s = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    run(&[
+        "rssac002",
+        "-q",
+        "--service",
+        "x.example",
+        "--out",
+        &s(&from_state),
+        "--from-state",
+        &s(&states),
+    ]);
+    run(&[
+        "rssac002",
+        "-q",
+        "--service",
+        "x.example",
+        "--out",
+        &s(&direct),
+        &s(capture),
+    ]);
+    let (a, b) = (yaml_files(&from_state), yaml_files(&direct));
+    assert!(!a.is_empty());
+    assert_eq!(
+        a,
+        b,
+        "{}: RSSAC002 from state ≠ from the capture",
+        capture.display()
+    );
+    (whole, merged)
+}
+
+#[test]
+fn three_instances_merge_into_the_whole() {
+    for (fixture, threads) in [
+        ("root-mix-v4v6.pcap", "2"),
+        ("tcp-pipelined.pcap", "1"),
+        ("fragments.pcap", "2"),
+        ("lt-vlan.pcap", "1"),
+    ] {
+        let tmp = Scratch::target(&format!("fleet-{fixture}"));
+        let (_, merged) = three_instances(&pcaps().join(fixture), &tmp, threads);
+        let bad = mismatches(&oracle(fixture), &merged);
+        assert!(
+            bad.is_empty(),
+            "{fixture}: merged vs oracle:\n{}",
+            bad.join("\n")
+        );
+    }
+}
+
+#[test]
+fn three_instances_across_midnight() {
+    let tmp = Scratch::target("fleet-midnight");
+    let two_days = anycast::across_midnight(
+        &pcaps().join("root-mix-v4v6.pcap"),
+        &tmp.join("two-days.pcap"),
+    );
+    let (whole, merged) = three_instances(&two_days, &tmp, "2");
+    let days = merged["rssac002"]["days"].as_array().expect("days");
+    assert_eq!(days.len(), 2, "two UTC days");
+    assert_eq!(whole["rssac002"], merged["rssac002"]);
+    // One state file per instance and day.
+    let n = std::fs::read_dir(tmp.join("states"))
+        .expect("states")
+        .count();
+    assert_eq!(n, 6);
+    // The oracle's figures do not depend on time.
+    let mut bad = mismatches(&oracle("root-mix-v4v6.pcap"), &merged);
+    bad.retain(|m| !m.starts_with("rssac002") && !m.starts_with("time_series"));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn duplicates_count_once_and_foreign_states_are_refused() {
+    let tmp = Scratch::target("fleet-refusals");
+    let fixture = pcaps().join("root-mix-v4v6.pcap");
+    let k = key(&tmp, b"the fleet's own key, 32 bytes..");
+    let states = tmp.join("s");
+    let alone = replay(&fixture, "a", &states, &k, "1");
+    let file = states.join("a.2026-11-24.dnsobs-state");
+    assert!(file.is_file(), "{}", file.display());
+    // The same node and day again (a copy elsewhere): counted once, with a note.
+    std::fs::create_dir_all(tmp.join("copy")).expect("dir");
+    std::fs::copy(&file, tmp.join("copy/a.2026-11-24.dnsobs-state")).expect("copy");
+    let out = run(&[
+        "merge",
+        "--format",
+        "json",
+        states.to_str().unwrap(),
+        tmp.join("copy").to_str().unwrap(),
+    ]);
+    let merged = json(&out);
+    assert_eq!(merged["queries"], alone["queries"]);
+    assert_eq!(
+        merged["unique_query_sources"],
+        alone["unique_query_sources"]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node a day 2026-11-24 again") && err.contains("counted once"),
+        "{err}"
+    );
+    // Another fleet key: refused, naming the file.
+    let other = key(&tmp, b"another fleet's key, 33 bytes...");
+    let foreign = tmp.join("foreign");
+    replay(&fixture, "b", &foreign, &other, "1");
+    let out = Command::new(BIN)
+        .args(["merge", states.to_str().unwrap(), foreign.to_str().unwrap()])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("b.2026-11-24.dnsobs-state") && err.contains("another fleet key"),
+        "{err}"
+    );
+    // A damaged file: refused with file and offset.
+    let mut bytes = std::fs::read(&file).expect("state");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let bad = tmp.join("bad.dnsobs-state");
+    std::fs::write(&bad, &bytes).expect("write");
+    let out = Command::new(BIN)
+        .args(["merge", bad.to_str().unwrap()])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.dnsobs-state: at offset 24: checksum mismatch"),
+        "{err}"
+    );
+    // A key others can read: refused before anything is read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o604)).expect("chmod");
+    let out = Command::new(BIN)
+        .args([
+            "replay",
+            "--state-dir",
+            states.to_str().unwrap(),
+            "--state-key",
+            k.to_str().unwrap(),
+        ])
+        .arg(&fixture)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("accessible to others"), "{err}");
+    // No address in a state file: the sources are pseudonyms, as many as the addresses.
+    let st = dnsobs::state::file::read(&file).expect("state reads");
+    let day = &st.agg.rssac002.days[0].sources;
+    let real = ipv4_sources(&fixture);
+    assert_eq!(day.v4.len(), real.len());
+    assert!(
+        day.v4.iter().all(|a| !real.contains(a)),
+        "an address in the state file"
+    );
+}
+
+/// The IPv4 addresses sending UDP or TCP to port 53, read with etherparse.
+fn ipv4_sources(capture: &Path) -> std::collections::HashSet<u32> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let mut r = dnsobs::capture::file::Reader::open(capture).expect("opens");
+    let mut out = std::collections::HashSet::new();
+    while let Some(p) = r.next().expect("reads") {
+        let Ok(s) = SlicedPacket::from_ethernet(p.data) else {
+            continue;
+        };
+        let (Some(NetSlice::Ipv4(ip)), Some(t)) = (&s.net, &s.transport) else {
+            continue;
+        };
+        let to_53 = match t {
+            TransportSlice::Udp(u) => {
+                u.destination_port() == 53 && u.payload().get(2).is_some_and(|b| b & 0x80 == 0)
+            }
+            TransportSlice::Tcp(t) => t.destination_port() == 53 && !t.payload().is_empty(),
+            _ => false,
+        };
+        if to_53 {
+            out.insert(u32::from_be_bytes(ip.header().source()));
+        }
+    }
+    out
+}

@@ -152,6 +152,10 @@ pub struct WriterCounts {
     pub rssac002_files: u64,
     /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
     pub rssac002_errors: u64,
+    /// Day state files written.
+    pub state_files: u64,
+    /// Failed day state writes.
+    pub state_errors: u64,
     /// Per-interval Parquet files written.
     pub parquet_files: u64,
     /// Failed Parquet writes (either table).

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub use raw::{
     AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, ParquetSection,
-    RawConfig, Rssac002Section,
+    RawConfig, Rssac002Section, StateSection,
 };
 
 use crate::{aggregate, decode};
@@ -154,6 +154,9 @@ impl Config {
         }
         if n.rssac002 != o.rssac002 {
             v.push("rssac002");
+        }
+        if n.state != o.state {
+            v.push("state");
         }
         if n.daemon.user != o.daemon.user {
             v.push("daemon.user");

@@ -256,6 +256,34 @@ impl Default for Rssac002Section {
     }
 }
 
+/// `[state]`: day state files for fleet-wide figures (`dnsobs merge`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSection {
+    /// Directory of the day state files ("" = do not write them).
+    pub directory: String,
+    /// The fleet key file (required with a directory; not accessible to others).
+    pub key_file: String,
+    /// Node name in the files ("" = `export.parquet.node`, else the host name).
+    pub node: String,
+    /// Seconds between two writes of the current day's state.
+    pub refresh_seconds: u64,
+    /// Seconds after UTC midnight before a day's state is written complete and let go.
+    pub grace_seconds: u64,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        Self {
+            directory: String::new(),
+            key_file: String::new(),
+            node: String::new(),
+            refresh_seconds: 300,
+            grace_seconds: 60,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -272,6 +300,8 @@ pub struct RawConfig {
     pub daemon: DaemonSection,
     /// `[rssac002]`.
     pub rssac002: Rssac002Section,
+    /// `[state]`.
+    pub state: StateSection,
 }
 
 impl RawConfig {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{
     AggregateSection, CaptureSection, Config, ConfigError, DaemonSection, DecodeSection,
-    ExportSection, ParquetSection, RawConfig, Rssac002Section, default_filter,
+    ExportSection, ParquetSection, RawConfig, Rssac002Section, StateSection, default_filter,
 };
 use crate::aggregate::asn::AsnTable;
 use crate::decode::tunnel::{self, EncapSet};
@@ -22,6 +22,7 @@ impl RawConfig {
         let asn_table = self.aggregate.validate(path)?;
         let listen = self.export.validate(path)?;
         self.rssac002.validate(path)?;
+        self.state.validate(path)?;
         let log_level = self.daemon.validate(path)?;
         let bpf_filter = if self.capture.bpf_filter.trim().is_empty() {
             default_filter(&decode)
@@ -306,6 +307,30 @@ impl Rssac002Section {
         let sources = self.max_unique_sources;
         in_range(file, "rssac002.max_unique_sources", sources, 1, 1 << 28)?;
         in_range(file, "rssac002.grace_seconds", self.grace_seconds, 1, 3600)
+    }
+}
+
+impl StateSection {
+    /// Checks `[state]`: a directory needs a key file; the key itself is read at start-up.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        ensure(
+            file,
+            self.directory.is_empty() || !self.key_file.is_empty(),
+            "state.key_file",
+            || "is required with state.directory (the fleet key pseudonymising sources)".into(),
+        )?;
+        if !self.node.is_empty() {
+            crate::export::parquet::check_node(&self.node)
+                .map_err(|e| invalid(file, "state.node", e.to_string()))?;
+        }
+        in_range(
+            file,
+            "state.refresh_seconds",
+            self.refresh_seconds,
+            10,
+            86_400,
+        )?;
+        in_range(file, "state.grace_seconds", self.grace_seconds, 1, 3600)
     }
 }
 

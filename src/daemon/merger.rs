@@ -48,6 +48,18 @@ pub(super) struct ParquetOut {
     pub(super) queries: Option<(QueryExport, Arc<Mutex<WriterStats>>)>,
 }
 
+/// Where and how the daemon writes day state files, and the days it keeps for them.
+pub(super) struct StateOut {
+    pub(super) writer: crate::state::Writer,
+    pub(super) refresh: Duration,
+    pub(super) grace: Duration,
+    /// Every worker flush of a day merged, by the day of its first frame (a flush spans about
+    /// a second: one across midnight counts for the day it began in, except its RSSAC002
+    /// counters and intervals, which keep their own days).
+    pub(super) days: std::collections::BTreeMap<u32, Aggregate>,
+    pub(super) settings: crate::aggregate::Settings,
+}
+
 /// The merger's state.
 pub(super) struct Merger {
     pub(super) rx: Receiver<Delta>,
@@ -58,6 +70,7 @@ pub(super) struct Merger {
     pub(super) dnstap: Option<dnstap::Stats>,
     pub(super) rssac: Option<RssacOut>,
     pub(super) parquet: Option<ParquetOut>,
+    pub(super) state: Option<StateOut>,
     /// Least time between two publications.
     pub(super) publish_every: Duration,
     /// The snapshot published before the current one, to be reused.
@@ -101,6 +114,7 @@ impl Merger {
     pub(super) fn run(mut self) {
         let mut next_check = Instant::now() + RSSAC_CHECK;
         let mut last_parquet = Instant::now();
+        let mut last_state = Instant::now();
         let mut last_publish = Instant::now();
         let mut dirty = false;
         loop {
@@ -124,6 +138,12 @@ impl Merger {
                 last_parquet = Instant::now();
                 parquet_tick(&mut self.total, &self.shared, out, false);
             }
+            if let Some(out) = &mut self.state
+                && last_state.elapsed() >= out.refresh
+            {
+                last_state = Instant::now();
+                state_tick(out, &self.shared);
+            }
             let changed = self.shared.status_changed.swap(false, Ordering::Relaxed);
             if changed || (dirty && last_publish.elapsed() >= self.publish_every) {
                 self.publish();
@@ -140,12 +160,24 @@ impl Merger {
         if let Some(out) = &self.parquet {
             parquet_tick(&mut self.total, &self.shared, out, true);
         }
+        if let Some(out) = &mut self.state {
+            state_tick(out, &self.shared);
+        }
         self.publish();
     }
 
     /// Adds one flush into the total and hands the emptied aggregate back to its worker.
     fn add(&mut self, mut d: Delta) {
         self.total.merge(&d.agg);
+        if let Some(s) = &mut self.state
+            && d.agg.frames > 0
+        {
+            let day = crate::time::day_of(d.agg.first_ns);
+            s.days
+                .entry(day)
+                .or_insert_with(|| Aggregate::new(&s.settings))
+                .merge(&d.agg);
+        }
         if let Some(h) = self.health.get_mut(d.slot) {
             *h = d.health;
         }
@@ -156,6 +188,33 @@ impl Merger {
         if let Some(tx) = self.recycle.get(d.slot) {
             let _ = tx.try_send(d.agg);
         }
+    }
+}
+
+/// Writes the state of every day held: complete and let go once its grace after midnight has
+/// passed, else as a refresh of a running day. A failed write is logged and counted and keeps
+/// the day for the next tick; capture is never affected.
+fn state_tick(out: &mut StateOut, shared: &Shared) {
+    let cutoff = crate::export::rssac002::cutoff_day(crate::time::now_ns(), out.grace);
+    let mut done = Vec::new();
+    for (day, agg) in &mut out.days {
+        let complete = *day < cutoff;
+        match out.writer.write(*day, agg, complete) {
+            Ok(p) => {
+                info!("state: wrote {}", p.display());
+                shared.state_files.fetch_add(1, Ordering::Relaxed);
+                if complete {
+                    done.push(*day);
+                }
+            }
+            Err(e) => {
+                shared.state_errors.fetch_add(1, Ordering::Relaxed);
+                error!("state: {e}; will retry");
+            }
+        }
+    }
+    for day in done {
+        out.days.remove(&day);
     }
 }
 

@@ -14,7 +14,7 @@ pub mod privileges;
 mod signals;
 mod workers;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -54,6 +54,10 @@ pub struct Shared {
     pub rssac002_files: AtomicU64,
     /// Failed attempts to write RSSAC002 files (directory missing, full or read-only).
     pub rssac002_errors: AtomicU64,
+    /// Day state files written.
+    pub state_files: AtomicU64,
+    /// Failed day state writes.
+    pub state_errors: AtomicU64,
     /// Per-interval Parquet files written.
     pub parquet_files: AtomicU64,
     /// Failed Parquet writes (either table).
@@ -79,6 +83,8 @@ impl Shared {
             start_time: now_secs(),
             rssac002_files: zero(),
             rssac002_errors: zero(),
+            state_files: zero(),
+            state_errors: zero(),
             parquet_files: zero(),
             parquet_errors: zero(),
             parquet_query_files: zero(),
@@ -94,6 +100,8 @@ impl Shared {
         WriterCounts {
             rssac002_files: get(&self.rssac002_files),
             rssac002_errors: get(&self.rssac002_errors),
+            state_files: get(&self.state_files),
+            state_errors: get(&self.state_errors),
             parquet_files: get(&self.parquet_files),
             parquet_errors: get(&self.parquet_errors),
             parquet_query_files: get(&self.parquet_query_files),
@@ -115,6 +123,15 @@ fn now_secs() -> f64 {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The fleet key of `[state]` was refused.
+    #[error("state.key_file: {0}")]
+    Key(#[from] crate::state::KeyError),
+    /// The state directory could not be made.
+    #[error("state.directory: {0}")]
+    State(#[from] crate::state::StateError),
+    /// The hash seed was fixed before the fleet key was read (a bug).
+    #[error("state.key_file: the hash seed was chosen before the key was read")]
+    Seed,
     /// No interface and no dnstap socket configured.
     #[error(
         "no interface to capture on: set capture.interfaces in the config or pass --interface \
@@ -353,6 +370,34 @@ fn start_workers(
     Ok(w)
 }
 
+/// Reads the fleet key of `[state]`, if configured, and makes its seed the process's.
+fn state_key(config: &Config) -> Result<Option<crate::state::FleetKey>, StartError> {
+    let s = &config.raw.state;
+    if s.directory.is_empty() {
+        return Ok(None);
+    }
+    let key = crate::state::FleetKey::load(Path::new(&s.key_file))?;
+    crate::aggregate::sketch::set_process_seed(key.seed).map_err(|_| StartError::Seed)?;
+    Ok(Some(key))
+}
+
+/// The day state writer of `[state]` (its directory made now, as the daemon's user).
+fn state_out(config: &Config, key: crate::state::FleetKey) -> Result<merger::StateOut, StartError> {
+    let s = &config.raw.state;
+    let node = if s.node.is_empty() {
+        parquet_node(config)
+    } else {
+        s.node.clone()
+    };
+    Ok(merger::StateOut {
+        writer: crate::state::Writer::new(Path::new(&s.directory), &node, key)?,
+        refresh: Duration::from_secs(s.refresh_seconds),
+        grace: Duration::from_secs(s.grace_seconds),
+        days: std::collections::BTreeMap::new(),
+        settings: config.aggregate.clone(),
+    })
+}
+
 /// Where the merger writes, from the configuration.
 fn outputs(
     config: &Config,
@@ -441,6 +486,7 @@ fn merger(
     has_tap: bool,
     shared: &Arc<Shared>,
     queries: (Option<parquet::QueryExport>, Option<&parquet::QueryWriter>),
+    state: Option<merger::StateOut>,
 ) -> Merger {
     let (rssac, parquet) = outputs(config, queries.0, queries.1);
     if let Some(out) = &rssac {
@@ -455,6 +501,7 @@ fn merger(
         dnstap: has_tap.then(dnstap::Stats::default),
         rssac,
         parquet,
+        state,
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
         spare: None,
         settings: config.aggregate.clone(),
@@ -488,6 +535,8 @@ pub fn run(
     if c.interfaces.is_empty() && c.dnstap_socket.is_empty() {
         return Err(StartError::NoInterface);
     }
+    // Before any sketch exists: the fleet key fixes the hash seed (and may be root's alone).
+    let key = state_key(&config)?;
     // Everything that needs privileges first: the listening socket and the capture handles.
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|error| StartError::Listen {
@@ -500,6 +549,7 @@ pub fn run(
         privileges::drop_to(&config.raw.daemon.user)?;
     }
     log_start(&config, tap_server.as_ref());
+    let state_out = key.map(|k| state_out(&config, k)).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let empty = Snapshot {
         agg: Aggregate::new(&config.aggregate),
@@ -524,6 +574,7 @@ pub fn run(
         has_tap,
         &shared,
         (query_export.clone(), query_writer.as_ref()),
+        state_out,
     );
     m.publish();
     let merger = spawn("merger".into(), "merger thread", move || m.run())?;

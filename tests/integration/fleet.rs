@@ -377,3 +377,76 @@ fn ipv4_sources(capture: &Path) -> std::collections::HashSet<u32> {
     }
     out
 }
+
+/// The daemon's `[state]`: fed one instance's traffic live, it refreshes its day's state while
+/// running and writes it at SIGTERM; merged, that state gives the replay's figures of the same
+/// capture (the timing figures aside: live replay has its own clock).
+#[test]
+fn daemon_state_equals_the_replay() {
+    use crate::util::daemon::{Config, PORT, scrape_value, settled_packets, start_in};
+    use crate::util::netns::Netns;
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let tmp = crate::util::scratch::tmp("dnsobs-fleet-daemon");
+    let k = key(&tmp, b"fleet key for the daemon state test");
+    let inst = anycast::split(&pcaps().join("root-mix-v4v6.pcap"), 3, &tmp);
+    let states = tmp.join("states");
+    let config = Config::cap0(2, PORT).sections(&format!(
+        "[state]\ndirectory = \"{}\"\nkey_file = \"{}\"\nnode = \"live1\"\nrefresh_seconds = 10\n",
+        states.display(),
+        k.display()
+    ));
+    let mut ns = Netns::new("fleet");
+    let pid = start_in(&mut ns, &tmp, &config);
+    ns.replay(&inst[1], 5000);
+    settled_packets(&ns, PORT, 100).expect("packet count settles");
+    // A refresh of the running day within refresh_seconds.
+    crate::util::wait_for(
+        "a state refresh",
+        std::time::Duration::from_secs(15),
+        || scrape_value(&ns, PORT, "dnsobs_state_files_written_total") >= 1.0,
+    );
+    let running: Vec<PathBuf> = std::fs::read_dir(&states)
+        .expect("states")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(running.len(), 1, "{running:?}");
+    let st = dnsobs::state::file::read(&running[0]).expect("state reads");
+    assert!(!st.meta.complete && st.meta.node == "live1");
+    // SIGTERM: the last write, then the merge.
+    crate::util::netns::signal(pid, libc::SIGTERM);
+    ns.wait(pid, std::time::Duration::from_secs(10))
+        .expect("daemon exits");
+    let live = json(&run(&[
+        "merge",
+        "--format",
+        "json",
+        states.to_str().expect("utf-8"),
+    ]));
+    let replayed = replay(&inst[1], "replay1", &tmp.join("replay-states"), &k, "2");
+    for key in [
+        "queries",
+        "responses",
+        "queries_by_qtype",
+        "responses_by_rcode",
+        "queries_do",
+        "queries_edns",
+        "unique_query_sources",
+        "unique_sources_estimate",
+        "query_size_bytes_sum",
+        "response_size_bytes_sum",
+        "queries_by_transport",
+        "queries_by_ip_version",
+    ] {
+        assert_eq!(live[key], replayed[key], "{key}");
+    }
+    let day = |v: &Value| {
+        let mut d = v["rssac002"]["days"][0].clone();
+        d.as_object_mut().map(|m| m.remove("start-period"));
+        d
+    };
+    assert_eq!(day(&live), day(&replayed), "RSSAC002 day");
+    let q = live["queries"].as_u64().unwrap_or(0);
+    assert!(q > 500, "{q} queries");
+}

@@ -74,6 +74,8 @@ fn writers(w: &WriterCounts, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
         &f::RSSAC002_WRITE_ERRORS,
         [(vec![], w.rssac002_errors)],
     )?;
+    counters(enc, &f::STATE_FILES_WRITTEN, [(vec![], w.state_files)])?;
+    counters(enc, &f::STATE_WRITE_ERRORS, [(vec![], w.state_errors)])?;
     counters(
         enc,
         &f::PARQUET_FILES_WRITTEN,

@@ -587,6 +587,24 @@ pub const RSSAC002_WRITE_ERRORS: Family = family(
     &[],
 );
 
+/// `dnsobs_state_files_written`.
+pub const STATE_FILES_WRITTEN: Family = family(
+    "dnsobs_state_files_written",
+    "Day state files written (each refresh of the current day counts).",
+    Kind::Counter,
+    false,
+    &[],
+);
+
+/// `dnsobs_state_write_errors`.
+pub const STATE_WRITE_ERRORS: Family = family(
+    "dnsobs_state_write_errors",
+    "Failed attempts to write day state files (directory missing, full or read-only).",
+    Kind::Counter,
+    false,
+    &[],
+);
+
 /// `dnsobs_parquet_files_written`.
 pub const PARQUET_FILES_WRITTEN: Family = family(
     "dnsobs_parquet_files_written",
@@ -823,6 +841,8 @@ pub const ALL: &[&Family] = &[
     &CAPTURE_UP,
     &RSSAC002_FILES_WRITTEN,
     &RSSAC002_WRITE_ERRORS,
+    &STATE_FILES_WRITTEN,
+    &STATE_WRITE_ERRORS,
     &PARQUET_FILES_WRITTEN,
     &PARQUET_WRITE_ERRORS,
     &PARQUET_QUERY_ROWS_WRITTEN,

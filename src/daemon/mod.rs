@@ -486,7 +486,6 @@ fn merger(
     has_tap: bool,
     shared: &Arc<Shared>,
     queries: (Option<parquet::QueryExport>, Option<&parquet::QueryWriter>),
-    state: Option<merger::StateOut>,
 ) -> Merger {
     let (rssac, parquet) = outputs(config, queries.0, queries.1);
     if let Some(out) = &rssac {
@@ -501,7 +500,7 @@ fn merger(
         dnstap: has_tap.then(dnstap::Stats::default),
         rssac,
         parquet,
-        state,
+        state: None,
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
         spare: None,
         settings: config.aggregate.clone(),
@@ -574,8 +573,8 @@ pub fn run(
         has_tap,
         &shared,
         (query_export.clone(), query_writer.as_ref()),
-        state_out,
     );
+    m.state = state_out;
     m.publish();
     let merger = spawn("merger".into(), "merger thread", move || m.run())?;
     let server = start_http(&config, listener, &shared)?;

@@ -93,9 +93,45 @@ pub enum StateError {
     },
 }
 
+/// Sorts every source list and replaces each value by its difference from the one before
+/// (`forward`), or undoes that. Sorted, 10^6 random 32-bit pseudonyms are 2-byte gaps instead
+/// of 5-byte varints: the files shrink by about a third (docs/fleet.md).
+fn gaps(s: &mut AggregateState, forward: bool) {
+    fn u32s(v: &mut [u32], forward: bool) {
+        if forward {
+            v.sort_unstable();
+            for i in (1..v.len()).rev() {
+                v[i] -= v[i - 1];
+            }
+        } else {
+            for i in 1..v.len() {
+                v[i] = v[i].wrapping_add(v[i - 1]);
+            }
+        }
+    }
+    fn u64s(v: &mut [u64], forward: bool) {
+        if forward {
+            v.sort_unstable();
+            for i in (1..v.len()).rev() {
+                v[i] -= v[i - 1];
+            }
+        } else {
+            for i in 1..v.len() {
+                v[i] = v[i].wrapping_add(v[i - 1]);
+            }
+        }
+    }
+    for d in &mut s.rssac002.days {
+        u32s(&mut d.sources.v4, forward);
+        u64s(&mut d.sources.v6, forward);
+        u64s(&mut d.sources.v6_64, forward);
+    }
+}
+
 /// Encodes `f` into the bytes of a state file.
-pub fn encode(f: &DayFile) -> Result<Vec<u8>, String> {
-    let raw = postcard::to_stdvec(f).map_err(|e| format!("encoding the state: {e}"))?;
+pub fn encode(mut f: DayFile) -> Result<Vec<u8>, String> {
+    gaps(&mut f.agg, true);
+    let raw = postcard::to_stdvec(&f).map_err(|e| format!("encoding the state: {e}"))?;
     let payload = zstd::encode_all(&raw[..], LEVEL).map_err(|e| format!("compressing: {e}"))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
@@ -145,7 +181,10 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<DayFile, StateError> {
         return Err(bad(24, "checksum mismatch: the file is damaged".into()));
     }
     let raw = zstd::decode_all(payload).map_err(|e| bad(HEADER as u64, format!("zstd: {e}")))?;
-    postcard::from_bytes(&raw).map_err(|e| bad(HEADER as u64, format!("decoding: {e}")))
+    let mut f: DayFile =
+        postcard::from_bytes(&raw).map_err(|e| bad(HEADER as u64, format!("decoding: {e}")))?;
+    gaps(&mut f.agg, false);
+    Ok(f)
 }
 
 /// Reads a state file.
@@ -197,6 +236,18 @@ mod test {
             agg: AggregateState {
                 frames: 12,
                 qtypes: vec![(1, 5), (28, 7)],
+                rssac002: crate::aggregate::rssac002::Rssac002State {
+                    days: vec![crate::aggregate::rssac002::DayState {
+                        sources: crate::aggregate::sources::DaySourcesState {
+                            v4: vec![3, 9, u32::MAX, 0, 7],
+                            v6: vec![u64::MAX, 1, 5],
+                            v6_64: vec![2],
+                            overflow: [0; 3],
+                        },
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
                 ..AggregateState::default()
             },
         }
@@ -205,8 +256,11 @@ mod test {
     #[test]
     fn round_trip_and_damage() {
         let p = Path::new("x.dnsobs-state");
-        let bytes = encode(&sample()).unwrap();
-        assert_eq!(decode(p, &bytes).unwrap(), sample());
+        let bytes = encode(sample()).unwrap();
+        let mut want = sample();
+        want.agg.rssac002.days[0].sources.v4.sort_unstable();
+        want.agg.rssac002.days[0].sources.v6.sort_unstable();
+        assert_eq!(decode(p, &bytes).unwrap(), want);
         // Any flipped payload byte is caught by the checksum.
         for i in [HEADER, bytes.len() / 2, bytes.len() - 1] {
             let mut b = bytes.clone();

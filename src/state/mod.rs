@@ -36,10 +36,7 @@ pub fn pseudonymise(s: &mut AggregateState, key: &FleetKey) {
         src.v4.iter_mut().for_each(|a| *a = key.ipv4(*a));
         src.v6.iter_mut().for_each(|f| *f = key.ipv6(*f));
         src.v6_64.iter_mut().for_each(|p| *p = key.ipv6_64(*p));
-        // Sorted, the lists no longer tell the order the sets held them in.
-        src.v4.sort_unstable();
-        src.v6.sort_unstable();
-        src.v6_64.sort_unstable();
+        // The file sorts the lists: they do not tell the order the sets held them in.
     }
 }
 
@@ -88,7 +85,7 @@ impl Writer {
             },
             agg: state,
         };
-        let bytes = file::encode(&f).map_err(|reason| StateError::Bad {
+        let bytes = file::encode(f).map_err(|reason| StateError::Bad {
             path: path.clone(),
             offset: 0,
             reason,

@@ -204,6 +204,10 @@ pub struct ReplayArgs {
     /// pseudonymised with it, and every instance of a fleet must use the same.
     #[arg(long, value_name = "FILE", requires = "state_dir")]
     pub state_key: Option<PathBuf>,
+    /// Also write each day state as the fleet Parquet tables (day_counts, day_sources) under
+    /// DIR/{day_counts,day_sources}/date=YYYY-MM-DD/node=NAME/, for Spark and other engines.
+    #[arg(long, value_name = "DIR", requires = "state_dir")]
+    pub state_parquet: Option<PathBuf>,
     /// The files are dnstap Frame Streams files (e.g. written by knotd's mod-dnstap), not
     /// captures; read in order by one worker (--threads and --ports do not apply).
     #[arg(long)]

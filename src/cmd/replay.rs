@@ -33,7 +33,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
         parquet::check_node(&node).context("--node")?;
     }
     let states = match (&args.state_dir, key) {
-        (Some(dir), Some(key)) => Some(state::Writer::new(dir, &node, key)?),
+        (Some(dir), Some(key)) => {
+            Some(state::Writer::new(dir, &node, key)?.with_parquet(args.state_parquet.clone()))
+        }
         _ => None,
     };
     let writer = match &args.parquet_queries {

@@ -266,6 +266,8 @@ pub struct StateSection {
     pub key_file: String,
     /// Node name in the files ("" = `export.parquet.node`, else the host name).
     pub node: String,
+    /// Root of the fleet Parquet tables written with each state ("" = none).
+    pub parquet_directory: String,
     /// Seconds between two writes of the current day's state.
     pub refresh_seconds: u64,
     /// Seconds after UTC midnight before a day's state is written complete and let go.
@@ -278,6 +280,7 @@ impl Default for StateSection {
             directory: String::new(),
             key_file: String::new(),
             node: String::new(),
+            parquet_directory: String::new(),
             refresh_seconds: 300,
             grace_seconds: 60,
         }

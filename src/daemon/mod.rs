@@ -390,7 +390,9 @@ fn state_out(config: &Config, key: crate::state::FleetKey) -> Result<merger::Sta
         s.node.clone()
     };
     Ok(merger::StateOut {
-        writer: crate::state::Writer::new(Path::new(&s.directory), &node, key)?,
+        writer: crate::state::Writer::new(Path::new(&s.directory), &node, key)?.with_parquet(
+            (!s.parquet_directory.is_empty()).then(|| PathBuf::from(&s.parquet_directory)),
+        ),
         refresh: Duration::from_secs(s.refresh_seconds),
         grace: Duration::from_secs(s.grace_seconds),
         days: std::collections::BTreeMap::new(),

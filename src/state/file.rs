@@ -80,6 +80,9 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+    /// The fleet Parquet tables could not be written.
+    #[error(transparent)]
+    Parquet(#[from] crate::export::parquet::ExportError),
     /// Written by another format version.
     #[error(
         "{}: state format version {found}, this dnsobs reads version {FORMAT} only",

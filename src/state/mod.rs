@@ -46,6 +46,8 @@ pub struct Writer {
     dir: PathBuf,
     node: String,
     key: FleetKey,
+    /// Root of the fleet Parquet tables, if they are written too.
+    parquet: Option<PathBuf>,
 }
 
 impl Writer {
@@ -59,7 +61,15 @@ impl Writer {
             dir: dir.to_owned(),
             node: node.to_owned(),
             key,
+            parquet: None,
         })
+    }
+
+    /// Also writes each day as the fleet Parquet tables under `root`
+    /// ([`crate::export::parquet::day`]).
+    pub fn with_parquet(mut self, root: Option<PathBuf>) -> Self {
+        self.parquet = root;
+        self
     }
 
     /// Writes `agg`, the figures of `day` alone, atomically; `complete` once the day is over.
@@ -72,6 +82,9 @@ impl Writer {
         let path = self.dir.join(file_name(&self.node, day));
         let mut state = agg.state();
         pseudonymise(&mut state, &self.key);
+        if let Some(root) = &self.parquet {
+            crate::export::parquet::day::write_day(root, &self.node, day, &state)?;
+        }
         let f = DayFile {
             meta: Meta {
                 node: self.node.clone(),

@@ -450,3 +450,79 @@ fn daemon_state_equals_the_replay() {
     let q = live["queries"].as_u64().unwrap_or(0);
     assert!(q > 500, "{q} queries");
 }
+
+/// The fleet Parquet tables of three instances, combined by the documented PySpark job
+/// (`scripts/fleet_rssac002.py`, Spark in local mode) without dnsobs, give exactly what
+/// `dnsobs merge` gives: every RSSAC002 figure of each day, the distinct sources (a union), the
+/// totals.
+#[test]
+fn spark_job_equals_merge() {
+    let Some(py) = crate::parquet::python() else {
+        return;
+    };
+    let tmp = Scratch::target("fleet-spark");
+    let k = key(&tmp, b"fleet key for the Spark job test");
+    let two_days = anycast::across_midnight(
+        &pcaps().join("root-mix-v4v6.pcap"),
+        &tmp.join("two-days.pcap"),
+    );
+    let (states, pq) = (tmp.join("states"), tmp.join("parquet"));
+    for (i, p) in anycast::split(&two_days, 3, &tmp).iter().enumerate() {
+        run(&[
+            "replay",
+            "-q",
+            "--format",
+            "json",
+            "--node",
+            &format!("inst{i}"),
+            "--state-dir",
+            states.to_str().expect("utf-8"),
+            "--state-key",
+            k.to_str().expect("utf-8"),
+            "--state-parquet",
+            pq.to_str().expect("utf-8"),
+            p.to_str().expect("utf-8"),
+        ]);
+    }
+    let merged = json(&run(&[
+        "merge",
+        "--format",
+        "json",
+        states.to_str().expect("utf-8"),
+    ]));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fleet_rssac002.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .args([pq.to_str().expect("utf-8"), "--master", "local[1]"])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spark: Value = serde_json::from_slice(&out.stdout).expect("job JSON");
+    eprintln!("fleet Spark job: {} s", spark["seconds"]);
+    let days = merged["rssac002"]["days"].as_array().expect("days");
+    assert_eq!(days.len(), 2);
+    let mut queries = 0;
+    for d in days {
+        let date = &d["start-period"].as_str().expect("start")[..10];
+        let mut want = d.clone();
+        let m = want.as_object_mut().expect("object");
+        m.remove("start-period");
+        m.remove("unique_sources_exact");
+        assert_eq!(spark["days"][date], want, "{date}");
+        assert_eq!(
+            spark["nodes"][date],
+            serde_json::json!(["inst0", "inst1", "inst2"])
+        );
+        let totals = spark["totals"][date].as_object().expect("totals");
+        queries += totals
+            .iter()
+            .filter(|(k, _)| k.starts_with("queries/"))
+            .map(|(_, v)| v.as_u64().expect("count"))
+            .sum::<u64>();
+    }
+    assert_eq!(Some(queries), merged["queries"].as_u64());
+}

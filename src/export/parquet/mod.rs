@@ -31,6 +31,8 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
+pub mod day;
+
 use crate::aggregate::series::Row;
 use crate::aggregate::transport_label;
 use crate::decode::{Message, MsgCtx, Name};

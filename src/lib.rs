@@ -15,6 +15,8 @@
 //! [`pipeline`] wires them for replay: readers, workers sharded by flow, the final merge.
 //! [`daemon`] wires them for live capture (`dnsobs run`), configured by [`config`].
 //! [`cmd`] holds the `dnsobs` subcommands; the binary parses the command line and runs one.
+//! [`state`] writes one node's UTC day as a state file and merges many nodes' into one
+//! snapshot (fleets: `dnsobs merge`).
 //! [`time`] holds the clock and UTC calendar dates every stage uses.
 
 pub mod aggregate;

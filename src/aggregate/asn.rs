@@ -177,6 +177,25 @@ impl Default for Settings {
     }
 }
 
+/// An [`Asn`]'s counters as plain data (the table is not in it: only its size).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AsnState {
+    /// Prefix lines of the table used.
+    pub prefixes: usize,
+    /// The cap on distinct ASNs.
+    pub max_distinct: usize,
+    /// Distinct source ASNs.
+    pub distinct: Vec<u32>,
+    /// Whether the cap was reached.
+    pub saturated: bool,
+    /// Queries per source ASN.
+    pub top: super::sketch::spacesaving::SpaceSavingState,
+    /// Queries matched.
+    pub matched: u64,
+    /// Queries unmatched.
+    pub unmatched: u64,
+}
+
 /// ASN diversity counters of one worker.
 #[derive(Clone, Debug)]
 pub struct Asn {
@@ -269,6 +288,46 @@ impl Asn {
         self.top.merge(&o.top);
         self.matched += o.matched;
         self.unmatched += o.unmatched;
+    }
+
+    /// The counters as plain data.
+    pub fn state(&self) -> AsnState {
+        let mut distinct: Vec<u32> = self.distinct.iter().copied().collect();
+        distinct.sort_unstable();
+        AsnState {
+            prefixes: self.table.prefixes,
+            max_distinct: self.max_distinct,
+            distinct,
+            saturated: self.saturated,
+            top: self.top.state(),
+            matched: self.matched,
+            unmatched: self.unmatched,
+        }
+    }
+
+    /// Empty counters able to take `s` (a table of its size, no prefixes: for merges only).
+    pub fn for_state(s: &AsnState) -> Self {
+        let table = AsnTable {
+            prefixes: s.prefixes,
+            ..AsnTable::default()
+        };
+        let settings = Settings {
+            max_distinct: s.max_distinct,
+            counters: s.top.m,
+        };
+        Self::new(Arc::new(table), &settings)
+    }
+
+    /// Adds counters saved by [`Asn::state`].
+    pub fn merge_state(&mut self, s: &AsnState) -> Result<(), String> {
+        for &a in &s.distinct {
+            self.insert(a);
+        }
+        self.saturated |= s.saturated;
+        self.top.merge(&SpaceSaving::from_state(&s.top)?);
+        self.matched += s.matched;
+        self.unmatched += s.unmatched;
+        Ok(())
     }
 
     /// Zeroes everything, keeping allocations and the table.

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::asn::{Asn, AsnState};
 use super::ithi::IthiState;
 use super::latency::LatencyState;
 use super::rssac002::Rssac002State;
@@ -79,6 +80,8 @@ pub struct AggregateState {
     pub hygiene: (Vec<i64>, u64, u64),
     pub ithi: IthiState,
     pub series: SeriesState,
+    /// ASN diversity, with an ASN table.
+    pub asn: Option<AsnState>,
 }
 
 fn sparse(v: &[u64]) -> Vec<(u32, u64)> {
@@ -187,6 +190,7 @@ impl Aggregate {
                 evicted_intervals: self.series.evicted_intervals,
                 late_messages: self.series.late_messages,
             },
+            asn: self.asn.as_ref().map(Asn::state),
         }
     }
 
@@ -278,6 +282,11 @@ impl Aggregate {
         }
         self.series.evicted_intervals += s.series.evicted_intervals;
         self.series.late_messages += s.series.late_messages;
+        if let Some(a) = &s.asn {
+            self.asn
+                .get_or_insert_with(|| Asn::for_state(a))
+                .merge_state(a)?;
+        }
         Ok(())
     }
 }

@@ -22,7 +22,9 @@ fn replay(args: &[&str], stdin: Option<&Path>) -> Output {
     let mut c = dnsobs();
     // One hash seed for every run: the sketches of two runs are compared (with random seeds,
     // two of a handful of sources share a HyperLogLog register in a few runs per thousand).
-    c.arg("replay").args(args).env("DNSOBS_HASH_SEED", "20261207");
+    c.arg("replay")
+        .args(args)
+        .env("DNSOBS_HASH_SEED", "20261207");
     c.stdin(match stdin {
         Some(p) => Stdio::from(File::open(p).expect("stdin file")),
         None => Stdio::null(),

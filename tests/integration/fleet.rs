@@ -526,3 +526,42 @@ fn spark_job_equals_merge() {
     }
     assert_eq!(Some(queries), merged["queries"].as_u64());
 }
+
+/// Through the library: the three instances' aggregates, with an ASN table, saved as states and
+/// merged, give the whole capture's ASN diversity figures (distinct ASNs a union, top ASNs).
+#[test]
+fn asn_diversity_merges_through_states() {
+    use dnsobs::aggregate::asn::AsnTable;
+    use std::sync::Arc;
+    let table = Arc::new(AsnTable::load(&pcaps().join("asn-test.txt")).expect("ASN table"));
+    let settings = |threads| dnsobs::pipeline::Settings {
+        threads,
+        aggregate: dnsobs::aggregate::Settings {
+            asn_table: Some(Arc::clone(&table)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tmp = Scratch::target("fleet-asn");
+    let fixture = pcaps().join("root-mix-v4v6.pcap");
+    let whole = dnsobs::pipeline::replay(&[fixture.clone()], &settings(2)).expect("replays");
+    let mut merged: Option<dnsobs::aggregate::Aggregate> = None;
+    for p in anycast::split(&fixture, 3, &tmp) {
+        let mut r = dnsobs::pipeline::replay(&[p], &settings(1)).expect("replays");
+        let state = r.agg.state();
+        let m = merged
+            .get_or_insert_with(|| dnsobs::aggregate::Aggregate::new(&state.settings(1 << 20)));
+        m.merge_state(&state).expect("merges");
+    }
+    let merged = merged.expect("three states");
+    let (w, m) = (
+        whole.agg.asn.as_ref().expect("asn"),
+        merged.asn.as_ref().expect("asn"),
+    );
+    assert!(w.distinct() > 1, "{} ASNs", w.distinct());
+    assert_eq!(
+        (m.distinct(), m.matched, m.unmatched),
+        (w.distinct(), w.matched, w.unmatched)
+    );
+    assert_eq!(m.top(10), w.top(10));
+}

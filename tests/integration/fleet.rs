@@ -544,7 +544,8 @@ fn asn_diversity_merges_through_states() {
     };
     let tmp = Scratch::target("fleet-asn");
     let fixture = pcaps().join("root-mix-v4v6.pcap");
-    let whole = dnsobs::pipeline::replay(&[fixture.clone()], &settings(2)).expect("replays");
+    let whole =
+        dnsobs::pipeline::replay(std::slice::from_ref(&fixture), &settings(2)).expect("replays");
     let mut merged: Option<dnsobs::aggregate::Aggregate> = None;
     for p in anycast::split(&fixture, 3, &tmp) {
         let mut r = dnsobs::pipeline::replay(&[p], &settings(1)).expect("replays");

@@ -63,12 +63,12 @@ pub struct DayFile {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Reading or writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (in the message, not chained, so that it is printed once).
+        error: std::io::Error,
     },
     /// Not a state file, or damaged.
     #[error("{}: at offset {offset}: {reason}", path.display())]
@@ -192,18 +192,18 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<DayFile, StateError> {
 
 /// Reads a state file.
 pub fn read(path: &Path) -> Result<DayFile, StateError> {
-    let bytes = std::fs::read(path).map_err(|source| StateError::Io {
+    let bytes = std::fs::read(path).map_err(|error| StateError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     decode(path, &bytes)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let io = |source| StateError::Io {
+    let io = |error| StateError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();

@@ -29,12 +29,12 @@ const ROUNDS: u64 = 6;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The key file.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (in the message, not chained, so that it is printed once).
+        error: std::io::Error,
     },
     /// Others may read or write the file.
     #[error(
@@ -81,9 +81,9 @@ impl FleetKey {
     /// Reads a key file: refused if others may read or write it, or if it holds fewer than
     /// 16 bytes (a trailing newline or space is not key material).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io {
+        let io = |error| KeyError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         let f = std::fs::File::open(path).map_err(io)?;
         #[cfg(unix)]

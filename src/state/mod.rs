@@ -53,9 +53,9 @@ pub struct Writer {
 impl Writer {
     /// A writer into `dir` (created if missing) for `node` with the fleet `key`.
     pub fn new(dir: &Path, node: &str, key: FleetKey) -> Result<Self, StateError> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
+        std::fs::create_dir_all(dir).map_err(|error| StateError::Io {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -115,12 +115,12 @@ pub enum MergeError {
     #[error(transparent)]
     State(#[from] StateError),
     /// A directory could not be listed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Dir {
         /// The directory.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (in the message, not chained, so that it is printed once).
+        error: std::io::Error,
     },
     /// Nothing to merge.
     #[error("no state files (*{SUFFIX}) in {0}")]
@@ -155,9 +155,9 @@ pub enum MergeError {
 /// `*.dnsobs-state`), sorted by path.
 pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, MergeError> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), MergeError> {
-        let err = |source| MergeError::Dir {
+        let err = |error| MergeError::Dir {
             path: dir.to_owned(),
-            source,
+            error,
         };
         for e in std::fs::read_dir(dir).map_err(err)? {
             let p = e.map_err(err)?.path();

@@ -7,8 +7,10 @@
 //!
 //! With a web configuration ([`web`]): TLS (the handshake bounded by the header read timeout;
 //! a client speaking plain HTTP gets a 400 and no metrics) and basic authentication on every
-//! path (401 with `WWW-Authenticate`). Each connection takes the configuration in force when
-//! it is accepted, so a reload applies to the next connections; refusals are counted.
+//! path (401 with `WWW-Authenticate`). A connection is TLS or not as the configuration in force
+//! when it was accepted says; each request is authenticated against the configuration in force
+//! when it arrives, so a reload's new passwords apply at once, even on kept-alive connections.
+//! Refusals are counted.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -125,7 +127,6 @@ async fn serve(
         let conn = Conn {
             registry: Arc::clone(&registry),
             published: Arc::clone(&published),
-            web: live.current(),
             live: Arc::clone(&live),
             limits,
         };
@@ -136,11 +137,10 @@ async fn serve(
     }
 }
 
-/// What one connection needs: the web configuration is the one in force when it came.
+/// What one connection needs.
 struct Conn {
     registry: Arc<Registry>,
     published: Arc<Published>,
-    web: Option<Arc<Web>>,
     live: Arc<Live>,
     limits: Limits,
 }
@@ -148,7 +148,7 @@ struct Conn {
 impl Conn {
     /// Serves the connection, after a TLS handshake if the web configuration has TLS.
     async fn run(self, stream: TcpStream) {
-        let Some(acceptor) = self.web.as_ref().and_then(|w| w.tls.clone()) else {
+        let Some(acceptor) = self.live.current().and_then(|w| w.tls.clone()) else {
             return self.serve(stream).await;
         };
         let deadline = self.limits.header_read_timeout;
@@ -181,7 +181,8 @@ impl Conn {
     /// The answer to one request: authentication first (every path), then the endpoint; the
     /// configured headers on every answer.
     async fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        let auth = self.web.as_ref().and_then(|w| w.auth.as_ref());
+        let web: Option<Arc<Web>> = self.live.current();
+        let auth = web.as_ref().and_then(|w| w.auth.as_ref());
         let checked = match auth {
             Some(a) => a.check(req.headers().get(AUTHORIZATION)).await,
             None => Ok(()),
@@ -193,7 +194,7 @@ impl Conn {
                 refused(why)
             }
         };
-        for (name, value) in self.web.iter().flat_map(|w| &w.headers) {
+        for (name, value) in web.iter().flat_map(|w| &w.headers) {
             r.headers_mut().insert(name.clone(), value.clone());
         }
         r

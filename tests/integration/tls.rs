@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::util::daemon::{Config, PORT, samples, spawn_here, sum, value};
 use crate::util::netns::{Netns, signal};
-use crate::util::tls::{Answer, Pki, basic, get, hash};
+use crate::util::tls::{Answer, Pki, Session, basic, get, hash};
 use crate::util::{BIN, oracle, pcaps, scratch, wait_for};
 
 const USER: &str = "prometheus";
@@ -284,7 +284,10 @@ fn tls_mutual_auth_refusals_and_sighup_reload() {
         "no client certificate, another CA's"
     );
 
-    // SIGHUP with a new password: the old one is refused, the new one served.
+    // SIGHUP with a new password: the old one is refused, the new one served, also on a
+    // connection kept alive from before the reload.
+    let mut kept = Session::open(&client, port);
+    assert_eq!(kept.get("/healthz", &auth).status, 200);
     let new = "a new password";
     web_yml(&dir, mtls, new);
     signal(pid, libc::SIGHUP);
@@ -294,6 +297,8 @@ fn tls_mutual_auth_refusals_and_sighup_reload() {
     let new_auth = basic(USER, new);
     let a = get(&client, port, "/metrics", &new_auth).expect("scrape");
     assert_eq!(a.status, 200);
+    unauthorized(kept.get("/metrics", &auth));
+    assert_eq!(kept.get("/healthz", &new_auth).status, 200);
     assert_eq!(
         value(&samples(&a.body), "dnsobs_config_last_reload_successful"),
         1.0

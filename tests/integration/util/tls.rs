@@ -185,3 +185,40 @@ pub fn parse(raw: &[u8]) -> Option<Answer> {
 pub fn hash(password: &str) -> String {
     bcrypt::hash(password, 10).expect("bcrypt")
 }
+
+/// A kept-alive HTTPS connection (`localhost` on 127.0.0.1) for several requests.
+pub struct Session(rustls::StreamOwned<rustls::ClientConnection, TcpStream>);
+
+impl Session {
+    /// Connects (the handshake happens with the first request).
+    pub fn open(config: &Arc<ClientConfig>, port: u16) -> Self {
+        let name = ServerName::try_from("localhost").expect("name");
+        let conn = rustls::ClientConnection::new(Arc::clone(config), name).expect("client");
+        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Self(rustls::StreamOwned::new(conn, tcp))
+    }
+
+    /// GET `path` with `extra` header lines on this connection; the answer (its body read by
+    /// its Content-Length).
+    pub fn get(&mut self, path: &str, extra: &str) -> Answer {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n");
+        self.0.write_all(req.as_bytes()).expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.0.read_exact(&mut byte).expect("head");
+            head.push(byte[0]);
+        }
+        let mut a = parse(&head).expect("an HTTP head");
+        let len: usize = a
+            .header("Content-Length")
+            .and_then(|v| v.parse().ok())
+            .expect("Content-Length");
+        let mut body = vec![0u8; len];
+        self.0.read_exact(&mut body).expect("body");
+        a.body = String::from_utf8_lossy(&body).into_owned();
+        a
+    }
+}

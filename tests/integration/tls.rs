@@ -177,8 +177,21 @@ fn tls_invalid_web_configs_are_refused_with_file_key_and_reason() {
     std::fs::remove_file(&web).expect("rm");
     let err = run(&[]);
     assert!(err.contains(&format!("{w}: cannot read")), "{err}");
-    // A web configuration does not lift the loopback rule: the allow stays explicit.
+    // A valid one: check-config says what it configures.
     web_yml(&dir, "", PASSWORD);
+    let toml = dir.join("dnsobs.toml");
+    std::fs::write(&toml, format!("[export]\nweb_config = \"{w}\"\n")).expect("toml");
+    let o = Command::new(BIN)
+        .args(["check-config", toml.to_str().expect("utf-8")])
+        .output()
+        .expect("check-config");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("metrics on 127.0.0.1:10053 over https, 1 user(s))"),
+        "{out}"
+    );
+    // A web configuration does not lift the loopback rule: the allow stays explicit.
     let o = Command::new(BIN)
         .args([
             "run",

@@ -170,6 +170,69 @@ pub struct WriterCounts {
     pub parquet_query_rows_dropped: u64,
 }
 
+/// Counters of the metrics endpoint's security (`[export] web_config`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpCounts {
+    /// Requests refused for want of credentials, by [`AuthFailure`] (index).
+    pub auth_failures: [u64; AuthFailure::ALL.len()],
+    /// TLS connections that never completed their handshake, by [`TlsFailure`] (index).
+    pub tls_failures: [u64; TlsFailure::ALL.len()],
+}
+
+/// Why a request was refused by basic authentication (the label `reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header: 401.
+    Missing = 0,
+    /// Not `Basic` with base64 of `user:password` in UTF-8: 401.
+    Malformed,
+    /// Unknown user or wrong password: 401.
+    Wrong,
+    /// Every password check slot stayed busy (a flood of logins): 503.
+    Busy,
+}
+
+impl AuthFailure {
+    /// Every reason, in label order.
+    pub const ALL: [Self; 4] = [Self::Missing, Self::Malformed, Self::Wrong, Self::Busy];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::Wrong => "wrong",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+/// Why a TLS handshake failed (the label `reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// Not completed within `export.header_read_timeout_seconds` (a stalled client).
+    Timeout = 0,
+    /// The client spoke something other than TLS (plain HTTP gets a 400 and is closed).
+    NotTls,
+    /// Refused by TLS: no shared version or cipher, a client certificate missing or not
+    /// trusted, a broken message, or the client closed.
+    Error,
+}
+
+impl TlsFailure {
+    /// Every reason, in label order.
+    pub const ALL: [Self; 3] = [Self::Timeout, Self::NotTls, Self::Error];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::NotTls => "not_tls",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// The daemon's state beside its counters.
 #[derive(Clone, Debug, Default)]
 pub struct DaemonStatus {
@@ -179,6 +242,8 @@ pub struct DaemonStatus {
     pub dnstap: Option<dnstap::Stats>,
     /// File writers.
     pub writers: WriterCounts,
+    /// The metrics endpoint's authentication and TLS failures.
+    pub http: HttpCounts,
     /// Whether the last configuration (re)load succeeded.
     pub reload_ok: bool,
     /// Time of the last successful (re)load, seconds since the epoch.

@@ -15,8 +15,15 @@ pub fn run(file: &Path) -> anyhow::Result<ExitStatus> {
     } else {
         format!(", dnstap on {}", c.raw.capture.dnstap_socket)
     };
+    let web = match &c.web {
+        None => String::new(),
+        Some(w) => {
+            let users = w.auth.as_ref().map_or(0, |a| a.users());
+            format!(" over {}, {users} user(s)", w.scheme())
+        }
+    };
     println!(
-        "{}: valid ({} interface(s), {} worker(s) each{tap}, metrics on {})",
+        "{}: valid ({} interface(s), {} worker(s) each{tap}, metrics on {}{web})",
         file.display(),
         c.raw.capture.interfaces.len(),
         c.workers,

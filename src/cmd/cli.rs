@@ -42,9 +42,11 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  dnsobs run --config /etc/dnsobs/dnsobs.toml\n",
-        "  dnsobs run --interface eth0 --interface eth1 --listen 127.0.0.1:10053\n\n",
+        "  dnsobs run --interface eth0 --interface eth1 --listen 127.0.0.1:10053\n",
+        "  dnsobs run --config /etc/dnsobs/dnsobs.toml --web-config /etc/dnsobs/web.yml\n\n",
         "Signals: SIGTERM/SIGINT stop capture, log the final counts and exit 0; SIGHUP reloads the\n",
-        "configuration (bpf_filter and log_level apply live; an invalid file keeps the running one).\n",
+        "configuration (bpf_filter, log_level and the web configuration apply live; an invalid file\n",
+        "keeps the running one).\n",
         "Endpoints: GET /metrics (Prometheus text, or OpenMetrics if asked), GET /healthz.\n",
         "Exit status: 0 after SIGTERM/SIGINT; 1 start-up failure (bad config, interface, port in use)."
     ))]
@@ -149,6 +151,10 @@ pub struct RunArgs {
     /// Unix socket to read dnstap Frame Streams on; replaces capture.dnstap_socket.
     #[arg(long, value_name = "PATH")]
     pub dnstap_socket: Option<String>,
+    /// Web configuration of Prometheus exporters (TLS, basic authentication, YAML); replaces
+    /// export.web_config. Re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
 }
 
 /// Output formats of `replay`.

@@ -39,5 +39,8 @@ pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
     if let Some(p) = &args.dnstap_socket {
         raw.capture.dnstap_socket = p.clone();
     }
+    if let Some(p) = &args.web_config {
+        raw.export.web_config = p.display().to_string();
+    }
     raw.validate(&path)
 }

@@ -6,12 +6,14 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use raw::{
     AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, ParquetSection,
     RawConfig, Rssac002Section, StateSection,
 };
 
+use crate::export::web::{Web, WebConfigError};
 use crate::{aggregate, decode};
 
 /// Default metrics address. The Prometheus exporter port range 9100–9999 is fully allocated, so
@@ -49,6 +51,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// The web configuration file (`export.web_config`) cannot be used.
+    #[error("{file}: key `export.web_config`: {source}")]
+    Web {
+        /// The configuration file naming it.
+        file: PathBuf,
+        /// What is wrong in the web configuration (its file, key and reason).
+        source: WebConfigError,
+    },
 }
 
 //------------ Validated -----------------------------------------------------
@@ -66,6 +76,8 @@ pub struct Config {
     pub aggregate: aggregate::Settings,
     /// Parsed listen address.
     pub listen: SocketAddr,
+    /// The web configuration (TLS, basic authentication), loaded and checked.
+    pub web: Option<Arc<Web>>,
     /// Effective BPF filter.
     pub bpf_filter: String,
     /// Effective workers per interface.
@@ -149,7 +161,12 @@ impl Config {
         if n.aggregate != o.aggregate {
             v.push("aggregate");
         }
-        if n.export != o.export {
+        // The web configuration applies live (re-read on every reload).
+        let export = crate::config::ExportSection {
+            web_config: o.export.web_config.clone(),
+            ..n.export.clone()
+        };
+        if export != o.export {
             v.push("export");
         }
         if n.rssac002 != o.rssac002 {
@@ -211,6 +228,57 @@ mod test {
             .unwrap_err()
             .to_string();
         assert!(e.contains("snaplen"), "{e}");
+    }
+
+    #[test]
+    fn web_config_is_loaded_and_its_errors_name_both_files() {
+        let dir = std::env::temp_dir().join(format!("dnsobs-webcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let web = dir.join("web.yml");
+        let toml = |p: &Path| format!("[export]\nweb_config = \"{}\"\n", p.display());
+        // Missing file.
+        let e = check(&toml(&dir.join("none.yml"))).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "t.toml: key `export.web_config`: {}: cannot read",
+                dir.join("none.yml").display()
+            )),
+            "{e}"
+        );
+        // A bad hash, then a relative cert_file missing beside the web configuration.
+        std::fs::write(&web, "basic_auth_users:\n  alice: secret\n").unwrap();
+        let e = check(&toml(&web)).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "{}: key `basic_auth_users.alice`: not a bcrypt hash",
+                web.display()
+            )),
+            "{e}"
+        );
+        std::fs::write(
+            &web,
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
+        )
+        .unwrap();
+        let e = check(&toml(&web)).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "key `tls_server_config.cert_file`: cannot read {}",
+                dir.join("a.crt").display()
+            )),
+            "{e}"
+        );
+        // Users only: plain HTTP with authentication.
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        std::fs::write(&web, format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+        let c = check(&toml(&web)).unwrap();
+        let w = c.web.as_ref().unwrap();
+        assert!(w.tls.is_none());
+        assert_eq!(w.auth.as_ref().map(|a| a.users()), Some(1));
+        // A changed web configuration does not need a restart.
+        let old = check("").unwrap();
+        assert!(c.restart_needed(&old).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -144,8 +144,11 @@ impl Default for AggregateSection {
 pub struct ExportSection {
     /// Address of the HTTP endpoint (`/metrics`, `/healthz`).
     pub listen: String,
-    /// Allow a non-loopback listen address (the endpoint has no authentication).
+    /// Allow a non-loopback listen address.
     pub allow_non_loopback: bool,
+    /// Web configuration file of Prometheus exporters: TLS and basic authentication
+    /// ("" = plain HTTP, no authentication).
+    pub web_config: String,
     /// Concurrent HTTP connections; more are closed at once.
     pub max_connections: usize,
     /// Seconds a client may take to send its request headers.
@@ -205,6 +208,7 @@ impl Default for ExportSection {
         Self {
             listen: DEFAULT_LISTEN.into(),
             allow_non_loopback: false,
+            web_config: String::new(),
             max_connections: 32,
             header_read_timeout_seconds: 5,
             parquet: ParquetSection::default(),

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::aggregate::asn::AsnTable;
 use crate::decode::tunnel::{self, EncapSet};
+use crate::export::web::Web;
 use crate::{aggregate, decode};
 
 impl RawConfig {
@@ -20,7 +21,7 @@ impl RawConfig {
         self.capture.validate(path)?;
         let decode = self.decode.settings(self.decode.validate(path)?);
         let asn_table = self.aggregate.validate(path)?;
-        let listen = self.export.validate(path)?;
+        let (listen, web) = self.export.validate(path)?;
         self.rssac002.validate(path)?;
         self.state.validate(path)?;
         let log_level = self.daemon.validate(path)?;
@@ -34,6 +35,7 @@ impl RawConfig {
             decode,
             aggregate: self.aggregate_settings(asn_table),
             listen,
+            web,
             bpf_filter,
             workers: crate::pipeline::effective_threads(self.capture.workers),
             log_level,
@@ -226,8 +228,9 @@ impl AggregateSection {
 }
 
 impl ExportSection {
-    /// Checks `[export]` and `[export.parquet]`; the listen address.
-    fn validate(&self, file: &Path) -> Result<SocketAddr, ConfigError> {
+    /// Checks `[export]` and `[export.parquet]`; the listen address and the web
+    /// configuration, loaded.
+    fn validate(&self, file: &Path) -> Result<(SocketAddr, Option<Arc<Web>>), ConfigError> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
             invalid(
                 file,
@@ -238,8 +241,8 @@ impl ExportSection {
         let ok = listen.ip().is_loopback() || self.allow_non_loopback;
         ensure(file, ok, "export.listen", || {
             format!(
-                "{listen} is not a loopback address; the endpoint has no authentication, \
-                 set export.allow_non_loopback = true to expose it"
+                "{listen} is not a loopback address; set export.allow_non_loopback = true to \
+                 expose it (with export.web_config for TLS and basic authentication)"
             )
         })?;
         in_range(
@@ -252,7 +255,17 @@ impl ExportSection {
         let header = self.header_read_timeout_seconds;
         in_range(file, "export.header_read_timeout_seconds", header, 1, 300)?;
         self.parquet.validate(file)?;
-        Ok(listen)
+        let web = if self.web_config.is_empty() {
+            None
+        } else {
+            let web =
+                Web::load(Path::new(&self.web_config)).map_err(|source| ConfigError::Web {
+                    file: file.to_owned(),
+                    source,
+                })?;
+            Some(Arc::new(web))
+        };
+        Ok((listen, web))
     }
 }
 

@@ -87,6 +87,7 @@ impl Merger {
             health: self.health.clone(),
             dnstap: self.dnstap.clone(),
             writers: sh.writers(),
+            http: sh.web.counts(),
             reload_ok: sh.reload_ok.load(Ordering::Relaxed),
             reload_time: sh.reload_time.load(Ordering::Relaxed),
             start_time: sh.start_time,

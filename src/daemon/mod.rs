@@ -27,7 +27,7 @@ use crate::aggregate::Aggregate;
 use crate::capture::dnstap::{self, server as tap};
 use crate::capture::live::{Handle, HandleSettings, LiveError};
 use crate::config::Config;
-use crate::export::{http, parquet};
+use crate::export::{http, parquet, web};
 use crate::pipeline::Worker;
 use crate::snapshot::{Input, Published, Snapshot, WriterCounts};
 use merger::{Merger, ParquetOut, RssacOut};
@@ -42,6 +42,8 @@ pub use crate::snapshot::CaptureHealth;
 pub struct Shared {
     /// The latest snapshot, for the HTTP thread.
     pub published: Arc<Published>,
+    /// The web configuration in force (replaced on reload) and the endpoint's refusals.
+    pub web: Arc<web::Live>,
     /// Outcome of the last reload (1 ok, 0 failed).
     pub reload_ok: AtomicBool,
     /// Time of the last successful (re)load, seconds since the epoch.
@@ -73,10 +75,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn new(published: Arc<Published>) -> Self {
+    fn new(published: Arc<Published>, web: Option<Arc<web::Web>>) -> Self {
         let zero = || AtomicU64::new(0);
         Self {
             published,
+            web: Arc::new(web::Live::new(web)),
             reload_ok: AtomicBool::new(true),
             reload_time: AtomicU64::new(now_secs() as u64),
             status_changed: AtomicBool::new(false),
@@ -436,7 +439,31 @@ fn log_start(config: &Config, tap_server: Option<&tap::Server>) {
     if let Some(s) = tap_server {
         info!("dnstap: reading Frame Streams on {}", s.path().display());
     }
-    info!("metrics on http://{}/metrics", config.listen);
+    let scheme = config.web.as_ref().map_or("http", |w| w.scheme());
+    let users = config
+        .web
+        .as_ref()
+        .and_then(|w| w.auth.as_ref())
+        .map_or(0, web::auth::Auth::users);
+    info!(
+        "metrics on {scheme}://{}/metrics ({})",
+        config.listen,
+        if users > 0 {
+            format!("basic authentication, {users} user(s)")
+        } else {
+            "no authentication".to_owned()
+        }
+    );
+    if !config.listen.ip().is_loopback() && (scheme == "http" || users == 0) {
+        warn!(
+            "metrics exposed beyond loopback without {}: see export.web_config",
+            if scheme == "http" {
+                "TLS"
+            } else {
+                "authentication"
+            }
+        );
+    }
 }
 
 /// Logs the final counts of the last published snapshot.
@@ -519,11 +546,15 @@ fn start_http(
         max_connections: config.raw.export.max_connections,
         header_read_timeout: Duration::from_secs(config.raw.export.header_read_timeout_seconds),
     };
-    http::Server::start(listener, Arc::clone(&shared.published), limits).map_err(|error| {
-        StartError::Start {
-            what: "metrics endpoint",
-            error,
-        }
+    http::Server::start(
+        listener,
+        Arc::clone(&shared.published),
+        Arc::clone(&shared.web),
+        limits,
+    )
+    .map_err(|error| StartError::Start {
+        what: "metrics endpoint",
+        error,
     })
 }
 
@@ -556,7 +587,10 @@ pub fn run(
         agg: Aggregate::new(&config.aggregate),
         input: Input::Daemon(Box::default()),
     };
-    let shared = Arc::new(Shared::new(Arc::new(Published::new(empty))));
+    let shared = Arc::new(Shared::new(
+        Arc::new(Published::new(empty)),
+        config.web.clone(),
+    ));
     let (query_export, query_writer) = start_query_export(&config, &shared);
     let has_tap = tap_server.is_some();
     let w = start_workers(

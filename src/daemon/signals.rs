@@ -1,5 +1,6 @@
 //! Signals: SIGTERM and SIGINT stop the daemon; SIGHUP re-reads the configuration, applies
-//! the keys that can change live (BPF filter, log level) and records the outcome.
+//! the keys that can change live (BPF filter, log level, the web configuration, which is read
+//! again from its file) and records the outcome.
 
 use std::sync::atomic::Ordering;
 
@@ -61,6 +62,10 @@ pub(super) fn wait_for_signals(
                 config.raw.capture.bpf_filter = new.raw.capture.bpf_filter;
                 config.log_level = new.log_level;
                 config.raw.daemon.log_level = new.raw.daemon.log_level;
+                // Connections accepted from now on use the web configuration just read.
+                shared.web.set(new.web.clone());
+                config.web = new.web;
+                config.raw.export.web_config = new.raw.export.web_config;
             }
         }
     }

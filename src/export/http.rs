@@ -4,6 +4,13 @@
 //! Abuse limits: a cap on concurrent connections (further ones are closed at once), a timeout
 //! for reading request headers (slowloris), a small header buffer (huge requests get 431),
 //! a whole-connection deadline, and request bodies are never read.
+//!
+//! With a web configuration ([`web`]): TLS (the handshake bounded by the header read timeout;
+//! a client speaking plain HTTP gets a 400 and no metrics) and basic authentication on every
+//! path (401 with `WWW-Authenticate`). A connection is TLS or not as the configuration in force
+//! when it was accepted says; each request is authenticated against the configuration in force
+//! when it arrives, so a reload's new passwords apply at once, even on kept-alive connections.
+//! Refusals are counted.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,16 +19,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::export::prometheus;
-use crate::snapshot::Published;
+use crate::export::web::{Live, Web};
+use crate::snapshot::{AuthFailure, Published, TlsFailure};
 
 /// A whole connection (keep-alive included) may last this long.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
@@ -33,7 +45,7 @@ const MAX_HEAD: usize = 16 << 10;
 pub struct Limits {
     /// Connections served at once; further ones are closed at once.
     pub max_connections: usize,
-    /// Time allowed to read a request's headers.
+    /// Time allowed to read a request's headers, and for a TLS handshake.
     pub header_read_timeout: Duration,
 }
 
@@ -44,10 +56,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves on an already bound listener (bound early so a port in use is a start-up error).
+    /// Serves on an already bound listener (bound early so a port in use is a start-up error),
+    /// with the web configuration in force in `web`.
     pub fn start(
         listener: std::net::TcpListener,
         published: Arc<Published>,
+        web: Arc<Live>,
         limits: Limits,
     ) -> std::io::Result<Self> {
         listener.set_nonblocking(true)?;
@@ -59,7 +73,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("http".into())
             .spawn(move || {
-                rt.block_on(serve(listener, registry, published, limits, rx));
+                rt.block_on(serve(listener, registry, published, web, limits, rx));
             })?;
         Ok(Self {
             stop: Some(tx),
@@ -82,6 +96,7 @@ async fn serve(
     listener: std::net::TcpListener,
     registry: Arc<Registry>,
     published: Arc<Published>,
+    live: Arc<Live>,
     limits: Limits,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -109,21 +124,140 @@ async fn serve(
             drop(stream); // over the connection limit
             continue;
         };
-        let (registry, published) = (Arc::clone(&registry), Arc::clone(&published));
+        let conn = Conn {
+            registry: Arc::clone(&registry),
+            published: Arc::clone(&published),
+            live: Arc::clone(&live),
+            limits,
+        };
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let r = respond(&req, &registry, &published);
-                async move { Ok::<_, Infallible>(r) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(MAX_HEAD)
-                .serve_connection(TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn.run(stream)).await;
             drop(permit);
         });
     }
+}
+
+/// What one connection needs.
+struct Conn {
+    registry: Arc<Registry>,
+    published: Arc<Published>,
+    live: Arc<Live>,
+    limits: Limits,
+}
+
+impl Conn {
+    /// Serves the connection, after a TLS handshake if the web configuration has TLS.
+    async fn run(self, stream: TcpStream) {
+        let Some(acceptor) = self.live.current().and_then(|w| w.tls.clone()) else {
+            return self.serve(stream).await;
+        };
+        let deadline = self.limits.header_read_timeout;
+        match tokio::time::timeout(deadline, handshake(stream, &acceptor)).await {
+            Err(_) => self.live.count_tls(TlsFailure::Timeout),
+            Ok(Err(why)) => self.live.count_tls(why),
+            Ok(Ok(tls)) => self.serve(tls).await,
+        }
+    }
+
+    /// HTTP/1 on `io` until the client closes (or the deadline of the caller).
+    async fn serve<S>(self, io: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = self.limits;
+        let conn = Arc::new(self);
+        let svc = service_fn(move |req| {
+            let conn = Arc::clone(&conn);
+            async move { Ok::<_, Infallible>(conn.answer(&req).await) }
+        });
+        let _ = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(MAX_HEAD)
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
+    }
+
+    /// The answer to one request: authentication first (every path), then the endpoint; the
+    /// configured headers on every answer.
+    async fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let web: Option<Arc<Web>> = self.live.current();
+        let auth = web.as_ref().and_then(|w| w.auth.as_ref());
+        let checked = match auth {
+            Some(a) => a.check(req.headers().get(AUTHORIZATION)).await,
+            None => Ok(()),
+        };
+        let mut r = match checked {
+            Ok(()) => respond(req, &self.registry, &self.published),
+            Err(why) => {
+                self.live.count_auth(why);
+                refused(why)
+            }
+        };
+        for (name, value) in web.iter().flat_map(|w| &w.headers) {
+            r.headers_mut().insert(name.clone(), value.clone());
+        }
+        r
+    }
+}
+
+/// The TLS handshake; a client that opens with anything but a TLS handshake record (plain
+/// HTTP) gets a 400 in plain text and is closed.
+async fn handshake(
+    mut stream: TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, TlsFailure> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await.ok() != Some(1) {
+        return Err(TlsFailure::Error);
+    }
+    if first[0] != 0x16 {
+        refuse_plain(&mut stream).await;
+        return Err(TlsFailure::NotTls);
+    }
+    acceptor.accept(stream).await.map_err(|e| {
+        log::debug!("metrics endpoint: TLS handshake: {e}");
+        TlsFailure::Error
+    })
+}
+
+/// Reads the plain request's head (up to [`MAX_HEAD`]) and answers 400, as Go's servers do.
+async fn refuse_plain(stream: &mut TcpStream) {
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut len = 0;
+    while len < buf.len() {
+        match stream.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => len += n,
+        }
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let body = "Client sent an HTTP request to an HTTPS server.\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// 401 with the challenge, or 503 when every password check slot stayed busy.
+fn refused(why: AuthFailure) -> Response<Full<Bytes>> {
+    if why == AuthFailure::Busy {
+        let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "too many logins, retry\n");
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    }
+    let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    r.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"dnsobs\", charset=\"UTF-8\""),
+    );
+    r
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

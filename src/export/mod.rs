@@ -6,6 +6,7 @@
 //! * [`prometheus`]: the metric families (one table of families, one file per group) that
 //!   `replay --format prometheus` prints and the daemon serves;
 //! * [`http`]: the daemon's `/metrics` and `/healthz` endpoint;
+//! * [`web`]: its web configuration (TLS and basic authentication, the exporters' format);
 //! * [`rssac002`]: the RSSAC002v5 daily YAML documents;
 //! * [`ithi`]: ithitools' CSV;
 //! * [`parquet`]: the per-interval and per-query Parquet tables.
@@ -20,3 +21,4 @@ pub mod parquet;
 pub mod prometheus;
 pub mod report;
 pub mod rssac002;
+pub mod web;

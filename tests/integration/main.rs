@@ -57,3 +57,5 @@ mod caps;
 mod batches;
 // Day state files: anycast instances merged equal the whole capture; refusals.
 mod fleet;
+// Remote scraping over TLS with basic auth (a real Prometheus), mutual TLS, bad clients, reload.
+mod tls;

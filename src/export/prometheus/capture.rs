@@ -1,5 +1,6 @@
 //! The daemon's own state: capture health per interface and worker, file writers, the dnstap
-//! input and configuration reloads. Only a daemon snapshot has these families.
+//! input, configuration reloads and the metrics endpoint's refusals. Only a daemon snapshot
+//! has these families.
 
 use std::fmt;
 
@@ -8,7 +9,9 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::encode::{Labels, by, counters, gauges};
 use super::families as f;
 use crate::capture::dnstap::{MESSAGE_TYPES, Problem, Stats};
-use crate::snapshot::{CaptureHealth, DaemonStatus, WriterCounts};
+use crate::snapshot::{
+    AuthFailure, CaptureHealth, DaemonStatus, HttpCounts, TlsFailure, WriterCounts,
+};
 
 /// Writes the daemon families.
 pub fn encode(d: &DaemonStatus, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
@@ -26,6 +29,25 @@ pub fn encode(d: &DaemonStatus, enc: &mut DescriptorEncoder<'_>) -> fmt::Result 
         enc,
         &f::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
         [(vec![], d.reload_time as f64)],
+    )?;
+    http(&d.http, enc)
+}
+
+/// The endpoint's refusals; the reasons come from fixed tables.
+fn http(h: &HttpCounts, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    counters(
+        enc,
+        &f::HTTP_AUTH_FAILURES,
+        AuthFailure::ALL
+            .iter()
+            .map(|r| (vec![("reason", r.label())], h.auth_failures[*r as usize])),
+    )?;
+    counters(
+        enc,
+        &f::HTTP_TLS_HANDSHAKE_FAILURES,
+        TlsFailure::ALL
+            .iter()
+            .map(|r| (vec![("reason", r.label())], h.tls_failures[*r as usize])),
     )
 }
 

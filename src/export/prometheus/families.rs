@@ -722,6 +722,24 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = family(
     &[],
 );
 
+/// `dnsobs_http_auth_failures`.
+pub const HTTP_AUTH_FAILURES: Family = family(
+    "dnsobs_http_auth_failures",
+    "Requests to the metrics endpoint refused by basic authentication, by reason: missing, malformed and wrong credentials get 401; busy (every password check slot taken) gets 503.",
+    Kind::Counter,
+    false,
+    &["reason"],
+);
+
+/// `dnsobs_http_tls_handshake_failures`.
+pub const HTTP_TLS_HANDSHAKE_FAILURES: Family = family(
+    "dnsobs_http_tls_handshake_failures",
+    "TLS connections to the metrics endpoint closed before their handshake completed, by reason: timeout, not_tls (plain HTTP), error.",
+    Kind::Counter,
+    false,
+    &["reason"],
+);
+
 /// `process_cpu_seconds`.
 pub const PROCESS_CPU_SECONDS: Family = family(
     "process_cpu_seconds",
@@ -856,6 +874,8 @@ pub const ALL: &[&Family] = &[
     &DNSTAP_ERRORS,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,
     &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    &HTTP_AUTH_FAILURES,
+    &HTTP_TLS_HANDSHAKE_FAILURES,
     &PROCESS_CPU_SECONDS,
     &PROCESS_RESIDENT_MEMORY_BYTES,
     &PROCESS_VIRTUAL_MEMORY_BYTES,

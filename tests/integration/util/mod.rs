@@ -1,5 +1,6 @@
 //! Scaffolding shared by the test modules: fixtures and their oracles, scratch directories, the
-//! seeded generator, promtool, test hosts in network namespaces and the daemon run on them.
+//! seeded generator, promtool, test hosts in network namespaces and the daemon run on them,
+//! and TLS (a test PKI and an HTTPS client).
 
 pub mod anycast;
 pub mod codecs;
@@ -9,6 +10,7 @@ pub mod netns;
 pub mod promtool;
 pub mod rng;
 pub mod scratch;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 

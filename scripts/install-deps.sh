@@ -43,6 +43,7 @@ DEPS=(
     "knot-dnsutils    cmd:kdig"
     "strace           cmd:strace"
     "faketime         cmd:faketime pkg:libfaketime"
+    "tshark           cmd:tshark"
 )
 
 # The sbin directories hold `ip`; a non-login root shell may not have them on PATH.
@@ -153,7 +154,7 @@ fi
 # this venv (or from $DNSOBS_PYTHON). Pinned, so every machine reads with the same engines.
 # The interpreter: $DNSOBS_BASE_PYTHON, else pyenv's, else Debian's python3.
 VENV="${DNSOBS_VENV:-/opt/dnsobs-venv}"
-PY_PINS=(duckdb==1.4.4 pyspark==3.5.7)
+PY_PINS=(duckdb==1.4.4 pyspark==3.5.7 mmdb-writer==0.2.7 netaddr==1.3.0 maxminddb==3.2.0)
 venv_ok() {
     "$VENV/bin/python3" - "${PY_PINS[@]}" <<'PY' >/dev/null 2>&1
 import sys

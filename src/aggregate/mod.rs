@@ -7,6 +7,7 @@
 pub mod asn;
 pub mod classify;
 pub mod distinct;
+pub mod geo;
 pub mod hygiene;
 pub mod ithi;
 pub mod latency;
@@ -79,6 +80,10 @@ pub struct Settings {
     pub asn: asn::Settings,
     /// Prefix → ASN table; `None` turns ASN diversity off.
     pub asn_table: Option<std::sync::Arc<asn::AsnTable>>,
+    /// MaxMind DB files (country, AS) and regions; `None` turns the geography off.
+    pub geo: Option<std::sync::Arc<geo::GeoDb>>,
+    /// Geography caps.
+    pub geo_settings: geo::Settings,
     /// Per-interval counters over capture time.
     pub series: series::Settings,
     /// Keep every UTC day's figures apart as well (for day state files): a worker's
@@ -105,6 +110,8 @@ impl Default for Settings {
             ithi: ithi::Settings::default(),
             asn: asn::Settings::default(),
             asn_table: None,
+            geo: None,
+            geo_settings: geo::Settings::default(),
             series: series::Settings::default(),
             per_day: false,
         }
@@ -184,6 +191,8 @@ pub struct Aggregate {
     pub ithi: ithi::Ithi,
     /// ASN diversity; `None` without a configured table (feature off).
     pub asn: Option<asn::Asn>,
+    /// Queries by country, AS and region of their source; `None` without MaxMind DB files.
+    pub geo: Option<geo::Geo>,
     /// Per-interval counters by transport and IP version.
     pub series: series::Series,
     /// With [`Settings::per_day`]: the same figures for each UTC day alone, by day (the
@@ -218,6 +227,10 @@ impl Aggregate {
                 .asn_table
                 .clone()
                 .map(|t| asn::Asn::new(t, &settings.asn)),
+            geo: settings
+                .geo
+                .clone()
+                .map(|db| geo::Geo::new(db, &settings.geo_settings, sketch::process_seed())),
             series: series::Series::new(&settings.series),
             ..Self::empty_scalars()
         }
@@ -254,6 +267,7 @@ impl Aggregate {
         let hygiene = std::mem::replace(&mut self.hygiene, hygiene::Hygiene::placeholder());
         let ithi = std::mem::replace(&mut self.ithi, ithi::Ithi::placeholder());
         let asn = self.asn.take();
+        let geo = self.geo.take();
         let series = std::mem::replace(
             &mut self.series,
             series::Series::new(&series::Settings {
@@ -277,6 +291,7 @@ impl Aggregate {
             hygiene,
             ithi,
             asn,
+            geo,
             series,
             ..Self::empty_scalars()
         };
@@ -291,6 +306,9 @@ impl Aggregate {
         self.ithi.clear();
         if let Some(a) = &mut self.asn {
             a.clear();
+        }
+        if let Some(g) = &mut self.geo {
+            g.clear();
         }
         self.qtypes.fill(0);
         self.qclasses.fill(0);
@@ -348,6 +366,7 @@ impl Aggregate {
             hygiene: hygiene::Hygiene::placeholder(),
             ithi: ithi::Ithi::placeholder(),
             asn: None,
+            geo: None,
             series: series::Series::new(&series::Settings {
                 max_intervals: 0,
                 ..Default::default()
@@ -415,6 +434,9 @@ impl Aggregate {
         if let (Some(a), Some(b)) = (&mut self.asn, &other.asn) {
             a.merge(b);
         }
+        if let (Some(a), Some(b)) = (&mut self.geo, &other.geo) {
+            a.merge(b);
+        }
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;
         self.series.merge(&other.series);
@@ -467,6 +489,9 @@ impl Sink for Aggregate {
         }
         if let Some(a) = &mut self.asn {
             a.observe(ctx, msg);
+        }
+        if let Some(g) = &mut self.geo {
+            g.observe(ctx, msg, skey.as_ref());
         }
         self.topk.observe_hashed(ctx, msg, name, &tk);
         if let Some(k) = &skey {

@@ -279,6 +279,38 @@ pub struct InputArgs {
     /// not read.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<u64>,
+    /// A MaxMind DB country database (GeoIP2/GeoLite2 Country or City, DB-IP, IPinfo): queries
+    /// by the country of their source.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_country: Option<PathBuf>,
+    /// A MaxMind DB AS database (GeoLite2 ASN or the like): queries by the network (AS) of
+    /// their source.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_asn: Option<PathBuf>,
+    /// A named region: NAME=CC,CC,... (ISO 3166 codes; repeatable), counted with the countries.
+    #[arg(long, value_name = "NAME=CC,...", value_parser = parse_region)]
+    pub geo_region: Vec<(String, Vec<String>)>,
+}
+
+/// `--geo-region NAME=CC,CC,...`.
+fn parse_region(s: &str) -> Result<(String, Vec<String>), String> {
+    let (name, codes) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected NAME=CC,CC,..."))?;
+    let codes: Vec<String> = codes
+        .split(',')
+        .map(|c| c.trim().to_ascii_uppercase())
+        .collect();
+    if name.is_empty()
+        || codes
+            .iter()
+            .any(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return Err(format!(
+            "`{s}`: expected NAME=CC,CC,... with two-letter country codes"
+        ));
+    }
+    Ok((name.to_owned(), codes))
 }
 
 /// `--since` / `--until`: ns since the epoch.

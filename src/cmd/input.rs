@@ -15,8 +15,18 @@ impl InputArgs {
     /// encapsulation flags) and the command's aggregation settings; an error if a flag is invalid.
     pub fn pipeline_settings(
         &self,
-        aggregate: crate::aggregate::Settings,
+        mut aggregate: crate::aggregate::Settings,
     ) -> anyhow::Result<pipeline::Settings> {
+        if self.geoip_country.is_some() || self.geoip_asn.is_some() {
+            let db = crate::aggregate::geo::GeoDb::open(
+                self.geoip_country.as_deref(),
+                self.geoip_asn.as_deref(),
+                &self.geo_region,
+            )?;
+            aggregate.geo = Some(std::sync::Arc::new(db));
+        } else if !self.geo_region.is_empty() {
+            anyhow::bail!("--geo-region needs --geoip-country");
+        }
         if self.threads == Some(0) {
             anyhow::bail!("--threads must be at least 1");
         }

@@ -69,6 +69,9 @@ fn send_delta(
     worker.agg.latency.take_pending(&mut agg.latency);
     worker.agg.hygiene.take_table(&mut agg.hygiene);
     worker.agg.ithi.take_cache(&mut agg.ithi);
+    if let (Some(w), Some(a)) = (&mut worker.agg.geo, &mut agg.geo) {
+        w.take_cache(a);
+    }
     let delta = Delta {
         slot,
         agg,
@@ -84,6 +87,9 @@ fn send_delta(
         worker.agg.latency.take_pending(&mut spare.latency);
         worker.agg.hygiene.take_table(&mut spare.hygiene);
         worker.agg.ithi.take_cache(&mut spare.ithi);
+        if let (Some(w), Some(a)) = (&mut worker.agg.geo, &mut spare.geo) {
+            w.take_cache(a);
+        }
         worker.agg.merge(&spare);
     }
 }

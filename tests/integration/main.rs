@@ -57,5 +57,7 @@ mod caps;
 mod batches;
 // Day state files: anycast instances merged equal the whole capture; refusals.
 mod fleet;
+// Geography: countries, ASes and regions from MaxMind DB files vs tshark + MaxMind's reader.
+mod geo;
 // Remote scraping over TLS with basic auth (a real Prometheus), mutual TLS, bad clients, reload.
 mod tls;

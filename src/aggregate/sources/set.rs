@@ -361,6 +361,13 @@ impl<K: Key, V: Copy + Default> KeySet<K, V> {
         refused
     }
 
+    /// Forgets every key, keeping the memory.
+    pub fn clear(&mut self) {
+        self.slots.fill(K::default());
+        self.len = 0;
+        self.zero = false;
+    }
+
     /// Forgets every key; keeps the memory of a small set, frees a large one.
     pub fn release(&mut self) {
         if self.slots.len() > KEEP_SLOTS {

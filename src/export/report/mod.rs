@@ -3,6 +3,7 @@
 //! report (`export::html`) draws the same model.
 
 mod counts;
+mod geo;
 mod model;
 mod sections;
 mod table;

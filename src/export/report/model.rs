@@ -166,6 +166,9 @@ pub struct Report {
     pub resolver_hygiene: Hygiene,
     /// ASN diversity.
     pub asn: Asn,
+    /// Queries by country, AS and region (only with MaxMind DB files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<super::geo::Geo>,
     /// Per-interval counters.
     pub time_series: TimeSeries,
 }
@@ -238,6 +241,7 @@ impl Report {
             ithi: Ithi::new(&a.ithi),
             resolver_hygiene: Hygiene::new(&a.hygiene),
             asn: Asn::new(a.asn.as_ref(), a.topk.k),
+            geo: super::geo::Geo::new(a.geo.as_ref()),
             time_series: TimeSeries::new(&a.series),
         }
     }

@@ -1,0 +1,435 @@
+//! Where the traffic comes from: queries by the country and the network (AS) of their source,
+//! from MaxMind DB files (GeoIP2/GeoLite2 Country and ASN, or the same format from DB-IP or
+//! IPinfo) read through the `maxminddb` crate, and by named regions (groups of countries).
+//!
+//! A source is looked up **once**, when its worker first sees it: the answer (country, AS) is
+//! kept in a per-source cache keyed by the query's source hash (the [`SourceKey`]'s, computed
+//! once per query for every source-keyed figure), a [`KeySet`] whose value slot holds it. The
+//! cache is capped ([`Settings::max_sources`]); when full it is emptied and counted
+//! (`cache_resets`): later sources are looked up again and counted again as new, so
+//! `sources_estimate` becomes an overestimate, flagged by a non-zero reset count.
+//!
+//! HOT PATH: one cache probe per query; a database walk per new source; NXDOMAIN responses
+//! probe the cache with their destination. No allocation but the cache's growth (bounded) and
+//! the AS table's (preallocated to its cap).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use maxminddb::{Reader, geoip2};
+use memmap2::Mmap;
+
+use super::sources::SourceKey;
+use super::sources::set::{Fingerprint, KeySet};
+use crate::decode::{Message, MsgCtx, Transport};
+
+/// Countries: `AA`..`ZZ` by index `26·a + b`; `ZZ` (675) is "unknown" (as in ISO 3166 user
+/// assigned codes, and as DSC and pktvisor report it).
+pub const COUNTRIES: usize = 26 * 26;
+/// Index of `ZZ`.
+pub const UNKNOWN: u16 = (COUNTRIES - 1) as u16;
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct GeoError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// The MaxMind DB files and the regions.
+pub struct GeoDb {
+    country: Option<Reader<Mmap>>,
+    asn: Option<Reader<Mmap>>,
+    /// Named groups of countries, by name.
+    pub regions: Vec<Region>,
+    /// The files, for the report.
+    pub files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A named group of countries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Its name.
+    pub name: String,
+    /// Country indexes in it.
+    pub countries: Vec<u16>,
+}
+
+/// The index of a two-letter country code (`ZZ` for anything else).
+pub fn country_index(code: &str) -> u16 {
+    match code.as_bytes() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            u16::from(a.to_ascii_uppercase() - b'A') * 26 + u16::from(b.to_ascii_uppercase() - b'A')
+        }
+        _ => UNKNOWN,
+    }
+}
+
+/// The code of a country index.
+pub fn country_code(i: u16) -> String {
+    let i = i.min(UNKNOWN);
+    let (a, b) = ((i / 26) as u8, (i % 26) as u8);
+    String::from_utf8(vec![b'A' + a, b'A' + b]).unwrap_or_else(|_| "ZZ".into())
+}
+
+fn open(path: &Path, kind: &str) -> Result<Reader<Mmap>, GeoError> {
+    let err = |reason: String| GeoError {
+        path: path.to_owned(),
+        reason,
+    };
+    // SAFETY: the map is read-only and private to this reader; the file must not be modified
+    // in place while mapped (databases are replaced by renaming a new file over the old one,
+    // as geoipupdate does: the old inode stays mapped until the reader is dropped).
+    let r = unsafe { Reader::open_mmap(path) }.map_err(|e| err(e.to_string()))?;
+    let t = r.metadata().database_type.to_ascii_lowercase();
+    if !t.contains(kind) {
+        return Err(err(format!(
+            "a {} database, where a {kind} database is expected",
+            r.metadata().database_type
+        )));
+    }
+    Ok(r)
+}
+
+impl GeoDb {
+    /// Opens the databases given (a country database must say "Country" or "City" in its
+    /// type, an AS database "ASN"); `regions` are `(name, country codes)`.
+    pub fn open(
+        country_path: Option<&Path>,
+        asn_path: Option<&Path>,
+        regions: &[(String, Vec<String>)],
+    ) -> Result<Self, GeoError> {
+        let country = country_path
+            .map(|p| open(p, "country").or_else(|e| open(p, "city").map_err(|_| e)))
+            .transpose()?;
+        let asn = asn_path.map(|p| open(p, "asn")).transpose()?;
+        let regions = regions
+            .iter()
+            .map(|(name, codes)| Region {
+                name: name.clone(),
+                countries: codes.iter().map(|c| country_index(c)).collect(),
+            })
+            .collect();
+        Ok(Self {
+            country,
+            asn,
+            regions,
+            files: [country_path, asn_path]
+                .into_iter()
+                .flatten()
+                .map(Path::to_owned)
+                .collect(),
+        })
+    }
+
+    /// Whether an AS database is loaded.
+    pub fn has_asn(&self) -> bool {
+        self.asn.is_some()
+    }
+
+    /// Whether a country database is loaded.
+    pub fn has_country(&self) -> bool {
+        self.country.is_some()
+    }
+
+    /// `(country index, AS number)` of an address (`ZZ` and 0 when unknown).
+    pub fn lookup(&self, ip: IpAddr) -> (u16, u32) {
+        let cc = self
+            .country
+            .as_ref()
+            .and_then(|r| r.lookup(ip).ok())
+            .and_then(|l| l.decode::<geoip2::Country<'_>>().ok().flatten())
+            .and_then(|c| c.country.iso_code.map(country_index))
+            .unwrap_or(UNKNOWN);
+        let asn = self
+            .asn
+            .as_ref()
+            .and_then(|r| r.lookup(ip).ok())
+            .and_then(|l| l.decode::<geoip2::Asn<'_>>().ok().flatten())
+            .and_then(|a| a.autonomous_system_number)
+            .unwrap_or(0);
+        (cc, asn)
+    }
+
+    /// The organisation of the AS holding `ip`, if the AS database names one.
+    pub fn organization(&self, ip: IpAddr) -> Option<String> {
+        let r = self.asn.as_ref()?.lookup(ip).ok()?;
+        let a = r.decode::<geoip2::Asn<'_>>().ok().flatten()?;
+        a.autonomous_system_organization.map(str::to_owned)
+    }
+}
+
+//------------ Geo: the per-worker counters ------------------------------------
+
+/// Settings of the per-worker geography counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Sources whose country and AS a worker keeps (then the cache is emptied and counted).
+    pub max_sources: usize,
+    /// ASes counted one by one (the others are summed into `other_asns`).
+    pub max_asns: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_sources: 1 << 21,
+            max_asns: 1 << 16,
+        }
+    }
+}
+
+/// The counters of one country, AS or region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Queries from it.
+    pub queries: u64,
+    /// Queries with the DO bit.
+    pub queries_do: u64,
+    /// Queries with an OPT record.
+    pub queries_edns: u64,
+    /// Queries over TCP.
+    pub queries_tcp: u64,
+    /// Queries over IPv6.
+    pub queries_ipv6: u64,
+    /// NXDOMAIN responses sent to it.
+    pub responses_nxdomain: u64,
+    /// Distinct sources (each source counted by the first worker seeing it; see the module).
+    pub sources_estimate: u64,
+}
+
+impl Counts {
+    /// Adds `o`.
+    pub fn add(&mut self, o: &Self) {
+        self.queries += o.queries;
+        self.queries_do += o.queries_do;
+        self.queries_edns += o.queries_edns;
+        self.queries_tcp += o.queries_tcp;
+        self.queries_ipv6 += o.queries_ipv6;
+        self.responses_nxdomain += o.responses_nxdomain;
+        self.sources_estimate += o.sources_estimate;
+    }
+
+    #[inline]
+    fn query(&mut self, ctx: &MsgCtx, msg: &Message, new: bool) {
+        self.queries += 1;
+        let e = msg.edns;
+        self.queries_edns += u64::from(e.is_some());
+        self.queries_do += u64::from(e.is_some_and(|e| e.dnssec_ok));
+        self.queries_tcp += u64::from(ctx.transport == Transport::Tcp);
+        self.queries_ipv6 += u64::from(ctx.ip_version == 6);
+        self.sources_estimate += u64::from(new);
+    }
+}
+
+/// One AS's counters and an address of it (to name its organisation in reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AsnCounts {
+    /// The counters.
+    pub counts: Counts,
+    /// An address seen in it, and its IP version.
+    pub example: ([u8; 16], u8),
+}
+
+/// Queries by country and AS of their source, for one worker or merged.
+#[derive(Clone, Debug)]
+pub struct Geo {
+    db: Arc<GeoDb>,
+    settings: Settings,
+    /// Source hash → `(country, AS)`.
+    cache: KeySet<Fingerprint, (u16, u32)>,
+    /// Per country index.
+    pub countries: Box<[Counts]>,
+    /// Per AS number (0: unknown), at most `max_asns`.
+    pub asns: HashMap<u32, AsnCounts>,
+    /// The ASes past the cap, summed.
+    pub other_asns: Counts,
+    /// Distinct ASes not counted one by one (each counted once per worker).
+    pub other_asn_count: u64,
+    /// Times the source cache was emptied because it was full.
+    pub cache_resets: u64,
+    /// Database walks (new sources, and NXDOMAIN destinations not in the cache).
+    pub lookups: u64,
+}
+
+impl Geo {
+    /// Empty counters over the shared databases.
+    pub fn new(db: Arc<GeoDb>, settings: &Settings, seed: u64) -> Self {
+        Self {
+            db,
+            settings: *settings,
+            cache: KeySet::new(seed),
+            countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
+            asns: HashMap::with_capacity(settings.max_asns.min(1 << 20)),
+            other_asns: Counts::default(),
+            other_asn_count: 0,
+            cache_resets: 0,
+            lookups: 0,
+        }
+    }
+
+    /// The databases.
+    pub fn db(&self) -> &GeoDb {
+        &self.db
+    }
+
+    fn ip(version: u8, a: &[u8; 16]) -> IpAddr {
+        if version == 6 {
+            IpAddr::from(*a)
+        } else {
+            IpAddr::from([a[0], a[1], a[2], a[3]])
+        }
+    }
+
+    /// `(country, AS, new)` of an address with source hash `hash`: from the cache, else from
+    /// the databases (then cached; `new` says so).
+    #[inline]
+    fn resolve(&mut self, version: u8, addr: &[u8; 16], hash: u64) -> (u16, u32, bool) {
+        let fp = Fingerprint(hash);
+        if let Some(v) = self.cache.value_mut(fp, hash) {
+            return (v.0, v.1, false);
+        }
+        self.lookups += 1;
+        let (cc, asn) = self.db.lookup(Self::ip(version, addr));
+        if self.cache.len() >= self.settings.max_sources {
+            self.cache.clear();
+            self.cache_resets += 1;
+        }
+        let mut left = usize::MAX;
+        self.cache.insert(fp, hash, &mut left);
+        if let Some(v) = self.cache.value_mut(fp, hash) {
+            *v = (cc, asn);
+        }
+        (cc, asn, true)
+    }
+
+    /// The counters of AS `asn` (seen at `addr`), or the summed others past the cap.
+    fn asn(&mut self, asn: u32, version: u8, addr: &[u8; 16], new: bool) -> &mut Counts {
+        let cap = self.settings.max_asns;
+        if !self.asns.contains_key(&asn) && self.asns.len() >= cap {
+            self.other_asn_count += u64::from(new);
+            return &mut self.other_asns;
+        }
+        &mut self
+            .asns
+            .entry(asn)
+            .or_insert(AsnCounts {
+                counts: Counts::default(),
+                example: (*addr, version),
+            })
+            .counts
+    }
+
+    /// Counts a message: a query by its source (`key`, computed once per query), an NXDOMAIN
+    /// response by its destination.
+    #[inline]
+    pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
+        if let Some(k) = key {
+            let (cc, asn, new) = self.resolve(ctx.ip_version, &ctx.src, k.addr_hash);
+            self.countries[usize::from(cc)].query(ctx, msg, new);
+            self.asn(asn, ctx.ip_version, &ctx.src, new)
+                .query(ctx, msg, new);
+        } else if msg.header.qr() && msg.rcode() == 3 {
+            let h = SourceKey::new(ctx.ip_version, &ctx.dst, self.cache.seed()).addr_hash;
+            let fp = Fingerprint(h);
+            // Not cached: a destination is a source only once its own query is counted.
+            let (cc, asn) = match self.cache.value_mut(fp, h) {
+                Some(v) => *v,
+                None => {
+                    self.lookups += 1;
+                    self.db.lookup(Self::ip(ctx.ip_version, &ctx.dst))
+                }
+            };
+            self.countries[usize::from(cc)].responses_nxdomain += 1;
+            self.asn(asn, ctx.ip_version, &ctx.dst, false)
+                .responses_nxdomain += 1;
+        }
+    }
+
+    /// Moves `from`'s source cache into `self` (an O(1) swap): the daemon's worker keeps its
+    /// cache when it hands its counters over, so a source is looked up once, not once per flush.
+    pub fn take_cache(&mut self, from: &mut Self) {
+        std::mem::swap(&mut self.cache, &mut from.cache);
+        from.cache.clear();
+    }
+
+    /// Adds another worker's counters. Its cached sources join this cache, and a source both
+    /// caches hold counts once in `sources_estimate` (exact for a replay's workers; the daemon's
+    /// workers keep their caches, so a source two workers see counts twice there).
+    pub fn merge(&mut self, o: &Self) {
+        for (k, (cc, asn)) in o.cache.iter_values() {
+            if self.cache.contains(k, k.0) {
+                let c = &mut self.countries[usize::from(cc)];
+                c.sources_estimate = c.sources_estimate.saturating_sub(1);
+                let a = match self.asns.get_mut(&asn) {
+                    Some(a) => &mut a.counts,
+                    None => &mut self.other_asns,
+                };
+                a.sources_estimate = a.sources_estimate.saturating_sub(1);
+                continue;
+            }
+            let mut left = usize::MAX;
+            self.cache.insert(k, k.0, &mut left);
+            if let Some(v) = self.cache.value_mut(k, k.0) {
+                *v = (cc, asn);
+            }
+        }
+        for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
+            a.add(b);
+        }
+        for (asn, c) in &o.asns {
+            let cap = self.settings.max_asns;
+            if self.asns.len() >= cap && !self.asns.contains_key(asn) {
+                self.other_asns.add(&c.counts);
+                self.other_asn_count += 1;
+                continue;
+            }
+            self.asns
+                .entry(*asn)
+                .or_insert(AsnCounts {
+                    counts: Counts::default(),
+                    example: c.example,
+                })
+                .counts
+                .add(&c.counts);
+        }
+        self.other_asns.add(&o.other_asns);
+        self.other_asn_count += o.other_asn_count;
+        self.cache_resets += o.cache_resets;
+        self.lookups += o.lookups;
+    }
+
+    /// Zeroes the counters, keeping the cache (the worker's state).
+    pub fn clear(&mut self) {
+        self.countries.fill(Counts::default());
+        self.asns.clear();
+        self.other_asns = Counts::default();
+        self.other_asn_count = 0;
+        self.cache_resets = 0;
+        self.lookups = 0;
+    }
+
+    /// A region's counters: the sum of its countries'.
+    pub fn region(&self, r: &Region) -> Counts {
+        let mut c = Counts::default();
+        for &i in &r.countries {
+            if let Some(x) = self.countries.get(usize::from(i)) {
+                c.add(x);
+            }
+        }
+        c
+    }
+}

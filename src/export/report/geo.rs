@@ -1,0 +1,90 @@
+//! The report's geography section (`geo`): queries by country, AS and region of their source,
+//! present only when MaxMind DB files were given.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::aggregate::geo::{Counts, Geo as GeoCounts, country_code};
+
+/// One AS: its organisation (from the AS database) and its counters.
+#[derive(Clone, Debug, Serialize)]
+pub struct AsnEntry {
+    /// The organisation holding the AS, if the database names one.
+    pub organization: Option<String>,
+    /// The counters.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The geography section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Geo {
+    /// The databases read.
+    pub databases: Vec<String>,
+    /// Every country seen (ISO 3166 codes; `ZZ`: unknown), by code.
+    pub countries: BTreeMap<String, Counts>,
+    /// Every AS seen (`"0"`: unknown) up to the cap, by number.
+    pub asns: BTreeMap<String, AsnEntry>,
+    /// The ASes past the cap, summed.
+    pub other_asns: Counts,
+    /// How many ASes were summed there.
+    pub other_asn_count: u64,
+    /// The configured regions, by name.
+    pub regions: BTreeMap<String, Counts>,
+    /// Times a worker's source cache was full and emptied (non-zero: `sources_estimate` may
+    /// count a source more than once).
+    pub source_cache_resets: u64,
+    /// Database lookups (one per new source, and per NXDOMAIN destination not cached).
+    pub lookups: u64,
+}
+
+impl Geo {
+    /// The section of `g`, if the geography is on.
+    pub fn new(g: Option<&GeoCounts>) -> Option<Self> {
+        let g = g?;
+        let db = g.db();
+        let countries = g
+            .countries
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.queries + c.responses_nxdomain > 0)
+            .map(|(i, c)| (country_code(i as u16), *c))
+            .collect();
+        let asns = g
+            .asns
+            .iter()
+            .map(|(asn, a)| {
+                let ip = if a.example.1 == 6 {
+                    std::net::IpAddr::from(a.example.0)
+                } else {
+                    let b = a.example.0;
+                    std::net::IpAddr::from([b[0], b[1], b[2], b[3]])
+                };
+                let organization = (*asn != 0).then(|| db.organization(ip)).flatten();
+                (
+                    asn.to_string(),
+                    AsnEntry {
+                        organization,
+                        counts: a.counts,
+                    },
+                )
+            })
+            .collect();
+        let regions = db
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), g.region(r)))
+            .collect();
+        Some(Self {
+            databases: db.files.iter().map(|p| p.display().to_string()).collect(),
+            countries,
+            asns,
+            other_asns: g.other_asns,
+            other_asn_count: g.other_asn_count,
+            regions,
+            source_cache_resets: g.cache_resets,
+            lookups: g.lookups,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Geography: queries by country, AS and region of their source from MaxMind DB files, against
+//! an independent path. The databases are written by `scripts/make-test-mmdb.py` with the
+//! `mmdb-writer` package; the expected figures come from `geo_expected.py`: tshark decodes
+//! the capture and MaxMind's Python reader looks the addresses up — no dnsobs code in between.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{BIN, Scratch, cannot_run, pcaps};
+
+/// The venv's Python if it has the MaxMind writer and reader, and tshark is installed.
+fn tools() -> Option<String> {
+    let py = crate::parquet::python()?;
+    let ok = Command::new(&py)
+        .args(["-c", "import mmdb_writer, maxminddb, netaddr"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("tshark").arg("-v").output().is_ok();
+    if !ok {
+        cannot_run(
+            &format!("{py} cannot import mmdb_writer, maxminddb, netaddr, or no tshark"),
+            "no MaxMind writer/reader or tshark: skipping the geography tests",
+        );
+        return None;
+    }
+    Some(py)
+}
+
+fn run_py(py: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(py).args(args).output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The test databases in `dir`: `(country, asn)`.
+fn databases(py: &str, dir: &Path) -> (String, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-mmdb.py");
+    run_py(
+        py,
+        &[
+            script.to_str().expect("utf-8"),
+            dir.to_str().expect("utf-8"),
+        ],
+    );
+    let p = |n: &str| dir.join(n).to_str().expect("utf-8").to_owned();
+    (p("test-country.mmdb"), p("test-asn.mmdb"))
+}
+
+fn dnsobs(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().expect("dnsobs runs")
+}
+
+#[test]
+fn countries_asns_and_regions_equal_an_independent_count() {
+    let Some(py) = tools() else { return };
+    let tmp = Scratch::target("geo");
+    let (country, asn) = databases(&py, &tmp);
+    let expect = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/geo_expected.py");
+    for fixture in ["root-mix-v4v6.pcap", "fragments.pcap", "lt-vlan.pcap"] {
+        let cap = pcaps().join(fixture);
+        let cap = cap.to_str().expect("utf-8");
+        let want: Value = serde_json::from_slice(&run_py(
+            &py,
+            &[expect.to_str().expect("utf-8"), cap, &country, &asn],
+        ))
+        .expect("expected JSON");
+        for threads in ["1", "2"] {
+            let out = dnsobs(&[
+                "replay",
+                "-q",
+                "--format",
+                "json",
+                "--threads",
+                threads,
+                "--geoip-country",
+                &country,
+                "--geoip-asn",
+                &asn,
+                "--geo-region",
+                "LACNIC=AR,BR,CL,MX,UY",
+                "--geo-region",
+                "EU=DE,NL",
+                cap,
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got: Value = serde_json::from_slice(&out.stdout).expect("report");
+            let geo = &got["geo"];
+            let mut asns = geo["asns"].clone();
+            for (_, a) in asns.as_object_mut().expect("asns").iter_mut() {
+                a.as_object_mut().expect("asn").remove("organization");
+            }
+            assert_eq!(
+                geo["countries"], want["countries"],
+                "{fixture} --threads {threads}"
+            );
+            assert_eq!(asns, want["asns"], "{fixture} --threads {threads}");
+            // Every query is somewhere: the countries add up to the report's queries.
+            let sum: u64 = geo["countries"]
+                .as_object()
+                .expect("countries")
+                .values()
+                .map(|c| c["queries"].as_u64().expect("queries"))
+                .sum();
+            assert_eq!(Some(sum), got["queries"].as_u64(), "{fixture}");
+            // A region is the sum of its countries.
+            let lacnic: u64 = ["AR", "BR", "CL", "MX", "UY"]
+                .iter()
+                .filter_map(|c| want["countries"][c]["queries"].as_u64())
+                .sum();
+            assert_eq!(geo["regions"]["LACNIC"]["queries"].as_u64(), Some(lacnic));
+            if fixture == "root-mix-v4v6.pcap" {
+                assert!(lacnic > 4000, "{lacnic}");
+                assert_eq!(geo["asns"]["64500"]["organization"], "Example BR Telecom");
+                assert_eq!(geo["asns"]["64503"]["organization"], Value::Null);
+                assert_eq!(geo["source_cache_resets"], 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_databases_are_refused_with_the_file() {
+    let Some(py) = tools() else { return };
+    let tmp = Scratch::target("geo-bad");
+    let (country, asn) = databases(&py, &tmp);
+    let cap = pcaps().join("root-mix-v4v6.pcap");
+    let cap = cap.to_str().expect("utf-8");
+    let out = dnsobs(&["replay", "--geoip-asn", &country, cap]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("test-country.mmdb") && err.contains("asn database is expected"),
+        "{err}"
+    );
+    let missing = tmp.join("none.mmdb");
+    let out = dnsobs(&[
+        "replay",
+        "--geoip-country",
+        missing.to_str().expect("utf-8"),
+        cap,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("none.mmdb"), "{err}");
+    let junk = tmp.join("junk.mmdb");
+    std::fs::write(&junk, b"not a MaxMind database at all").expect("write");
+    let out = dnsobs(&[
+        "replay",
+        "--geoip-country",
+        junk.to_str().expect("utf-8"),
+        cap,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("junk.mmdb"), "{err}");
+    let out = dnsobs(&["replay", "--geoip-asn", &asn, "--geo-region", "X=BRA", cap]);
+    assert_eq!(out.status.code(), Some(2));
+}

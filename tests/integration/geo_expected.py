@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Expected geography figures of a capture, without dnsobs: tshark decodes every DNS message
+(one per frame here; more is refused) and MaxMind's Python reader (`maxminddb`) looks up the
+source of each query and the destination of each NXDOMAIN response.
+
+    geo_expected.py CAPTURE COUNTRY.mmdb ASN.mmdb  ->  JSON {"countries": …, "asns": …}
+
+Counting rules as in ../shared/tools/oracle.py: a DNS message counts when its transport has port
+53 on one side, no ICMP layer quotes it, and its 12-byte header was dissected.
+"""
+import json
+import subprocess
+import sys
+
+import maxminddb
+
+FIELDS = ["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "udp.dstport",
+          "tcp.srcport", "tcp.dstport", "icmp.type", "icmpv6.type", "dns.count.add_rr",
+          "dns.flags.response", "dns.flags.rcode", "dns.rr.udp_payload_size", "dns.resp.z.do"]
+KEYS = ["queries", "queries_do", "queries_edns", "queries_tcp", "queries_ipv6",
+        "responses_nxdomain", "sources_estimate"]
+
+
+def main():
+    cap, cdb, adb = sys.argv[1:4]
+    cmd = ["tshark", "-n", "-r", cap, "-o", "tcp.desegment_tcp_streams:TRUE",
+           "-o", "dns.desegment_dns_messages:TRUE", "-o", "ip.defragment:TRUE",
+           "-o", "ipv6.defragment:TRUE", "-Y", "dns", "-T", "fields", "-E", "aggregator=;",
+           "-E", "occurrence=f"]
+    for f in FIELDS:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    countries, asns = {}, {}
+    sources = {}
+    with maxminddb.open_database(cdb) as c, maxminddb.open_database(adb) as a:
+        def where(ip):
+            cc = ((c.get(ip) or {}).get("country") or {}).get("iso_code") or "ZZ"
+            asn = (a.get(ip) or {}).get("autonomous_system_number") or 0
+            return cc, str(asn)
+
+        def bump(key, cc, asn, n=1):
+            for table, k in ((countries, cc), (asns, asn)):
+                table.setdefault(k, dict.fromkeys(KEYS, 0))[key] += n
+        for line in out.splitlines():
+            v = dict(zip(FIELDS, line.split("\t")))
+            if v["icmp.type"] or v["icmpv6.type"] or not v["dns.count.add_rr"]:
+                continue
+            tcp = bool(v["tcp.srcport"])
+            ports = (v["tcp.srcport"], v["tcp.dstport"]) if tcp else (v["udp.srcport"], v["udp.dstport"])
+            if "53" not in ports:
+                continue
+            v6 = bool(v["ipv6.src"])
+            src = v["ipv6.src"] if v6 else v["ip.src"]
+            dst = v["ipv6.dst"] if v6 else v["ip.dst"]
+            if v["dns.flags.response"] in ("1", "True"):
+                if v["dns.flags.rcode"] == "3":
+                    bump("responses_nxdomain", *where(dst))
+                continue
+            cc, asn = where(src)
+            bump("queries", cc, asn)
+            edns = bool(v["dns.rr.udp_payload_size"])
+            bump("queries_edns", cc, asn, int(edns))
+            bump("queries_do", cc, asn, int(edns and v["dns.resp.z.do"] in ("1", "True")))
+            bump("queries_tcp", cc, asn, int(tcp))
+            bump("queries_ipv6", cc, asn, int(v6))
+            if src not in sources:
+                sources[src] = (cc, asn)
+                bump("sources_estimate", cc, asn)
+    json.dump({"countries": countries, "asns": asns}, sys.stdout, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -253,8 +253,8 @@ pub struct Geo {
     cache: KeySet<Fingerprint, (u16, u32)>,
     /// Per country index.
     pub countries: Box<[Counts]>,
-    /// Per AS number (0: unknown), at most `max_asns`.
-    pub asns: HashMap<u32, AsnCounts>,
+    /// Per AS number (0: unknown), at most `max_asns` (foldhash: a probe per query).
+    pub asns: HashMap<u32, AsnCounts, foldhash::fast::FixedState>,
     /// The ASes past the cap, summed.
     pub other_asns: Counts,
     /// Distinct ASes not counted one by one (each counted once per worker).
@@ -273,7 +273,10 @@ impl Geo {
             settings: *settings,
             cache: KeySet::new(seed),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
-            asns: HashMap::with_capacity(settings.max_asns.min(1 << 20)),
+            asns: HashMap::with_capacity_and_hasher(
+                settings.max_asns.min(1 << 20),
+                foldhash::fast::FixedState::with_seed(seed),
+            ),
             other_asns: Counts::default(),
             other_asn_count: 0,
             cache_resets: 0,
@@ -291,6 +294,14 @@ impl Geo {
             IpAddr::from(*a)
         } else {
             IpAddr::from([a[0], a[1], a[2], a[3]])
+        }
+    }
+
+    /// Starts loading the cache slot of a query's source (see `Aggregate::message`).
+    #[inline]
+    pub fn prefetch(&self, key: Option<&SourceKey>) {
+        if let Some(k) = key {
+            self.cache.prefetch(k.addr_hash);
         }
     }
 
@@ -370,6 +381,8 @@ impl Geo {
     /// caches hold counts once in `sources_estimate` (exact for a replay's workers; the daemon's
     /// workers keep their caches, so a source two workers see counts twice there).
     pub fn merge(&mut self, o: &Self) {
+        // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
+        self.cache.reserve(o.cache.len());
         for (k, (cc, asn)) in o.cache.iter_values() {
             if self.cache.contains(k, k.0) {
                 let c = &mut self.countries[usize::from(cc)];

@@ -479,6 +479,9 @@ impl Sink for Aggregate {
         self.topk.prefetch(name, &tk);
         // A query's source, keyed and hashed once for every figure keyed by it.
         let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
+        if let Some(g) = &self.geo {
+            g.prefetch(skey.as_ref());
+        }
         self.ind.observe(ctx, msg, name);
         self.rssac002.observe_keyed(ctx, msg, skey.as_ref());
         self.latency.observe_key(ctx, msg, lkey);

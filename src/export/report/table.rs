@@ -61,7 +61,53 @@ pub fn table(r: &Report) -> String {
         &r.malformed_by_reason,
         r.malformed,
     );
+    if let Some(g) = &r.geo {
+        geo(&mut o, g);
+    }
     o
+}
+
+/// Queries by country, region and AS (the first 20 of each by queries), with the DNSSEC-OK,
+/// IPv6 and TCP shares.
+fn geo(o: &mut String, g: &super::geo::Geo) {
+    use crate::aggregate::geo::Counts as C;
+    fn rows<'a>(o: &mut String, title: &str, it: impl Iterator<Item = (String, &'a C)>) {
+        let mut v: Vec<(String, &C)> = it.collect();
+        v.sort_by(|a, b| b.1.queries.cmp(&a.1.queries).then_with(|| a.0.cmp(&b.0)));
+        let _ = writeln!(
+            o,
+            "\n{title:<32} {:>12} {:>9} {:>9} {:>9} {:>9} {:>10}",
+            "queries", "DO", "IPv6", "TCP", "NXDOMAIN", "sources"
+        );
+        for (k, c) in v.iter().take(20) {
+            let _ = writeln!(
+                o,
+                "  {k:<30} {:>12} {} {} {} {:>9} {:>10}",
+                c.queries,
+                pct(c.queries_do, c.queries),
+                pct(c.queries_ipv6, c.queries),
+                pct(c.queries_tcp, c.queries),
+                c.responses_nxdomain,
+                c.sources_estimate
+            );
+        }
+        if v.len() > 20 {
+            let _ = writeln!(o, "  ({} more in the JSON report)", v.len() - 20);
+        }
+    }
+    rows(o, "Countries", g.countries.iter().map(|(k, c)| (k.clone(), c)));
+    rows(o, "Regions", g.regions.iter().map(|(k, c)| (k.clone(), c)));
+    rows(
+        o,
+        "Networks (AS)",
+        g.asns.iter().map(|(k, a)| {
+            let name = match &a.organization {
+                Some(org) => format!("AS{k} {org}"),
+                None => format!("AS{k}"),
+            };
+            (name.chars().take(30).collect(), &a.counts)
+        }),
+    );
 }
 
 /// Title, files, run time and capture span.

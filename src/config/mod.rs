@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use raw::{
-    AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, ParquetSection,
-    RawConfig, Rssac002Section, StateSection,
+    AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, GeoipSection,
+    ParquetSection, RawConfig, Rssac002Section, StateSection,
 };
 
 use crate::export::web::{Web, WebConfigError};
@@ -174,6 +174,9 @@ impl Config {
         }
         if n.state != o.state {
             v.push("state");
+        }
+        if n.geoip != o.geoip {
+            v.push("geoip");
         }
         if n.daemon.user != o.daemon.user {
             v.push("daemon.user");

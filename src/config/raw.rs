@@ -291,6 +291,18 @@ impl Default for StateSection {
     }
 }
 
+/// `[geoip]`: queries by country, AS and region of their source (docs/geo.md).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoipSection {
+    /// MaxMind DB country (or city) database ("" = none).
+    pub country_db: String,
+    /// MaxMind DB AS database ("" = none).
+    pub asn_db: String,
+    /// Named regions: name → ISO 3166 country codes.
+    pub regions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -309,6 +321,8 @@ pub struct RawConfig {
     pub rssac002: Rssac002Section,
     /// `[state]`.
     pub state: StateSection,
+    /// `[geoip]`.
+    pub geoip: GeoipSection,
 }
 
 impl RawConfig {

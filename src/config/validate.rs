@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::{
     AggregateSection, CaptureSection, Config, ConfigError, DaemonSection, DecodeSection,
-    ExportSection, ParquetSection, RawConfig, Rssac002Section, StateSection, default_filter,
+    ExportSection, GeoipSection, ParquetSection, RawConfig, Rssac002Section, StateSection,
+    default_filter,
 };
 use crate::aggregate::asn::AsnTable;
 use crate::decode::tunnel::{self, EncapSet};
@@ -21,6 +22,7 @@ impl RawConfig {
         self.capture.validate(path)?;
         let decode = self.decode.settings(self.decode.validate(path)?);
         let asn_table = self.aggregate.validate(path)?;
+        let geo = self.geoip.load(path)?;
         let (listen, web) = self.export.validate(path)?;
         self.rssac002.validate(path)?;
         self.state.validate(path)?;
@@ -33,7 +35,10 @@ impl RawConfig {
         Ok(Config {
             source: path.to_owned(),
             decode,
-            aggregate: self.aggregate_settings(asn_table),
+            aggregate: aggregate::Settings {
+                geo,
+                ..self.aggregate_settings(asn_table)
+            },
             listen,
             web,
             bpf_filter,
@@ -320,6 +325,45 @@ impl Rssac002Section {
         let sources = self.max_unique_sources;
         in_range(file, "rssac002.max_unique_sources", sources, 1, 1 << 28)?;
         in_range(file, "rssac002.grace_seconds", self.grace_seconds, 1, 3600)
+    }
+}
+
+impl GeoipSection {
+    /// Checks `[geoip]` and opens its databases (`None`: none configured).
+    fn load(&self, file: &Path) -> Result<Option<Arc<aggregate::geo::GeoDb>>, ConfigError> {
+        for (name, codes) in &self.regions {
+            let ok = !name.is_empty()
+                && codes
+                    .iter()
+                    .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()));
+            ensure(file, ok, "geoip.regions", || {
+                format!("region `{name}`: give two-letter ISO 3166 country codes")
+            })?;
+        }
+        let (c, a) = (&self.country_db, &self.asn_db);
+        if c.is_empty() && a.is_empty() {
+            ensure(file, self.regions.is_empty(), "geoip.regions", || {
+                "needs geoip.country_db".into()
+            })?;
+            return Ok(None);
+        }
+        let regions: Vec<(String, Vec<String>)> = self
+            .regions
+            .iter()
+            .map(|(n, cs)| (n.clone(), cs.clone()))
+            .collect();
+        fn path(s: &str) -> Option<&Path> {
+            (!s.is_empty()).then(|| Path::new(s))
+        }
+        let db = aggregate::geo::GeoDb::open(path(c), path(a), &regions).map_err(|e| {
+            let key = if e.path.as_os_str() == c.as_str() {
+                "geoip.country_db"
+            } else {
+                "geoip.asn_db"
+            };
+            invalid(file, key, e.to_string())
+        })?;
+        Ok(Some(Arc::new(db)))
     }
 }
 

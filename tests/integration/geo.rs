@@ -166,3 +166,73 @@ fn bad_databases_are_refused_with_the_file() {
     let out = dnsobs(&["replay", "--geoip-asn", &asn, "--geo-region", "X=BRA", cap]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The daemon with `[geoip]`, fed root-mix live (netns, tcpreplay): the counts per country and
+/// region in `/metrics` equal the replay's.
+#[test]
+fn live_counts_per_country_equal_the_replay() {
+    use crate::util::daemon::{Config, PORT, samples, settled_packets, start_in, value};
+    use crate::util::netns::{Netns, signal};
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let Some(py) = tools() else { return };
+    let tmp = crate::util::scratch::tmp("dnsobs-geo-live");
+    let (country, asn) = databases(&py, &tmp);
+    let cap = pcaps().join("root-mix-v4v6.pcap");
+    let out = dnsobs(&[
+        "replay",
+        "-q",
+        "--format",
+        "json",
+        "--geoip-country",
+        &country,
+        "--geoip-asn",
+        &asn,
+        "--geo-region",
+        "LACNIC=AR,BR,CL,MX",
+        cap.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed: Value = serde_json::from_slice(&out.stdout).expect("report");
+    let config = Config::cap0(2, PORT).sections(&format!(
+        "[geoip]\ncountry_db = \"{country}\"\nasn_db = \"{asn}\"\n\n[geoip.regions]\nLACNIC = [\"AR\", \"BR\", \"CL\", \"MX\"]\n"
+    ));
+    let mut ns = Netns::new("geo");
+    let pid = start_in(&mut ns, &tmp, &config);
+    ns.replay(&cap, 5000);
+    let body = settled_packets(&ns, PORT, 100).expect("packet count settles");
+    let s = samples(&body);
+    let countries = replayed["geo"]["countries"].as_object().expect("countries");
+    assert!(countries.len() >= 5);
+    for (cc, c) in countries {
+        for (family, key) in [
+            ("dnsobs_geo_queries_total", "queries"),
+            ("dnsobs_geo_queries_do_total", "queries_do"),
+            ("dnsobs_geo_queries_edns_total", "queries_edns"),
+            ("dnsobs_geo_queries_tcp_total", "queries_tcp"),
+            ("dnsobs_geo_queries_ipv6_total", "queries_ipv6"),
+            ("dnsobs_geo_nxdomain_responses_total", "responses_nxdomain"),
+        ] {
+            let got = value(&s, &format!("{family}{{country=\"{cc}\"}}"));
+            assert_eq!(Some(got as u64), c[key].as_u64(), "{family} {cc}");
+        }
+    }
+    let lacnic = value(&s, "dnsobs_geo_region_queries_total{region=\"LACNIC\"}");
+    assert_eq!(
+        Some(lacnic as u64),
+        replayed["geo"]["regions"]["LACNIC"]["queries"].as_u64()
+    );
+    let top = value(&s, "dnsobs_geo_top_asn_queries{asn=\"64500\"}");
+    assert_eq!(
+        Some(top as u64),
+        replayed["geo"]["asns"]["64500"]["queries"].as_u64()
+    );
+    signal(pid, libc::SIGTERM);
+    ns.wait(pid, std::time::Duration::from_secs(10))
+        .expect("daemon exits");
+}

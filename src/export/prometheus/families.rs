@@ -506,6 +506,105 @@ pub const ASN_QUERIES: Family = family(
     &["match"],
 );
 
+/// `dnsobs_geo_queries`.
+pub const GEO_QUERIES: Family = family(
+    "dnsobs_geo_queries",
+    "Queries by the country of their source (MaxMind DB; ZZ: unknown).",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_queries_do`.
+pub const GEO_QUERIES_DO: Family = family(
+    "dnsobs_geo_queries_do",
+    "Queries with the DO bit by the country of their source.",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_queries_edns`.
+pub const GEO_QUERIES_EDNS: Family = family(
+    "dnsobs_geo_queries_edns",
+    "Queries with an OPT record by the country of their source.",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_queries_tcp`.
+pub const GEO_QUERIES_TCP: Family = family(
+    "dnsobs_geo_queries_tcp",
+    "Queries over TCP by the country of their source.",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_queries_ipv6`.
+pub const GEO_QUERIES_IPV6: Family = family(
+    "dnsobs_geo_queries_ipv6",
+    "Queries over IPv6 by the country of their source.",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_nxdomain_responses`.
+pub const GEO_NXDOMAIN: Family = family(
+    "dnsobs_geo_nxdomain_responses",
+    "NXDOMAIN responses by the country of their destination.",
+    Kind::Counter,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_sources`.
+pub const GEO_SOURCES: Family = family(
+    "dnsobs_geo_sources",
+    "Distinct query sources by country (each worker's since start).",
+    Kind::Gauge,
+    false,
+    &["country"],
+);
+
+/// `dnsobs_geo_region_queries`.
+pub const GEO_REGION_QUERIES: Family = family(
+    "dnsobs_geo_region_queries",
+    "Queries by configured region of their source.",
+    Kind::Counter,
+    false,
+    &["region"],
+);
+
+/// `dnsobs_geo_region_queries_do`.
+pub const GEO_REGION_QUERIES_DO: Family = family(
+    "dnsobs_geo_region_queries_do",
+    "Queries with the DO bit by configured region of their source.",
+    Kind::Counter,
+    false,
+    &["region"],
+);
+
+/// `dnsobs_geo_region_queries_ipv6`.
+pub const GEO_REGION_QUERIES_IPV6: Family = family(
+    "dnsobs_geo_region_queries_ipv6",
+    "Queries over IPv6 by configured region of their source.",
+    Kind::Counter,
+    false,
+    &["region"],
+);
+
+/// `dnsobs_geo_top_asn_queries`.
+pub const GEO_TOP_ASN_QUERIES: Family = family(
+    "dnsobs_geo_top_asn_queries",
+    "Queries from the top-k source ASes (MaxMind ASN database).",
+    Kind::Gauge,
+    false,
+    &["asn"],
+);
+
 /// `dnsobs_malformed_packets`.
 pub const MALFORMED_PACKETS: Family = family(
     "dnsobs_malformed_packets",
@@ -850,6 +949,17 @@ pub const ALL: &[&Family] = &[
     &UNIQUE_SOURCE_ASNS,
     &TOP_ASN_QUERIES,
     &ASN_QUERIES,
+    &GEO_QUERIES,
+    &GEO_QUERIES_DO,
+    &GEO_QUERIES_EDNS,
+    &GEO_QUERIES_TCP,
+    &GEO_QUERIES_IPV6,
+    &GEO_NXDOMAIN,
+    &GEO_SOURCES,
+    &GEO_REGION_QUERIES,
+    &GEO_REGION_QUERIES_DO,
+    &GEO_REGION_QUERIES_IPV6,
+    &GEO_TOP_ASN_QUERIES,
     &MALFORMED_PACKETS,
     &DECODE_EVENTS,
     &BUILD_INFO,

@@ -17,6 +17,7 @@ pub mod capture;
 pub mod dns;
 pub mod encode;
 pub mod families;
+pub mod geo;
 pub mod indicators;
 pub mod ithi;
 pub mod process;
@@ -60,6 +61,7 @@ pub fn encode_all(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> fmt::Result 
     ithi::encode_ithi(&a.ithi, enc)?;
     ithi::encode_hygiene(&a.hygiene, enc)?;
     ithi::encode_asn(a.asn.as_ref(), a.topk.k, enc)?;
+    geo::encode(a.geo.as_ref(), a.topk.k, enc)?;
     dns::encode_malformed(a, enc)?;
     encode::gauges(
         enc,

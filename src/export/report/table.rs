@@ -95,7 +95,11 @@ fn geo(o: &mut String, g: &super::geo::Geo) {
             let _ = writeln!(o, "  ({} more in the JSON report)", v.len() - 20);
         }
     }
-    rows(o, "Countries", g.countries.iter().map(|(k, c)| (k.clone(), c)));
+    rows(
+        o,
+        "Countries",
+        g.countries.iter().map(|(k, c)| (k.clone(), c)),
+    );
     rows(o, "Regions", g.regions.iter().map(|(k, c)| (k.clone(), c)));
     rows(
         o,

@@ -435,6 +435,15 @@ impl Geo {
         self.lookups = 0;
     }
 
+    /// The countries seen (queries from, or NXDOMAIN responses to), by code.
+    pub fn countries_seen(&self) -> impl Iterator<Item = (String, Counts)> + '_ {
+        self.countries
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.queries + c.responses_nxdomain > 0)
+            .map(|(i, c)| (country_code(i as u16), *c))
+    }
+
     /// A region's counters: the sum of its countries'.
     pub fn region(&self, r: &Region) -> Counts {
         let mut c = Counts::default();

@@ -100,34 +100,25 @@ pub enum StateError {
 /// (`forward`), or undoes that. Sorted, 10^6 random 32-bit pseudonyms are 2-byte gaps instead
 /// of 5-byte varints: the files shrink by about a third (docs/fleet.md).
 fn gaps(s: &mut AggregateState, forward: bool) {
-    fn u32s(v: &mut [u32], forward: bool) {
-        if forward {
-            v.sort_unstable();
-            for i in (1..v.len()).rev() {
-                v[i] -= v[i - 1];
+    macro_rules! gaps {
+        ($v:expr) => {{
+            let v = $v;
+            if forward {
+                v.sort_unstable();
+                for i in (1..v.len()).rev() {
+                    v[i] -= v[i - 1];
+                }
+            } else {
+                for i in 1..v.len() {
+                    v[i] = v[i].wrapping_add(v[i - 1]);
+                }
             }
-        } else {
-            for i in 1..v.len() {
-                v[i] = v[i].wrapping_add(v[i - 1]);
-            }
-        }
-    }
-    fn u64s(v: &mut [u64], forward: bool) {
-        if forward {
-            v.sort_unstable();
-            for i in (1..v.len()).rev() {
-                v[i] -= v[i - 1];
-            }
-        } else {
-            for i in 1..v.len() {
-                v[i] = v[i].wrapping_add(v[i - 1]);
-            }
-        }
+        }};
     }
     for d in &mut s.rssac002.days {
-        u32s(&mut d.sources.v4, forward);
-        u64s(&mut d.sources.v6, forward);
-        u64s(&mut d.sources.v6_64, forward);
+        gaps!(&mut d.sources.v4);
+        gaps!(&mut d.sources.v6);
+        gaps!(&mut d.sources.v6_64);
     }
 }
 

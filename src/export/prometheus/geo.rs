@@ -8,18 +8,12 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counters, gauges};
 use super::families as f;
-use crate::aggregate::geo::{Counts, Geo, country_code};
+use crate::aggregate::geo::{Counts, Geo};
 
 /// Every geography family of `g`; nothing when the geography is off.
 pub fn encode(g: Option<&Geo>, k: usize, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let Some(g) = g else { return Ok(()) };
-    let countries: Vec<(String, Counts)> = g
-        .countries
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.queries + c.responses_nxdomain > 0)
-        .map(|(i, c)| (country_code(i as u16), *c))
-        .collect();
+    let countries: Vec<(String, Counts)> = g.countries_seen().collect();
     let per = |field: fn(&Counts) -> u64| {
         countries
             .iter()

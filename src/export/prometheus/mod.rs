@@ -120,11 +120,15 @@ mod test {
             .collect()
     }
 
-    /// A daemon snapshot with every optional part on: an ASN table, dnstap, one worker.
+    /// A daemon snapshot with every optional part on: an ASN table, the geography (a region,
+    /// no database: every lookup unknown), dnstap, one worker.
     fn everything() -> Snapshot {
         let table = AsnTable::parse("192.0.2.0/24 64496\n").expect("table");
+        let region = [("R".to_owned(), vec!["BR".to_owned()])];
+        let geo = crate::aggregate::geo::GeoDb::open(None, None, &region).expect("no files");
         let settings = Settings {
             asn_table: Some(Arc::new(table)),
+            geo: Some(Arc::new(geo)),
             ..Settings::default()
         };
         let status = DaemonStatus {

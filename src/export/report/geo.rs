@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::aggregate::geo::{Counts, Geo as GeoCounts, country_code};
+use crate::aggregate::geo::{Counts, Geo as GeoCounts};
 
 /// One AS: its organisation (from the AS database) and its counters.
 #[derive(Clone, Debug, Serialize)]
@@ -44,13 +44,7 @@ impl Geo {
     pub fn new(g: Option<&GeoCounts>) -> Option<Self> {
         let g = g?;
         let db = g.db();
-        let countries = g
-            .countries
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.queries + c.responses_nxdomain > 0)
-            .map(|(i, c)| (country_code(i as u16), *c))
-            .collect();
+        let countries = g.countries_seen().collect();
         let asns = g
             .asns
             .iter()

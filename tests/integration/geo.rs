@@ -120,6 +120,32 @@ fn countries_asns_and_regions_equal_an_independent_count() {
             assert_eq!(geo["regions"]["LACNIC"]["queries"].as_u64(), Some(lacnic));
             if fixture == "root-mix-v4v6.pcap" {
                 assert!(lacnic > 4000, "{lacnic}");
+                // The HTML page draws the shares from the same figures.
+                let html = dnsobs(&[
+                    "replay",
+                    "-q",
+                    "--format",
+                    "html",
+                    "--geoip-country",
+                    &country,
+                    "--geoip-asn",
+                    &asn,
+                    "--geo-region",
+                    "LACNIC=AR,BR,CL,MX,UY",
+                    cap,
+                ]);
+                let html = String::from_utf8(html.stdout).expect("utf-8");
+                let br = &want["countries"]["BR"];
+                let (q, d) = (
+                    br["queries"].as_u64().expect("q"),
+                    br["queries_do"].as_u64().expect("do"),
+                );
+                let do_share = format!("{:.1} % of {q}", 100.0 * d as f64 / q as f64);
+                assert!(
+                    html.contains("Where the queries come from"),
+                    "no geography section"
+                );
+                assert!(html.contains(&do_share), "no {do_share} in the page");
                 assert_eq!(geo["asns"]["64500"]["organization"], "Example BR Telecom");
                 assert_eq!(geo["asns"]["64503"]["organization"], Value::Null);
                 assert_eq!(geo["source_cache_resets"], 0);

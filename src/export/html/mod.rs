@@ -8,6 +8,7 @@
 //!
 //! Every string that comes from traffic, paths or keys goes through [`page::escape`].
 
+mod geo;
 mod mixes;
 mod more;
 mod names;
@@ -39,6 +40,7 @@ pub fn html(r: &Report) -> String {
     names::section(&mut p, r);
     mixes::malformed(&mut p, r);
     rssac002::section(&mut p, r);
+    geo::section(&mut p, r);
     more::section(&mut p, r);
     more::provenance(&mut p, r, span_s);
     let _ = write!(

@@ -85,7 +85,8 @@ pub fn country_code(i: u16) -> String {
     String::from_utf8(vec![b'A' + a, b'A' + b]).unwrap_or_else(|_| "ZZ".into())
 }
 
-fn open(path: &Path, kind: &str) -> Result<Reader<Mmap>, GeoError> {
+/// Opens `path`, a database whose type names one of `kinds` (case aside).
+fn open(path: &Path, kinds: &[&str]) -> Result<Reader<Mmap>, GeoError> {
     let err = |reason: String| GeoError {
         path: path.to_owned(),
         reason,
@@ -95,10 +96,11 @@ fn open(path: &Path, kind: &str) -> Result<Reader<Mmap>, GeoError> {
     // as geoipupdate does: the old inode stays mapped until the reader is dropped).
     let r = unsafe { Reader::open_mmap(path) }.map_err(|e| err(e.to_string()))?;
     let t = r.metadata().database_type.to_ascii_lowercase();
-    if !t.contains(kind) {
+    if !kinds.iter().any(|k| t.contains(k)) {
         return Err(err(format!(
-            "a {} database, where a {kind} database is expected",
-            r.metadata().database_type
+            "a {} database, where a {} database is expected",
+            r.metadata().database_type,
+            kinds.join(" or ")
         )));
     }
     Ok(r)
@@ -113,9 +115,9 @@ impl GeoDb {
         regions: &[(String, Vec<String>)],
     ) -> Result<Self, GeoError> {
         let country = country_path
-            .map(|p| open(p, "country").or_else(|e| open(p, "city").map_err(|_| e)))
+            .map(|p| open(p, &["country", "city"]))
             .transpose()?;
-        let asn = asn_path.map(|p| open(p, "asn")).transpose()?;
+        let asn = asn_path.map(|p| open(p, &["asn"])).transpose()?;
         let regions = regions
             .iter()
             .map(|(name, codes)| Region {
@@ -329,19 +331,23 @@ impl Geo {
 
     /// The counters of AS `asn` (seen at `addr`), or the summed others past the cap.
     fn asn(&mut self, asn: u32, version: u8, addr: &[u8; 16], new: bool) -> &mut Counts {
-        let cap = self.settings.max_asns;
-        if !self.asns.contains_key(&asn) && self.asns.len() >= cap {
-            self.other_asn_count += u64::from(new);
-            return &mut self.other_asns;
+        use std::collections::hash_map::Entry;
+        let full = self.asns.len() >= self.settings.max_asns;
+        match self.asns.entry(asn) {
+            Entry::Occupied(e) => &mut e.into_mut().counts,
+            Entry::Vacant(e) if !full => {
+                &mut e
+                    .insert(AsnCounts {
+                        counts: Counts::default(),
+                        example: (*addr, version),
+                    })
+                    .counts
+            }
+            Entry::Vacant(_) => {
+                self.other_asn_count += u64::from(new);
+                &mut self.other_asns
+            }
         }
-        &mut self
-            .asns
-            .entry(asn)
-            .or_insert(AsnCounts {
-                counts: Counts::default(),
-                example: (*addr, version),
-            })
-            .counts
     }
 
     /// Counts a message: a query by its source (`key`, computed once per query), an NXDOMAIN

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Column, ExportError, Open, Values, partition, str_col};
+use super::{Column, ExportError, Open, Values, count, partition, str_col};
 use crate::aggregate::classify::Class;
 use crate::aggregate::rssac002::bin_bounds;
 use crate::aggregate::state::AggregateState;
@@ -190,7 +190,7 @@ pub fn write_day(
     let date = crate::time::date(day);
     let kv = Vec::new;
     let rows = rows(s, day);
-    let mut f = Open::create(
+    let f = Open::create(
         &partition(&root.join("day_counts"), &date, node),
         "part-0.parquet",
         COUNTS_SCHEMA,
@@ -203,19 +203,9 @@ pub fn write_day(
         Column::new(str_col(rows.iter().map(|r| r.transport))),
         Column::new(Values::I32(rows.iter().map(|r| r.ip_version).collect())),
         Column::new(str_col(rows.iter().map(|r| r.key.as_str()))),
-        Column::new(Values::I64(
-            rows.iter()
-                .map(|r| r.value.min(i64::MAX as u64) as i64)
-                .collect(),
-        )),
+        Column::new(Values::I64(rows.iter().map(|r| count(r.value)).collect())),
     ];
-    let counts = match f.row_group(&cols, rows.len()) {
-        Ok(()) => f.finish()?,
-        Err(e) => {
-            f.abandon();
-            return Err(e);
-        }
-    };
+    let counts = f.write_whole(&cols, rows.len())?;
     let (mut days, mut kinds, mut fps) = (Vec::new(), Vec::new(), Vec::new());
     for d in &s.rssac002.days {
         let src = &d.sources;
@@ -235,7 +225,7 @@ pub fn write_day(
             }
         }
     }
-    let mut f = Open::create(
+    let f = Open::create(
         &partition(&root.join("day_sources"), &date, node),
         "part-0.parquet",
         SOURCES_SCHEMA,
@@ -247,12 +237,6 @@ pub fn write_day(
         Column::new(str_col(kinds.iter().copied())),
         Column::new(Values::I64(fps)),
     ];
-    let sources = match f.row_group(&cols, kinds.len()) {
-        Ok(()) => f.finish()?,
-        Err(e) => {
-            f.abandon();
-            return Err(e);
-        }
-    };
+    let sources = f.write_whole(&cols, kinds.len())?;
     Ok(vec![counts, sources])
 }

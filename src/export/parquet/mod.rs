@@ -299,6 +299,18 @@ impl Open {
         Ok(path)
     }
 
+    /// Writes `cols` as the file's one row group and puts the file in place; a failure
+    /// leaves no temporary file behind.
+    fn write_whole(mut self, cols: &[Column], rows: usize) -> Result<PathBuf, ExportError> {
+        match self.row_group(cols, rows) {
+            Ok(()) => self.finish(),
+            Err(e) => {
+                self.abandon();
+                Err(e)
+            }
+        }
+    }
+
     /// Removes the temporary file after a failure.
     fn abandon(self) {
         let _ = std::fs::remove_file(&self.tmp);
@@ -349,7 +361,7 @@ pub fn write_intervals(
                 interval_seconds.to_string(),
             ),
         ];
-        let mut f = Open::create(&dir, &part_name(first), INTERVAL_SCHEMA, kv)?;
+        let f = Open::create(&dir, &part_name(first), INTERVAL_SCHEMA, kv)?;
         let c = |get: fn(&Row) -> u64| {
             Column::new(Values::I64(rows.iter().map(|r| count(get(r))).collect()))
         };
@@ -376,13 +388,7 @@ pub fn write_intervals(
             c(|r| r.counts.query_bytes),
             c(|r| r.counts.response_bytes),
         ];
-        match f.row_group(&cols, rows.len()) {
-            Ok(()) => paths.push(f.finish()?),
-            Err(e) => {
-                f.abandon();
-                return Err(e);
-            }
-        }
+        paths.push(f.write_whole(&cols, rows.len())?);
     }
     Ok(paths)
 }

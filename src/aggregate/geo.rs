@@ -10,7 +10,11 @@
 //! `sources_estimate` becomes an overestimate, flagged by a non-zero reset count.
 //!
 //! HOT PATH: one cache probe per query; a database walk per new source; NXDOMAIN responses
-//! probe the cache with their destination. No allocation but the cache's growth (bounded) and
+//! probe the cache with their destination. The probes are made in batches, as the source sets'
+//! ([`super::ring`]): a message's cache slot (key and value) is prefetched when it enters the
+//! worker's ring and read when it falls out, so the cache misses of a batch overlap (at a root's
+//! spread of sources the cache is far larger than the CPU's). The counters are sums, so the
+//! figures do not depend on the batch size. No allocation but the cache's growth (bounded) and
 //! the AS table's (preallocated to its cap).
 
 use std::collections::HashMap;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use maxminddb::{Reader, geoip2};
 use memmap2::Mmap;
 
+use super::ring::Ring;
 use super::sources::SourceKey;
 use super::sources::set::{Fingerprint, KeySet};
 use crate::decode::{Message, MsgCtx, Transport};
@@ -226,15 +231,35 @@ impl Counts {
     }
 
     #[inline]
-    fn query(&mut self, ctx: &MsgCtx, msg: &Message, new: bool) {
+    fn query(&mut self, item: &Item, new: bool) {
+        let f = |bit: u8| u64::from(item.flags & bit != 0);
         self.queries += 1;
-        let e = msg.edns;
-        self.queries_edns += u64::from(e.is_some());
-        self.queries_do += u64::from(e.is_some_and(|e| e.dnssec_ok));
-        self.queries_tcp += u64::from(ctx.transport == Transport::Tcp);
-        self.queries_ipv6 += u64::from(ctx.ip_version == 6);
+        self.queries_edns += f(EDNS);
+        self.queries_do += f(DO);
+        self.queries_tcp += f(TCP);
+        self.queries_ipv6 += u64::from(item.version == 6);
         self.sources_estimate += u64::from(new);
     }
+}
+
+/// [`Item::flags`]: the query had an OPT record.
+const EDNS: u8 = 1;
+/// The query had the DO bit.
+const DO: u8 = 2;
+/// The query came over TCP.
+const TCP: u8 = 4;
+/// The message is an NXDOMAIN response (counted by its destination).
+const NXDOMAIN: u8 = 8;
+
+/// A message waiting in the ring: what its counters need.
+#[derive(Clone, Copy, Debug, Default)]
+struct Item {
+    /// The source's (query) or destination's (response) hash, as its [`SourceKey`]'s.
+    hash: u64,
+    /// That address (IPv4 in the first 4 bytes).
+    addr: [u8; 16],
+    version: u8,
+    flags: u8,
 }
 
 /// One AS's counters and an address of it (to name its organisation in reports).
@@ -253,6 +278,8 @@ pub struct Geo {
     settings: Settings,
     /// Source hash → `(country, AS)`.
     cache: KeySet<Fingerprint, (u16, u32)>,
+    /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
+    queue: Ring<Item>,
     /// Per country index.
     pub countries: Box<[Counts]>,
     /// Per AS number (0: unknown), at most `max_asns` (foldhash: a probe per query).
@@ -268,12 +295,14 @@ pub struct Geo {
 }
 
 impl Geo {
-    /// Empty counters over the shared databases.
-    pub fn new(db: Arc<GeoDb>, settings: &Settings, seed: u64) -> Self {
+    /// Empty counters over the shared databases, probing the cache in batches of `batch`
+    /// messages (0 or 1: at once).
+    pub fn new(db: Arc<GeoDb>, settings: &Settings, seed: u64, batch: usize) -> Self {
         Self {
             db,
             settings: *settings,
             cache: KeySet::new(seed),
+            queue: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             asns: HashMap::with_capacity_and_hasher(
                 settings.max_asns.min(1 << 20),
@@ -296,14 +325,6 @@ impl Geo {
             IpAddr::from(*a)
         } else {
             IpAddr::from([a[0], a[1], a[2], a[3]])
-        }
-    }
-
-    /// Starts loading the cache slot of a query's source (see `Aggregate::message`).
-    #[inline]
-    pub fn prefetch(&self, key: Option<&SourceKey>) {
-        if let Some(k) = key {
-            self.cache.prefetch(k.addr_hash);
         }
     }
 
@@ -351,34 +372,80 @@ impl Geo {
     }
 
     /// Counts a message: a query by its source (`key`, computed once per query), an NXDOMAIN
-    /// response by its destination.
+    /// response by its destination; at once, or when it leaves the batch.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
-        if let Some(k) = key {
-            let (cc, asn, new) = self.resolve(ctx.ip_version, &ctx.src, k.addr_hash);
-            self.countries[usize::from(cc)].query(ctx, msg, new);
-            self.asn(asn, ctx.ip_version, &ctx.src, new)
-                .query(ctx, msg, new);
+        let (hash, addr, flags) = if let Some(k) = key {
+            let e = msg.edns;
+            let flags = if e.is_some() { EDNS } else { 0 }
+                | if e.is_some_and(|e| e.dnssec_ok) {
+                    DO
+                } else {
+                    0
+                }
+                | if ctx.transport == Transport::Tcp {
+                    TCP
+                } else {
+                    0
+                };
+            (k.addr_hash, ctx.src, flags)
         } else if msg.header.qr() && msg.rcode() == 3 {
             let h = SourceKey::new(ctx.ip_version, &ctx.dst, self.cache.seed()).addr_hash;
-            let fp = Fingerprint(h);
+            (h, ctx.dst, NXDOMAIN)
+        } else {
+            return;
+        };
+        let item = Item {
+            hash,
+            addr,
+            version: ctx.ip_version,
+            flags,
+        };
+        if self.queue.capacity() > 0 {
+            self.cache.prefetch_with_value(hash);
+        }
+        if let Some(old) = self.queue.push(item) {
+            self.apply(&old);
+        }
+    }
+
+    /// Counts a message taken from the ring.
+    #[inline]
+    fn apply(&mut self, item: &Item) {
+        if item.flags & NXDOMAIN == 0 {
+            let (cc, asn, new) = self.resolve(item.version, &item.addr, item.hash);
+            self.countries[usize::from(cc)].query(item, new);
+            self.asn(asn, item.version, &item.addr, new)
+                .query(item, new);
+        } else {
+            let fp = Fingerprint(item.hash);
             // Not cached: a destination is a source only once its own query is counted.
-            let (cc, asn) = match self.cache.value_mut(fp, h) {
+            let (cc, asn) = match self.cache.value_mut(fp, item.hash) {
                 Some(v) => *v,
                 None => {
                     self.lookups += 1;
-                    self.db.lookup(Self::ip(ctx.ip_version, &ctx.dst))
+                    self.db.lookup(Self::ip(item.version, &item.addr))
                 }
             };
             self.countries[usize::from(cc)].responses_nxdomain += 1;
-            self.asn(asn, ctx.ip_version, &ctx.dst, false)
+            self.asn(asn, item.version, &item.addr, false)
                 .responses_nxdomain += 1;
+        }
+    }
+
+    /// Counts every message still in the ring (before the counters are read or handed over).
+    pub fn flush(&mut self) {
+        while let Some(item) = self.queue.pop() {
+            self.apply(&item);
         }
     }
 
     /// Moves `from`'s source cache into `self` (an O(1) swap): the daemon's worker keeps its
     /// cache when it hands its counters over, so a source is looked up once, not once per flush.
     pub fn take_cache(&mut self, from: &mut Self) {
+        // `from`'s queued messages belong to its counters, and to the cache it gives up.
+        from.flush();
+        self.flush();
         std::mem::swap(&mut self.cache, &mut from.cache);
         from.cache.clear();
     }
@@ -429,10 +496,16 @@ impl Geo {
         self.other_asn_count += o.other_asn_count;
         self.cache_resets += o.cache_resets;
         self.lookups += o.lookups;
+        // Messages `o` had not counted yet: counted here, after its cache joined this one.
+        for item in o.queue.iter() {
+            self.apply(item);
+        }
     }
 
-    /// Zeroes the counters, keeping the cache (the worker's state).
+    /// Zeroes the counters, keeping the cache (the worker's state); messages still queued are
+    /// dropped with the counters they belong to.
     pub fn clear(&mut self) {
+        while self.queue.pop().is_some() {}
         self.countries.fill(Counts::default());
         self.asns.clear();
         self.other_asns = Counts::default();

@@ -227,10 +227,14 @@ impl Aggregate {
                 .asn_table
                 .clone()
                 .map(|t| asn::Asn::new(t, &settings.asn)),
-            geo: settings
-                .geo
-                .clone()
-                .map(|db| geo::Geo::new(db, &settings.geo_settings, sketch::process_seed())),
+            geo: settings.geo.clone().map(|db| {
+                geo::Geo::new(
+                    db,
+                    &settings.geo_settings,
+                    sketch::process_seed(),
+                    settings.source_batch,
+                )
+            }),
             series: series::Series::new(&settings.series),
             ..Self::empty_scalars()
         }
@@ -320,6 +324,9 @@ impl Aggregate {
     pub fn flush(&mut self) {
         self.rssac002.flush();
         self.hygiene.flush();
+        if let Some(g) = &mut self.geo {
+            g.flush();
+        }
     }
 
     /// Distinct query sources over the days held (the whole run, for a replay), from the
@@ -479,9 +486,6 @@ impl Sink for Aggregate {
         self.topk.prefetch(name, &tk);
         // A query's source, keyed and hashed once for every figure keyed by it.
         let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
-        if let Some(g) = &self.geo {
-            g.prefetch(skey.as_ref());
-        }
         self.ind.observe(ctx, msg, name);
         self.rssac002.observe_keyed(ctx, msg, skey.as_ref());
         self.latency.observe_key(ctx, msg, lkey);

@@ -8,18 +8,23 @@
 //! (the counts and the overflow must not depend on it).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::flood::{Scenario, generate};
 use crate::util::Scratch;
 
-fn report(path: &Path, threads: usize, batch: usize, cap: usize) -> Value {
+/// The MaxMind DB files of the geography, if any.
+type Geo = Option<Arc<dnsobs::aggregate::geo::GeoDb>>;
+
+fn report(path: &Path, threads: usize, batch: usize, cap: usize, geo: &Geo) -> Value {
     let settings = dnsobs::pipeline::Settings {
         threads,
         aggregate: dnsobs::aggregate::Settings {
             source_batch: batch,
             max_sources: cap,
+            geo: geo.clone(),
             ..Default::default()
         },
         ..Default::default()
@@ -27,17 +32,28 @@ fn report(path: &Path, threads: usize, batch: usize, cap: usize) -> Value {
     let r = dnsobs::pipeline::replay(&[path.to_owned()], &settings).expect("replay");
     let mut j = dnsobs::export::report::json(&r);
     j["dnsobs"] = Value::Null;
+    // Each worker looks up the sources it sees: work done, not a figure of the traffic.
+    if geo.is_some() {
+        assert!(j["geo"]["lookups"].as_u64() > Some(0), "{}", path.display());
+        j["geo"]["lookups"] = Value::Null;
+    }
     j
 }
 
 /// Checks `path`; `per_worker` are the report's keys that may depend on the split.
-fn check(path: &Path, cap: usize, per_worker: &[&str]) {
+fn check(path: &Path, cap: usize, per_worker: &[&str], geo: &Geo) {
     let name = path.display();
     let mut by_threads = Vec::new();
     for threads in [1, 2, 3] {
-        let want = report(path, threads, dnsobs::aggregate::DEFAULT_SOURCE_BATCH, cap);
+        let want = report(
+            path,
+            threads,
+            dnsobs::aggregate::DEFAULT_SOURCE_BATCH,
+            cap,
+            geo,
+        );
         for batch in [0, 1, 2, 7, 64] {
-            let got = report(path, threads, batch, cap);
+            let got = report(path, threads, batch, cap, geo);
             assert!(
                 got == want,
                 "{name}: batch {batch}, {threads} thread(s) differs from the default batch"
@@ -77,6 +93,7 @@ fn fixtures_do_not_depend_on_batch_or_threads() {
             &fixture(f),
             dnsobs::aggregate::sources::DEFAULT_DAY_CAP,
             &["top_k", "resolver_hygiene"],
+            &None,
         );
     }
 }
@@ -87,8 +104,13 @@ fn a_flood_at_the_source_cap_does_not_depend_on_batch_or_threads() {
     let path = dir.join("flood.pcap");
     let c = generate(&path, Scenario::Subdomain, 20_000, 3);
     assert!(c.distinct.iter().all(|&d| d > 3000), "{c:?}");
-    check(&path, 3000, &["top_k", "resolver_hygiene", "latency"]);
-    let j = report(&path, 2, 5, 3000);
+    check(
+        &path,
+        3000,
+        &["top_k", "resolver_hygiene", "latency"],
+        &None,
+    );
+    let j = report(&path, 2, 5, 3000, &None);
     for (v, key) in ["4", "6"].iter().enumerate() {
         assert_eq!(j["unique_query_sources"][key].as_u64(), Some(3000));
         assert_eq!(
@@ -96,4 +118,42 @@ fn a_flood_at_the_source_cap_does_not_depend_on_batch_or_threads() {
             Some(c.distinct[v] - 3000)
         );
     }
+}
+
+/// The geography's counters (by country, AS and region, with their distinct sources) are sums
+/// over the batched cache probes: the same for every batch size and thread count.
+#[test]
+fn geography_does_not_depend_on_batch_or_threads() {
+    let Some(py) = crate::geo::tools() else {
+        return;
+    };
+    let dir = Scratch::tmp("dnsobs-batches-geo");
+    let (country, asn) = crate::geo::databases(&py, &dir);
+    let regions = [("LACNIC".to_owned(), vec!["BR".to_owned(), "AR".to_owned()])];
+    let db = dnsobs::aggregate::geo::GeoDb::open(
+        Some(Path::new(&country)),
+        Some(Path::new(&asn)),
+        &regions,
+    )
+    .expect("databases");
+    let geo = Some(Arc::new(db));
+    let path = fixture("root-mix-v4v6.pcap");
+    check(
+        &path,
+        dnsobs::aggregate::sources::DEFAULT_DAY_CAP,
+        &["top_k", "resolver_hygiene"],
+        &geo,
+    );
+    let j = report(
+        &path,
+        2,
+        5,
+        dnsobs::aggregate::sources::DEFAULT_DAY_CAP,
+        &geo,
+    );
+    let br = &j["geo"]["countries"]["BR"];
+    assert!(
+        br["queries"].as_u64() > Some(0) && br["sources_estimate"].as_u64() > Some(0),
+        "{br}"
+    );
 }

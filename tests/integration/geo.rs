@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::util::{BIN, Scratch, cannot_run, pcaps};
 
 /// The venv's Python if it has the MaxMind writer and reader, and tshark is installed.
-fn tools() -> Option<String> {
+pub(crate) fn tools() -> Option<String> {
     let py = crate::parquet::python()?;
     let ok = Command::new(&py)
         .args(["-c", "import mmdb_writer, maxminddb, netaddr"])
@@ -39,7 +39,7 @@ fn run_py(py: &str, args: &[&str]) -> Vec<u8> {
 }
 
 /// The test databases in `dir`: `(country, asn)`.
-fn databases(py: &str, dir: &Path) -> (String, String) {
+pub(crate) fn databases(py: &str, dir: &Path) -> (String, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-test-mmdb.py");
     run_py(
         py,

@@ -4,6 +4,9 @@
 AS database (type GeoLite2-ASN) over the documentation addresses of the test captures.
 
     make-test-mmdb.py OUTDIR    # writes OUTDIR/test-country.mmdb and OUTDIR/test-asn.mmdb
+    make-test-mmdb.py OUTDIR --moved
+        # the same networks in other countries and ASes (MOVED, AS number + 1000): what the
+        # reload test swaps in
 
 Networks not listed are not in the databases (dnsobs reports them as country ZZ, AS 0).
 """
@@ -25,16 +28,24 @@ NETWORKS = [
     ("2001:db8:1::/48", "NL", 64507, "Example NL"),
 ]
 NAMES = {"BR": "Brazil", "AR": "Argentina", "CL": "Chile", "US": "United States",
-         "DE": "Germany", "JP": "Japan", "MX": "Mexico", "NL": "Netherlands"}
+         "DE": "Germany", "JP": "Japan", "MX": "Mexico", "NL": "Netherlands",
+         "PT": "Portugal", "IT": "Italy", "FR": "France", "CA": "Canada", "AT": "Austria",
+         "KR": "Korea", "ES": "Spain", "BE": "Belgium"}
+# With --moved: each network's country becomes this one.
+MOVED = {"BR": "PT", "AR": "IT", "CL": "FR", "US": "CA", "DE": "AT", "JP": "KR", "MX": "ES",
+         "NL": "BE"}
 
 
 def main():
     out = sys.argv[1]
+    moved = "--moved" in sys.argv[2:]
     country = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-Country",
                          languages=["en"], description={"en": "dnsobs test countries"})
     asn = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-ASN",
                      languages=["en"], description={"en": "dnsobs test ASes"})
     for net, cc, num, org in NETWORKS:
+        if moved:
+            cc, num = MOVED[cc], num + 1000
         country.insert_network(IPSet([net]), {
             "country": {"iso_code": cc, "names": {"en": NAMES[cc]}},
         })

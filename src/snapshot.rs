@@ -246,6 +246,8 @@ pub struct DaemonStatus {
     pub http: HttpCounts,
     /// Whether the last configuration (re)load succeeded.
     pub reload_ok: bool,
+    /// The MaxMind DB files in force and their reloads (`None`: no `[geoip]`).
+    pub geo: Option<crate::aggregate::geo::db::Status>,
     /// Time of the last successful (re)load, seconds since the epoch.
     pub reload_time: u64,
     /// Process start, seconds since the epoch.

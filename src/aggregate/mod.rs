@@ -80,8 +80,9 @@ pub struct Settings {
     pub asn: asn::Settings,
     /// Prefix → ASN table; `None` turns ASN diversity off.
     pub asn_table: Option<std::sync::Arc<asn::AsnTable>>,
-    /// MaxMind DB files (country, AS) and regions; `None` turns the geography off.
-    pub geo: Option<std::sync::Arc<geo::GeoDb>>,
+    /// MaxMind DB files (country, AS) and regions, replaceable while running; `None` turns
+    /// the geography off.
+    pub geo: Option<std::sync::Arc<geo::Live>>,
     /// Geography caps.
     pub geo_settings: geo::Settings,
     /// Per-interval counters over capture time.

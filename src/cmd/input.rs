@@ -23,7 +23,7 @@ impl InputArgs {
                 self.geoip_asn.as_deref(),
                 &self.geo_region,
             )?;
-            aggregate.geo = Some(std::sync::Arc::new(db));
+            aggregate.geo = Some(std::sync::Arc::new(crate::aggregate::geo::Live::new(db)));
         } else if !self.geo_region.is_empty() {
             anyhow::bail!("--geo-region needs --geoip-country");
         }

@@ -292,15 +292,29 @@ impl Default for StateSection {
 }
 
 /// `[geoip]`: queries by country, AS and region of their source (docs/geo.md).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeoipSection {
     /// MaxMind DB country (or city) database ("" = none).
     pub country_db: String,
     /// MaxMind DB AS database ("" = none).
     pub asn_db: String,
+    /// Seconds between two checks of the files on disk (a replaced file is reloaded); 0: only
+    /// on SIGHUP.
+    pub check_seconds: u64,
     /// Named regions: name → ISO 3166 country codes.
     pub regions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for GeoipSection {
+    fn default() -> Self {
+        Self {
+            country_db: String::new(),
+            asn_db: String::new(),
+            check_seconds: 60,
+            regions: Default::default(),
+        }
+    }
 }
 
 /// The whole file.

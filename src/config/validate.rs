@@ -330,7 +330,7 @@ impl Rssac002Section {
 
 impl GeoipSection {
     /// Checks `[geoip]` and opens its databases (`None`: none configured).
-    fn load(&self, file: &Path) -> Result<Option<Arc<aggregate::geo::GeoDb>>, ConfigError> {
+    fn load(&self, file: &Path) -> Result<Option<Arc<aggregate::geo::Live>>, ConfigError> {
         for (name, codes) in &self.regions {
             let ok = !name.is_empty()
                 && codes
@@ -340,6 +340,7 @@ impl GeoipSection {
                 format!("region `{name}`: give two-letter ISO 3166 country codes")
             })?;
         }
+        in_range(file, "geoip.check_seconds", self.check_seconds, 0, 86_400)?;
         let (c, a) = (&self.country_db, &self.asn_db);
         if c.is_empty() && a.is_empty() {
             ensure(file, self.regions.is_empty(), "geoip.regions", || {
@@ -363,7 +364,7 @@ impl GeoipSection {
             };
             invalid(file, key, e.to_string())
         })?;
-        Ok(Some(Arc::new(db)))
+        Ok(Some(Arc::new(aggregate::geo::Live::new(db))))
     }
 }
 

@@ -77,6 +77,8 @@ pub(super) struct Merger {
     pub(super) spare: Option<Arc<Snapshot>>,
     /// The aggregation settings, for a snapshot made from scratch.
     pub(super) settings: crate::aggregate::Settings,
+    /// Time between two checks of the MaxMind DB files on disk (zero: none).
+    pub(super) geo_check: Duration,
 }
 
 impl Merger {
@@ -89,6 +91,11 @@ impl Merger {
             writers: sh.writers(),
             http: sh.web.counts(),
             reload_ok: sh.reload_ok.load(Ordering::Relaxed),
+            geo: self
+                .settings
+                .geo
+                .as_deref()
+                .map(crate::aggregate::geo::Live::status),
             reload_time: sh.reload_time.load(Ordering::Relaxed),
             start_time: sh.start_time,
         };
@@ -117,6 +124,7 @@ impl Merger {
         let mut last_parquet = Instant::now();
         let mut last_state = Instant::now();
         let mut last_publish = Instant::now();
+        let mut last_geo_check = Instant::now();
         let mut dirty = false;
         loop {
             match self.rx.recv_timeout(Duration::from_millis(500)) {
@@ -144,6 +152,15 @@ impl Merger {
             {
                 last_state = Instant::now();
                 state_tick(out, &self.shared);
+            }
+            if let Some(live) = &self.settings.geo
+                && !self.geo_check.is_zero()
+                && last_geo_check.elapsed() >= self.geo_check
+            {
+                last_geo_check = Instant::now();
+                if geo_reload(live, false) {
+                    self.shared.status_changed.store(true, Ordering::Relaxed);
+                }
             }
             let changed = self.shared.status_changed.swap(false, Ordering::Relaxed);
             if changed || (dirty && last_publish.elapsed() >= self.publish_every) {
@@ -188,6 +205,31 @@ impl Merger {
         d.agg.clear();
         if let Some(tx) = self.recycle.get(d.slot) {
             let _ = tx.try_send(d.agg);
+        }
+    }
+}
+
+/// Reloads the MaxMind DB files: every time (`forced`, on SIGHUP), or if one was replaced on
+/// disk. Logs the outcome; true if anything was tried. A file that cannot be opened keeps the
+/// databases in force (the workers never see a half-loaded one).
+pub(super) fn geo_reload(live: &crate::aggregate::geo::Live, forced: bool) -> bool {
+    let r = if forced {
+        live.reload().map(|()| true)
+    } else {
+        live.reload_if_changed()
+    };
+    match r {
+        Ok(false) => false,
+        Ok(true) => {
+            log::info!(
+                "geoip: databases reloaded (generation {})",
+                live.generation()
+            );
+            true
+        }
+        Err(e) => {
+            log::error!("geoip: reload failed, keeping the databases in force: {e}");
+            true
         }
     }
 }

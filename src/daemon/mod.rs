@@ -533,6 +533,7 @@ fn merger(
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
         spare: None,
         settings: config.aggregate.clone(),
+        geo_check: Duration::from_secs(config.raw.geoip.check_seconds),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Signals: SIGTERM and SIGINT stop the daemon; SIGHUP re-reads the configuration, applies
 //! the keys that can change live (BPF filter, log level, the web configuration, which is read
-//! again from its file) and records the outcome.
+//! again from its file) and records the outcome, and opens the MaxMind DB files again.
 
 use std::sync::atomic::Ordering;
 
@@ -30,6 +30,12 @@ pub(super) fn wait_for_signals(
         if sig != SIGHUP {
             info!("signal {sig} received");
             return;
+        }
+        // The MaxMind DB files are opened again whatever the configuration says (their paths
+        // change only with a restart).
+        if let Some(live) = &config.aggregate.geo {
+            super::merger::geo_reload(live, true);
+            shared.status_changed.store(true, Ordering::Relaxed);
         }
         match reload() {
             Err(e) => {

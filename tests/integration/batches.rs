@@ -16,7 +16,7 @@ use crate::flood::{Scenario, generate};
 use crate::util::Scratch;
 
 /// The MaxMind DB files of the geography, if any.
-type Geo = Option<Arc<dnsobs::aggregate::geo::GeoDb>>;
+type Geo = Option<Arc<dnsobs::aggregate::geo::Live>>;
 
 fn report(path: &Path, threads: usize, batch: usize, cap: usize, geo: &Geo) -> Value {
     let settings = dnsobs::pipeline::Settings {
@@ -136,7 +136,7 @@ fn geography_does_not_depend_on_batch_or_threads() {
         &regions,
     )
     .expect("databases");
-    let geo = Some(Arc::new(db));
+    let geo = Some(Arc::new(dnsobs::aggregate::geo::Live::new(db)));
     let path = fixture("root-mix-v4v6.pcap");
     check(
         &path,

@@ -30,6 +30,21 @@ pub fn encode(d: &DaemonStatus, enc: &mut DescriptorEncoder<'_>) -> fmt::Result 
         &f::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
         [(vec![], d.reload_time as f64)],
     )?;
+    if let Some(g) = &d.geo {
+        counters(
+            enc,
+            &f::GEO_DATABASE_RELOADS,
+            [
+                (vec![("result", "ok")], g.reloads),
+                (vec![("result", "error")], g.reload_errors),
+            ],
+        )?;
+        let built = ["country", "asn"]
+            .into_iter()
+            .zip(g.build_epochs)
+            .filter_map(|(db, t)| Some((vec![("database", db)], t? as f64)));
+        gauges(enc, &f::GEO_DATABASE_BUILD_TIMESTAMP_SECONDS, built)?;
+    }
     http(&d.http, enc)
 }
 

@@ -821,6 +821,24 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = family(
     &[],
 );
 
+/// `dnsobs_geo_database_reloads`.
+pub const GEO_DATABASE_RELOADS: Family = family(
+    "dnsobs_geo_database_reloads",
+    "MaxMind DB reloads (SIGHUP, or a file replaced on disk), by result: ok, or error (the databases in force kept).",
+    Kind::Counter,
+    false,
+    &["result"],
+);
+
+/// `dnsobs_geo_database_build_timestamp_seconds`.
+pub const GEO_DATABASE_BUILD_TIMESTAMP_SECONDS: Family = family(
+    "dnsobs_geo_database_build_timestamp_seconds",
+    "When the MaxMind DB in force was built (its metadata), by database: country or asn.",
+    Kind::Gauge,
+    false,
+    &["database"],
+);
+
 /// `dnsobs_http_auth_failures`.
 pub const HTTP_AUTH_FAILURES: Family = family(
     "dnsobs_http_auth_failures",
@@ -984,6 +1002,8 @@ pub const ALL: &[&Family] = &[
     &DNSTAP_ERRORS,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,
     &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    &GEO_DATABASE_RELOADS,
+    &GEO_DATABASE_BUILD_TIMESTAMP_SECONDS,
     &HTTP_AUTH_FAILURES,
     &HTTP_TLS_HANDSHAKE_FAILURES,
     &PROCESS_CPU_SECONDS,

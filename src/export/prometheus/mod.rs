@@ -128,7 +128,7 @@ mod test {
         let geo = crate::aggregate::geo::GeoDb::open(None, None, &region).expect("no files");
         let settings = Settings {
             asn_table: Some(Arc::new(table)),
-            geo: Some(Arc::new(geo)),
+            geo: Some(Arc::new(crate::aggregate::geo::Live::new(geo))),
             ..Settings::default()
         };
         let status = DaemonStatus {

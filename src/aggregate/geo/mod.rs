@@ -17,167 +17,18 @@
 //! figures do not depend on the batch size. No allocation but the cache's growth (bounded) and
 //! the AS table's (preallocated to its cap).
 
+pub mod db;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use maxminddb::{Reader, geoip2};
-use memmap2::Mmap;
+pub use db::{COUNTRIES, GeoDb, GeoError, Live, Region, UNKNOWN, country_code, country_index};
 
 use super::ring::Ring;
 use super::sources::SourceKey;
 use super::sources::set::{Fingerprint, KeySet};
 use crate::decode::{Message, MsgCtx, Transport};
-
-/// Countries: `AA`..`ZZ` by index `26·a + b`; `ZZ` (675) is "unknown" (as in ISO 3166 user
-/// assigned codes, and as DSC and pktvisor report it).
-pub const COUNTRIES: usize = 26 * 26;
-/// Index of `ZZ`.
-pub const UNKNOWN: u16 = (COUNTRIES - 1) as u16;
-
-/// Why a database could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {reason}", path.display())]
-pub struct GeoError {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    pub reason: String,
-}
-
-/// The MaxMind DB files and the regions.
-pub struct GeoDb {
-    country: Option<Reader<Mmap>>,
-    asn: Option<Reader<Mmap>>,
-    /// Named groups of countries, by name.
-    pub regions: Vec<Region>,
-    /// The files, for the report.
-    pub files: Vec<PathBuf>,
-}
-
-impl std::fmt::Debug for GeoDb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeoDb")
-            .field("files", &self.files)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A named group of countries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// Its name.
-    pub name: String,
-    /// Country indexes in it.
-    pub countries: Vec<u16>,
-}
-
-/// The index of a two-letter country code (`ZZ` for anything else).
-pub fn country_index(code: &str) -> u16 {
-    match code.as_bytes() {
-        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-            u16::from(a.to_ascii_uppercase() - b'A') * 26 + u16::from(b.to_ascii_uppercase() - b'A')
-        }
-        _ => UNKNOWN,
-    }
-}
-
-/// The code of a country index.
-pub fn country_code(i: u16) -> String {
-    let i = i.min(UNKNOWN);
-    let (a, b) = ((i / 26) as u8, (i % 26) as u8);
-    String::from_utf8(vec![b'A' + a, b'A' + b]).unwrap_or_else(|_| "ZZ".into())
-}
-
-/// Opens `path`, a database whose type names one of `kinds` (case aside).
-fn open(path: &Path, kinds: &[&str]) -> Result<Reader<Mmap>, GeoError> {
-    let err = |reason: String| GeoError {
-        path: path.to_owned(),
-        reason,
-    };
-    // SAFETY: the map is read-only and private to this reader; the file must not be modified
-    // in place while mapped (databases are replaced by renaming a new file over the old one,
-    // as geoipupdate does: the old inode stays mapped until the reader is dropped).
-    let r = unsafe { Reader::open_mmap(path) }.map_err(|e| err(e.to_string()))?;
-    let t = r.metadata().database_type.to_ascii_lowercase();
-    if !kinds.iter().any(|k| t.contains(k)) {
-        return Err(err(format!(
-            "a {} database, where a {} database is expected",
-            r.metadata().database_type,
-            kinds.join(" or ")
-        )));
-    }
-    Ok(r)
-}
-
-impl GeoDb {
-    /// Opens the databases given (a country database must say "Country" or "City" in its
-    /// type, an AS database "ASN"); `regions` are `(name, country codes)`.
-    pub fn open(
-        country_path: Option<&Path>,
-        asn_path: Option<&Path>,
-        regions: &[(String, Vec<String>)],
-    ) -> Result<Self, GeoError> {
-        let country = country_path
-            .map(|p| open(p, &["country", "city"]))
-            .transpose()?;
-        let asn = asn_path.map(|p| open(p, &["asn"])).transpose()?;
-        let regions = regions
-            .iter()
-            .map(|(name, codes)| Region {
-                name: name.clone(),
-                countries: codes.iter().map(|c| country_index(c)).collect(),
-            })
-            .collect();
-        Ok(Self {
-            country,
-            asn,
-            regions,
-            files: [country_path, asn_path]
-                .into_iter()
-                .flatten()
-                .map(Path::to_owned)
-                .collect(),
-        })
-    }
-
-    /// Whether an AS database is loaded.
-    pub fn has_asn(&self) -> bool {
-        self.asn.is_some()
-    }
-
-    /// Whether a country database is loaded.
-    pub fn has_country(&self) -> bool {
-        self.country.is_some()
-    }
-
-    /// `(country index, AS number)` of an address (`ZZ` and 0 when unknown).
-    pub fn lookup(&self, ip: IpAddr) -> (u16, u32) {
-        let cc = self
-            .country
-            .as_ref()
-            .and_then(|r| r.lookup(ip).ok())
-            .and_then(|l| l.decode::<geoip2::Country<'_>>().ok().flatten())
-            .and_then(|c| c.country.iso_code.map(country_index))
-            .unwrap_or(UNKNOWN);
-        let asn = self
-            .asn
-            .as_ref()
-            .and_then(|r| r.lookup(ip).ok())
-            .and_then(|l| l.decode::<geoip2::Asn<'_>>().ok().flatten())
-            .and_then(|a| a.autonomous_system_number)
-            .unwrap_or(0);
-        (cc, asn)
-    }
-
-    /// The organisation of the AS holding `ip`, if the AS database names one.
-    pub fn organization(&self, ip: IpAddr) -> Option<String> {
-        let r = self.asn.as_ref()?.lookup(ip).ok()?;
-        let a = r.decode::<geoip2::Asn<'_>>().ok().flatten()?;
-        a.autonomous_system_organization.map(str::to_owned)
-    }
-}
 
 //------------ Geo: the per-worker counters ------------------------------------
 
@@ -271,13 +122,24 @@ pub struct AsnCounts {
     pub example: ([u8; 16], u8),
 }
 
+/// A source's country and AS as cached, with the generation of the databases that said so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cached {
+    country: u16,
+    generation: u16,
+    asn: u32,
+}
+
 /// Queries by country and AS of their source, for one worker or merged.
 #[derive(Clone, Debug)]
 pub struct Geo {
+    live: Arc<Live>,
+    /// The databases in force when last checked, and their generation.
     db: Arc<GeoDb>,
+    generation: u32,
     settings: Settings,
-    /// Source hash → `(country, AS)`.
-    cache: KeySet<Fingerprint, (u16, u32)>,
+    /// Source hash → its country and AS.
+    cache: KeySet<Fingerprint, Cached>,
     /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
     queue: Ring<Item>,
     /// Per country index.
@@ -297,9 +159,12 @@ pub struct Geo {
 impl Geo {
     /// Empty counters over the shared databases, probing the cache in batches of `batch`
     /// messages (0 or 1: at once).
-    pub fn new(db: Arc<GeoDb>, settings: &Settings, seed: u64, batch: usize) -> Self {
+    pub fn new(live: Arc<Live>, settings: &Settings, seed: u64, batch: usize) -> Self {
+        let (db, generation) = live.current();
         Self {
+            live,
             db,
+            generation,
             settings: *settings,
             cache: KeySet::new(seed),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
@@ -315,9 +180,14 @@ impl Geo {
         }
     }
 
-    /// The databases.
+    /// The databases (as of the last message counted).
     pub fn db(&self) -> &GeoDb {
         &self.db
+    }
+
+    /// The databases' slot (for their reload counters).
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     fn ip(version: u8, a: &[u8; 16]) -> IpAddr {
@@ -329,15 +199,26 @@ impl Geo {
     }
 
     /// `(country, AS, new)` of an address with source hash `hash`: from the cache, else from
-    /// the databases (then cached; `new` says so).
+    /// the databases (then cached; `new` says so). An entry cached before a reload is looked up
+    /// again (the source is not new).
     #[inline]
     fn resolve(&mut self, version: u8, addr: &[u8; 16], hash: u64) -> (u16, u32, bool) {
         let fp = Fingerprint(hash);
+        let generation = self.generation as u16;
         if let Some(v) = self.cache.value_mut(fp, hash) {
-            return (v.0, v.1, false);
+            if v.generation != generation {
+                let (country, asn) = self.db.lookup(Self::ip(version, addr));
+                *v = Cached {
+                    country,
+                    generation,
+                    asn,
+                };
+                self.lookups += 1;
+            }
+            return (v.country, v.asn, false);
         }
         self.lookups += 1;
-        let (cc, asn) = self.db.lookup(Self::ip(version, addr));
+        let (country, asn) = self.db.lookup(Self::ip(version, addr));
         if self.cache.len() >= self.settings.max_sources {
             self.cache.clear();
             self.cache_resets += 1;
@@ -345,9 +226,13 @@ impl Geo {
         let mut left = usize::MAX;
         self.cache.insert(fp, hash, &mut left);
         if let Some(v) = self.cache.value_mut(fp, hash) {
-            *v = (cc, asn);
+            *v = Cached {
+                country,
+                generation,
+                asn,
+            };
         }
-        (cc, asn, true)
+        (country, asn, true)
     }
 
     /// The counters of AS `asn` (seen at `addr`), or the summed others past the cap.
@@ -375,6 +260,9 @@ impl Geo {
     /// response by its destination; at once, or when it leaves the batch.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
+        if self.live.generation() != self.generation {
+            (self.db, self.generation) = self.live.current();
+        }
         let (hash, addr, flags) = if let Some(k) = key {
             let e = msg.edns;
             let flags = if e.is_some() { EDNS } else { 0 }
@@ -420,9 +308,10 @@ impl Geo {
         } else {
             let fp = Fingerprint(item.hash);
             // Not cached: a destination is a source only once its own query is counted.
+            let generation = self.generation as u16;
             let (cc, asn) = match self.cache.value_mut(fp, item.hash) {
-                Some(v) => *v,
-                None => {
+                Some(v) if v.generation == generation => (v.country, v.asn),
+                _ => {
                     self.lookups += 1;
                     self.db.lookup(Self::ip(item.version, &item.addr))
                 }
@@ -456,7 +345,8 @@ impl Geo {
     pub fn merge(&mut self, o: &Self) {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
         self.cache.reserve(o.cache.len());
-        for (k, (cc, asn)) in o.cache.iter_values() {
+        for (k, v) in o.cache.iter_values() {
+            let (cc, asn) = (v.country, v.asn);
             if self.cache.contains(k, k.0) {
                 let c = &mut self.countries[usize::from(cc)];
                 c.sources_estimate = c.sources_estimate.saturating_sub(1);
@@ -469,8 +359,8 @@ impl Geo {
             }
             let mut left = usize::MAX;
             self.cache.insert(k, k.0, &mut left);
-            if let Some(v) = self.cache.value_mut(k, k.0) {
-                *v = (cc, asn);
+            if let Some(slot) = self.cache.value_mut(k, k.0) {
+                *slot = v;
             }
         }
         for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {

@@ -82,6 +82,8 @@ pub struct AggregateState {
     pub series: SeriesState,
     /// ASN diversity, with an ASN table.
     pub asn: Option<AsnState>,
+    /// Geography, with MaxMind DB files.
+    pub geo: Option<super::geo::state::GeoState>,
 }
 
 fn sparse(v: &[u64]) -> Vec<(u32, u64)> {
@@ -191,6 +193,7 @@ impl Aggregate {
                 late_messages: self.series.late_messages,
             },
             asn: self.asn.as_ref().map(Asn::state),
+            geo: self.geo.as_mut().map(super::geo::Geo::state),
         }
     }
 
@@ -286,6 +289,14 @@ impl Aggregate {
             self.asn
                 .get_or_insert_with(|| Asn::for_state(a))
                 .merge_state(a)?;
+        }
+        if let Some(g) = &s.geo {
+            if self.geo.is_none() {
+                self.geo = Some(super::geo::Geo::for_state(g, self.seed)?);
+            }
+            if let Some(mine) = &mut self.geo {
+                mine.merge_state(g)?;
+            }
         }
         Ok(())
     }

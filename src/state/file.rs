@@ -24,7 +24,7 @@ use crate::aggregate::state::AggregateState;
 /// First bytes of every state file.
 pub const MAGIC: &[u8; 8] = b"DNSOBSst";
 /// The format version written and the only one read.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// Header bytes.
 const HEADER: usize = 32;
 /// zstd level: the payload is mostly sorted-free integers; 3 is fast and within a few percent
@@ -119,6 +119,19 @@ fn gaps(s: &mut AggregateState, forward: bool) {
         gaps!(&mut d.sources.v4);
         gaps!(&mut d.sources.v6);
         gaps!(&mut d.sources.v6_64);
+    }
+    if let Some(g) = &mut s.geo {
+        let v = &mut g.sources;
+        if forward {
+            v.sort_unstable();
+            for i in (1..v.len()).rev() {
+                v[i].0 -= v[i - 1].0;
+            }
+        } else {
+            for i in 1..v.len() {
+                v[i].0 = v[i].0.wrapping_add(v[i - 1].0);
+            }
+        }
     }
 }
 

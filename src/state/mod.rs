@@ -38,6 +38,11 @@ pub fn pseudonymise(s: &mut AggregateState, key: &FleetKey) {
         src.v6_64.iter_mut().for_each(|p| *p = key.ipv6_64(*p));
         // The file sorts the lists: they do not tell the order the sets held them in.
     }
+    // The geography's cached sources are keyed by their hash: pseudonymised the same way (a
+    // bijection of 64-bit values, so sources stay distinct and match across instances).
+    if let Some(g) = &mut s.geo {
+        g.sources.iter_mut().for_each(|e| e.0 = key.ipv6(e.0));
+    }
 }
 
 /// Writes day state files for one node.

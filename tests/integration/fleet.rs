@@ -44,7 +44,19 @@ fn key(dir: &Path, material: &[u8]) -> PathBuf {
 
 /// Replays `capture` as node `node`, writing its day states into `states`; the JSON report.
 fn replay(capture: &Path, node: &str, states: &Path, key: &Path, threads: &str) -> Value {
-    json(&run(&[
+    replay_with(capture, node, states, key, threads, &[])
+}
+
+/// [`replay`] with more flags.
+fn replay_with(
+    capture: &Path,
+    node: &str,
+    states: &Path,
+    key: &Path,
+    threads: &str,
+    more: &[&str],
+) -> Value {
+    let args = [
         "replay",
         "-q",
         "--format",
@@ -58,7 +70,8 @@ fn replay(capture: &Path, node: &str, states: &Path, key: &Path, threads: &str) 
         "--state-key",
         key.to_str().expect("utf-8"),
         capture.to_str().expect("utf-8"),
-    ]))
+    ];
+    json(&run(&[&args[..], more].concat()))
 }
 
 /// Every leaf of a JSON value by path.
@@ -565,4 +578,106 @@ fn asn_diversity_merges_through_states() {
         (w.distinct(), w.matched, w.unmatched)
     );
     assert_eq!(m.top(10), w.top(10));
+}
+
+/// The geography through day states: three instances, each replayed alone with the MaxMind DB
+/// files, merged = the whole capture's `geo` section (every country, AS with its organisation,
+/// region; distinct sources per country and AS counted once although the flows of a source
+/// reach several instances), but for `lookups` (work done by each instance).
+#[test]
+fn geography_merges_into_the_whole() {
+    let Some(py) = crate::geo::tools() else {
+        return;
+    };
+    let tmp = Scratch::target("fleet-geo");
+    let (country, asn) = crate::geo::databases(&py, &tmp);
+    let geo = [
+        "--geoip-country",
+        &country,
+        "--geoip-asn",
+        &asn,
+        "--geo-region",
+        "LACNIC=AR,BR,CL,MX",
+    ];
+    let k = key(&tmp, b"fleet key for the geography test");
+    let capture = pcaps().join("root-mix-v4v6.pcap");
+    let parts = anycast::split(&capture, 3, &tmp);
+    let states = tmp.join("states");
+    let tables = tmp.join("tables");
+    let more = [
+        &geo[..],
+        &["--state-parquet", tables.to_str().expect("utf-8")],
+    ]
+    .concat();
+    let per: Vec<Value> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| replay_with(p, &format!("inst{i}"), &states, &k, "2", &more))
+        .collect();
+    let whole = replay_with(&capture, "whole", &tmp.join("whole"), &k, "2", &geo);
+    let merged = json(&run(&[
+        "merge",
+        "--format",
+        "json",
+        states.to_str().expect("utf-8"),
+    ]));
+    let (mut w, mut m) = (whole["geo"].clone(), merged["geo"].clone());
+    for g in [&mut w, &mut m] {
+        g["lookups"] = Value::Null;
+    }
+    assert!(
+        w["countries"]["BR"]["sources_estimate"].as_u64() > Some(1),
+        "{w}"
+    );
+    assert_eq!(m, w, "merged geography ≠ the whole capture's");
+    // The instances' own distinct sources add up to more: some sources reached two.
+    let summed: u64 = per
+        .iter()
+        .map(|r| {
+            r["geo"]["countries"].as_object().map_or(0, |c| {
+                c.values()
+                    .map(|c| c["sources_estimate"].as_u64().unwrap_or(0))
+                    .sum()
+            })
+        })
+        .sum();
+    let whole_sources: u64 = w["countries"]
+        .as_object()
+        .expect("countries")
+        .values()
+        .map(|c| c["sources_estimate"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(summed > whole_sources, "{summed} vs {whole_sources}");
+    // The fleet table, summed over the nodes by DuckDB: the whole capture's queries per country.
+    let Some(py) = crate::parquet::python() else {
+        return;
+    };
+    let sql = format!(
+        "import duckdb, json; print(json.dumps(dict(duckdb.sql(\"select key, sum(value)::BIGINT \
+         from read_parquet('{}/day_counts/*/*/*.parquet', hive_partitioning=true) \
+         where metric = 'geo_country_queries_do' group by key\").fetchall())))",
+        tables.display()
+    );
+    let out = Command::new(&py)
+        .args(["-c", &sql])
+        .output()
+        .expect("duckdb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_country: BTreeMap<String, u64> = serde_json::from_slice(&out.stdout).expect("json");
+    let want: BTreeMap<String, u64> = w["countries"]
+        .as_object()
+        .expect("countries")
+        .iter()
+        .map(|(cc, c)| (cc.clone(), c["queries_do"].as_u64().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(want.len() >= 3, "{want:?}");
+    assert_eq!(
+        by_country, want,
+        "day_counts geo_country_queries_do summed over the nodes"
+    );
 }

@@ -18,6 +18,7 @@
 //! the AS table's (preallocated to its cap).
 
 pub mod db;
+pub mod state;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,7 +52,7 @@ impl Default for Settings {
 }
 
 /// The counters of one country, AS or region.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Queries from it.
     pub queries: u64,
@@ -118,7 +119,8 @@ struct Item {
 pub struct AsnCounts {
     /// The counters.
     pub counts: Counts,
-    /// An address seen in it, and its IP version.
+    /// An address seen in it, and its IP version (version 0: none, for ASes merged from day
+    /// states, whose organisation is in [`Geo::organizations`]).
     pub example: ([u8; 16], u8),
 }
 
@@ -154,6 +156,8 @@ pub struct Geo {
     pub cache_resets: u64,
     /// Database walks (new sources, and NXDOMAIN destinations not in the cache).
     pub lookups: u64,
+    /// Organisations of ASes merged from day states (which keep no address).
+    pub organizations: HashMap<u32, String>,
 }
 
 impl Geo {
@@ -177,6 +181,7 @@ impl Geo {
             other_asn_count: 0,
             cache_resets: 0,
             lookups: 0,
+            organizations: HashMap::new(),
         }
     }
 
@@ -343,14 +348,55 @@ impl Geo {
     /// caches hold counts once in `sources_estimate` (exact for a replay's workers; the daemon's
     /// workers keep their caches, so a source two workers see counts twice there).
     pub fn merge(&mut self, o: &Self) {
+        for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
+            a.add(b);
+        }
+        for (asn, c) in &o.asns {
+            self.add_asn(*asn, &c.counts, c.example);
+        }
+        self.other_asns.add(&o.other_asns);
+        self.other_asn_count += o.other_asn_count;
+        self.cache_resets += o.cache_resets;
+        self.lookups += o.lookups;
+        for (asn, org) in &o.organizations {
+            self.organizations
+                .entry(*asn)
+                .or_insert_with(|| org.clone());
+        }
+        self.add_sources(o.cache.len(), o.cache.iter_values());
+        // Messages `o` had not counted yet: counted here, after its cache joined this one.
+        for item in o.queue.iter() {
+            self.apply(item);
+        }
+    }
+
+    /// Adds an AS's counters (into the summed others past the cap).
+    fn add_asn(&mut self, asn: u32, c: &Counts, example: ([u8; 16], u8)) {
+        if self.asns.len() >= self.settings.max_asns && !self.asns.contains_key(&asn) {
+            self.other_asns.add(c);
+            self.other_asn_count += 1;
+            return;
+        }
+        self.asns
+            .entry(asn)
+            .or_insert(AsnCounts {
+                counts: Counts::default(),
+                example,
+            })
+            .counts
+            .add(c);
+    }
+
+    /// Unites `n` cached sources with this cache, after their counters were added: a source
+    /// both hold is taken off once from the `sources_estimate` it was counted in.
+    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (Fingerprint, Cached)>) {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
-        self.cache.reserve(o.cache.len());
-        for (k, v) in o.cache.iter_values() {
-            let (cc, asn) = (v.country, v.asn);
+        self.cache.reserve(n);
+        for (k, v) in sources {
             if self.cache.contains(k, k.0) {
-                let c = &mut self.countries[usize::from(cc)];
+                let c = &mut self.countries[usize::from(v.country)];
                 c.sources_estimate = c.sources_estimate.saturating_sub(1);
-                let a = match self.asns.get_mut(&asn) {
+                let a = match self.asns.get_mut(&v.asn) {
                     Some(a) => &mut a.counts,
                     None => &mut self.other_asns,
                 };
@@ -363,33 +409,6 @@ impl Geo {
                 *slot = v;
             }
         }
-        for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
-            a.add(b);
-        }
-        for (asn, c) in &o.asns {
-            let cap = self.settings.max_asns;
-            if self.asns.len() >= cap && !self.asns.contains_key(asn) {
-                self.other_asns.add(&c.counts);
-                self.other_asn_count += 1;
-                continue;
-            }
-            self.asns
-                .entry(*asn)
-                .or_insert(AsnCounts {
-                    counts: Counts::default(),
-                    example: c.example,
-                })
-                .counts
-                .add(&c.counts);
-        }
-        self.other_asns.add(&o.other_asns);
-        self.other_asn_count += o.other_asn_count;
-        self.cache_resets += o.cache_resets;
-        self.lookups += o.lookups;
-        // Messages `o` had not counted yet: counted here, after its cache joined this one.
-        for item in o.queue.iter() {
-            self.apply(item);
-        }
     }
 
     /// Zeroes the counters, keeping the cache (the worker's state); messages still queued are
@@ -398,6 +417,7 @@ impl Geo {
         while self.queue.pop().is_some() {}
         self.countries.fill(Counts::default());
         self.asns.clear();
+        self.organizations.clear();
         self.other_asns = Counts::default();
         self.other_asn_count = 0;
         self.cache_resets = 0;

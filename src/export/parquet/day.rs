@@ -177,7 +177,52 @@ fn rows(s: &AggregateState, day: u32) -> Vec<Row> {
     for (m, n) in Malformed::ALL.iter().zip(&s.malformed) {
         r.add("malformed", "", 0, m.label().to_owned(), *n);
     }
+    if let Some(g) = &s.geo {
+        geo_rows(&mut r, g);
+    }
     r.rows
+}
+
+/// The geography's counters by country (`key`: ISO 3166 code) and AS (`key`: its number), one
+/// metric per counter: `geo_country_queries`, `geo_asn_queries_do`, … (`sources_estimate` is
+/// the node's: distinct sources across nodes come from `dnsobs merge`).
+fn geo_rows(r: &mut Rows, g: &crate::aggregate::geo::state::GeoState) {
+    use crate::aggregate::geo::{Counts, country_code};
+    type Field = (&'static str, &'static str, fn(&Counts) -> u64);
+    const FIELDS: [Field; 7] = [
+        ("geo_country_queries", "geo_asn_queries", |c| c.queries),
+        ("geo_country_queries_do", "geo_asn_queries_do", |c| {
+            c.queries_do
+        }),
+        ("geo_country_queries_edns", "geo_asn_queries_edns", |c| {
+            c.queries_edns
+        }),
+        ("geo_country_queries_tcp", "geo_asn_queries_tcp", |c| {
+            c.queries_tcp
+        }),
+        ("geo_country_queries_ipv6", "geo_asn_queries_ipv6", |c| {
+            c.queries_ipv6
+        }),
+        (
+            "geo_country_responses_nxdomain",
+            "geo_asn_responses_nxdomain",
+            |c| c.responses_nxdomain,
+        ),
+        (
+            "geo_country_sources_estimate",
+            "geo_asn_sources_estimate",
+            |c| c.sources_estimate,
+        ),
+    ];
+    for (country, asn, f) in FIELDS {
+        for (i, c) in &g.countries {
+            r.add(country, "", 0, country_code(*i), f(c));
+        }
+        for a in &g.asns {
+            r.add(asn, "", 0, a.asn.to_string(), f(&a.counts));
+        }
+        r.add(asn, "", 0, "other".to_owned(), f(&g.other_asns));
+    }
 }
 
 /// Writes the two tables of `node`'s `day` under `root`; returns the files written.

@@ -49,13 +49,7 @@ impl Geo {
             .asns
             .iter()
             .map(|(asn, a)| {
-                let ip = if a.example.1 == 6 {
-                    std::net::IpAddr::from(a.example.0)
-                } else {
-                    let b = a.example.0;
-                    std::net::IpAddr::from([b[0], b[1], b[2], b[3]])
-                };
-                let organization = (*asn != 0).then(|| db.organization(ip)).flatten();
+                let organization = g.organization(*asn, a);
                 (
                     asn.to_string(),
                     AsnEntry {

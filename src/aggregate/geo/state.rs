@@ -1,0 +1,203 @@
+//! The geography as plain data, for the fleet's day state files ([`crate::state`]): the
+//! counters per country and AS, and the cached sources (their hashes, with their country and
+//! AS) so that merging the states of several instances counts a source that reached more than
+//! one once in `sources_estimate`, as the merge of a replay's workers does. No address is kept:
+//! an AS is named by its organisation (looked up when the state is made), a source by its hash,
+//! which the state writer pseudonymises with the fleet key.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cached, Counts, Geo, GeoDb, Live, Settings, country_code};
+use crate::aggregate::sources::set::Fingerprint;
+
+/// One AS in a state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsnState {
+    /// Its number (0: unknown).
+    pub asn: u32,
+    /// Its counters.
+    pub counts: Counts,
+    /// Its organisation, if the database named one.
+    pub organization: Option<String>,
+}
+
+/// A [`Geo`] as plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeoState {
+    /// The databases read (for the report).
+    pub files: Vec<String>,
+    /// The regions: name and country codes.
+    pub regions: Vec<(String, Vec<String>)>,
+    /// The caps on cached sources and on ASes counted one by one.
+    pub max_sources: u64,
+    pub max_asns: u64,
+    /// Countries seen, by index (see [`super::country_index`]).
+    pub countries: Vec<(u16, Counts)>,
+    pub asns: Vec<AsnState>,
+    pub other_asns: Counts,
+    pub other_asn_count: u64,
+    pub cache_resets: u64,
+    pub lookups: u64,
+    /// Cached sources: hash, country index, AS number.
+    pub sources: Vec<(u64, u16, u32)>,
+}
+
+impl Geo {
+    /// The counters and cached sources as plain data (messages still queued counted first).
+    pub fn state(&mut self) -> GeoState {
+        self.flush();
+        let db = Arc::clone(&self.db);
+        let mut asns: Vec<AsnState> = self
+            .asns
+            .iter()
+            .map(|(&asn, a)| AsnState {
+                asn,
+                counts: a.counts,
+                organization: self.organization(asn, a),
+            })
+            .collect();
+        asns.sort_unstable_by_key(|a| a.asn);
+        let mut sources: Vec<(u64, u16, u32)> = self
+            .cache
+            .iter_values()
+            .map(|(k, v)| (k.0, v.country, v.asn))
+            .collect();
+        sources.sort_unstable();
+        GeoState {
+            files: db.files.iter().map(|p| p.display().to_string()).collect(),
+            regions: db
+                .regions
+                .iter()
+                .map(|r| {
+                    let codes = r.countries.iter().map(|&c| country_code(c)).collect();
+                    (r.name.clone(), codes)
+                })
+                .collect(),
+            max_sources: self.settings.max_sources as u64,
+            max_asns: self.settings.max_asns as u64,
+            countries: self
+                .countries
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c != Counts::default())
+                .map(|(i, c)| (i as u16, *c))
+                .collect(),
+            asns,
+            other_asns: self.other_asns,
+            other_asn_count: self.other_asn_count,
+            cache_resets: self.cache_resets,
+            lookups: self.lookups,
+            sources,
+        }
+    }
+
+    /// The organisation of AS `asn`: from the database by an address seen in it, else as a
+    /// merged state named it.
+    pub fn organization(&self, asn: u32, a: &super::AsnCounts) -> Option<String> {
+        if asn == 0 {
+            return None;
+        }
+        let (b, version) = a.example;
+        let ip = match version {
+            6 => std::net::IpAddr::from(b),
+            4 => std::net::IpAddr::from([b[0], b[1], b[2], b[3]]),
+            _ => return self.organizations.get(&asn).cloned(),
+        };
+        self.db
+            .organization(ip)
+            .or_else(|| self.organizations.get(&asn).cloned())
+    }
+
+    /// Empty counters able to take `s` (no database files: for merges only).
+    pub fn for_state(s: &GeoState, seed: u64) -> Result<Self, String> {
+        let mut db = GeoDb::open(None, None, &s.regions).map_err(|e| e.to_string())?;
+        db.files = s.files.iter().map(Into::into).collect();
+        let settings = Settings {
+            max_sources: usize::try_from(s.max_sources).unwrap_or(usize::MAX),
+            max_asns: usize::try_from(s.max_asns).unwrap_or(usize::MAX),
+        };
+        Ok(Self::new(Arc::new(Live::new(db)), &settings, seed, 0))
+    }
+
+    /// Adds a state saved by [`Geo::state`] (made with the same hash seed, or pseudonymised
+    /// with the same fleet key).
+    pub fn merge_state(&mut self, s: &GeoState) -> Result<(), String> {
+        for &(i, c) in &s.countries {
+            self.countries
+                .get_mut(usize::from(i))
+                .ok_or_else(|| format!("country index {i} out of range"))?
+                .add(&c);
+        }
+        for a in &s.asns {
+            self.add_asn(a.asn, &a.counts, ([0; 16], 0));
+            if let Some(org) = &a.organization {
+                self.organizations
+                    .entry(a.asn)
+                    .or_insert_with(|| org.clone());
+            }
+        }
+        self.other_asns.add(&s.other_asns);
+        self.other_asn_count += s.other_asn_count;
+        self.cache_resets += s.cache_resets;
+        self.lookups += s.lookups;
+        let generation = self.generation as u16;
+        self.add_sources(
+            s.sources.len(),
+            s.sources.iter().map(|&(h, country, asn)| {
+                let v = Cached {
+                    country,
+                    generation,
+                    asn,
+                };
+                (Fingerprint(h), v)
+            }),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Two instances' geography through states equals their direct merge, a source both saw
+    /// counting once.
+    #[test]
+    fn states_merge_like_workers() {
+        let db = GeoDb::open(None, None, &[("R".into(), vec!["ZZ".into()])]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let mut a = Geo::new(Arc::clone(&live), &Settings::default(), 7, 0);
+        let mut b = Geo::new(live, &Settings::default(), 7, 0);
+        for (g, range) in [(&mut a, 0u8..10), (&mut b, 5..20)] {
+            for i in range {
+                let addr = [192, 0, 2, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                let hash = crate::aggregate::sources::SourceKey::new(4, &addr, 7).addr_hash;
+                g.apply(&super::super::Item {
+                    hash,
+                    addr,
+                    version: 4,
+                    flags: super::super::DO,
+                });
+            }
+        }
+        let mut direct = a.clone();
+        direct.merge(&b);
+        let (sa, sb) = (a.state(), b.state());
+        let mut merged = Geo::for_state(&sa, 7).expect("for state");
+        merged.merge_state(&sa).expect("a");
+        merged.merge_state(&sb).expect("b");
+        let zz = usize::from(super::super::UNKNOWN);
+        assert_eq!(merged.countries[zz], direct.countries[zz]);
+        assert_eq!(merged.countries[zz].queries, 25);
+        assert_eq!(merged.countries[zz].queries_do, 25);
+        assert_eq!(merged.countries[zz].sources_estimate, 20);
+        assert_eq!(merged.asns[&0].counts.sources_estimate, 20);
+        assert_eq!(merged.state().countries, direct.state().countries);
+        // Serialised and back.
+        let bytes = postcard::to_allocvec(&sa).expect("encode");
+        let back: GeoState = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back, sa);
+    }
+}

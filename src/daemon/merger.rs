@@ -77,6 +77,8 @@ pub(super) struct Merger {
     pub(super) spare: Option<Arc<Snapshot>>,
     /// The aggregation settings, for a snapshot made from scratch.
     pub(super) settings: crate::aggregate::Settings,
+    /// How the snapshot's exports render source addresses.
+    pub(super) privacy: crate::privacy::Privacy,
 }
 
 impl Merger {
@@ -105,7 +107,11 @@ impl Merger {
             _ => {
                 let mut agg = Aggregate::new(&self.settings);
                 agg.merge_summary(&self.total);
-                Snapshot { agg, input }
+                Snapshot {
+                    agg,
+                    input,
+                    privacy: self.privacy.clone(),
+                }
             }
         };
         self.spare = Some(sh.published.swap(Arc::new(next)));

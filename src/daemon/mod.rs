@@ -263,6 +263,7 @@ fn start_query_export(
         parquet_node(config),
         pq.query_batches,
         false,
+        config.privacy.clone(),
     ) {
         Ok((e, w)) => (Some(e), Some(w)),
         Err(e) => {
@@ -533,6 +534,7 @@ fn merger(
         publish_every: Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds),
         spare: None,
         settings: config.aggregate.clone(),
+        privacy: config.privacy.clone(),
     }
 }
 
@@ -586,6 +588,7 @@ pub fn run(
     let empty = Snapshot {
         agg: Aggregate::new(&config.aggregate),
         input: Input::Daemon(Box::default()),
+        privacy: config.privacy.clone(),
     };
     let shared = Arc::new(Shared::new(
         Arc::new(Published::new(empty)),

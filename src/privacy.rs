@@ -538,6 +538,10 @@ mod test {
             let (v, a) = ip(input);
             assert_eq!(p.render(v, &a), out, "{input}");
         }
+        // docs/privacy.md's example: 192.0.2.77 shares 192.0.2.1's /24, so its encryption
+        // shares 100.115.72.131's.
+        let p24 = with(Mode::IpcryptPfx, 24, 48, k);
+        assert_eq!(p24.render(4, &ip("192.0.2.77").1), "100.115.72.0/24");
         let k = "2b7e151628aed2a6abf7158809cf4f3ca9f5ba40db214c3798f2e1c23456789a";
         let whole = with(Mode::IpcryptPfx, 32, 128, k);
         for (input, out, v4, v6, prefix) in [

@@ -235,6 +235,14 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "N", default_value_t = crate::privacy::DEFAULT_V6_PREFIX,
         value_parser = clap::value_parser!(u8).range(16..=128))]
     pub anon_v6_prefix: u8,
+    /// --anon-mode and --anon-key.
+    #[command(flatten)]
+    pub cipher: CipherArgs,
+}
+
+/// Whether and how sources are encrypted (`replay`, `merge`).
+#[derive(Debug, clap::Args)]
+pub struct CipherArgs {
     /// truncate: the prefix in clear; ipcrypt: the prefix encrypted with ipcrypt-deterministic
     /// (16-byte key); ipcrypt-pfx: the address encrypted with prefix-preserving ipcrypt-pfx
     /// (32-byte key), then truncated.
@@ -260,23 +268,35 @@ pub enum AnonMode {
 impl PrivacyArgs {
     /// The flags' privacy, key read.
     pub fn privacy(&self) -> Result<crate::privacy::Privacy, crate::privacy::PrivacyError> {
-        use crate::privacy::{Mode, Names, Privacy, Settings};
+        let names = crate::privacy::Names {
+            ipv4_prefix: "--anon-v4-prefix",
+            ipv6_prefix: "--anon-v6-prefix",
+            key_file: "--anon-key",
+        };
+        self.cipher
+            .privacy((self.anon_v4_prefix, self.anon_v6_prefix), &names)
+    }
+}
+
+impl CipherArgs {
+    /// The privacy of these flags at the prefix lengths `(v4, v6)`, named by `names`.
+    pub fn privacy(
+        &self,
+        (v4, v6): (u8, u8),
+        names: &crate::privacy::Names,
+    ) -> Result<crate::privacy::Privacy, crate::privacy::PrivacyError> {
+        use crate::privacy::{Mode, Privacy, Settings};
         let s = Settings {
             mode: match self.anon_mode {
                 AnonMode::Truncate => Mode::Truncate,
                 AnonMode::Ipcrypt => Mode::Ipcrypt,
                 AnonMode::IpcryptPfx => Mode::IpcryptPfx,
             },
-            ipv4_prefix: self.anon_v4_prefix,
-            ipv6_prefix: self.anon_v6_prefix,
+            ipv4_prefix: v4,
+            ipv6_prefix: v6,
             key_file: self.anon_key.clone(),
         };
-        let names = Names {
-            ipv4_prefix: "--anon-v4-prefix",
-            ipv6_prefix: "--anon-v6-prefix",
-            key_file: "--anon-key",
-        };
-        Privacy::load(&s, &names)
+        Privacy::load(&s, names)
     }
 }
 
@@ -444,6 +464,9 @@ pub struct MergeArgs {
     /// Day state files, or directories holding them (searched recursively).
     #[arg(required = true, value_name = "STATE|DIR")]
     pub states: Vec<PathBuf>,
+    /// Encrypt the top-k source prefixes (at the lengths the states were written with).
+    #[command(flatten)]
+    pub cipher: CipherArgs,
 }
 
 /// Arguments of `top`.

@@ -475,3 +475,74 @@ fn check_config_refuses_bad_privacy() {
         "{e}"
     );
 }
+
+#[test]
+fn merge_encrypts_the_top_k_of_day_states() {
+    let dir = Scratch::target("dnsobs-privacy-merge");
+    let fleet = key_file(&dir, "fleet.key", "0123456789abcdef0123456789abcdef", 0o600);
+    let key = key_file(&dir, "key32", &format!("{KEY32}\n"), 0o600);
+    let states = dir.join("states");
+    let fixture = "root-mix-v4v6.pcap";
+    let Some(sources) = tshark_sources(fixture) else {
+        return;
+    };
+    let flags = ["--anon-v4-prefix", "28", "--anon-v6-prefix", "120"];
+    let state_flags = [
+        "--state-dir",
+        states.to_str().unwrap(),
+        "--state-key",
+        fleet.to_str().unwrap(),
+    ];
+    run(
+        fixture,
+        &dir,
+        "replay",
+        &[&flags[..], &state_flags].concat(),
+    );
+    let merge = |extra: &[&str]| -> BTreeMap<String, u64> {
+        let o = Command::new(BIN)
+            .args(["merge", "--format", "json"])
+            .args(extra)
+            .arg(&states)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["top_k"]["source_prefixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["prefix"].as_str().unwrap().to_owned(),
+                    r["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // In clear: the /28 and /120 prefixes of the sources, as the states were written.
+    let plain = merge(&[]);
+    let want = by(&sources, |a| prefix(a, if a.is_ipv4() { 28 } else { 120 }));
+    assert_eq!(plain.len(), want.len().min(10));
+    for (k, n) in &plain {
+        assert_eq!(want.get(k), Some(n), "{k}");
+    }
+    // Encrypted at those lengths with ipcrypt-pfx: the wrapper's encryption of each prefix.
+    let pfx = Privacy::with_key(Mode::IpcryptPfx, 28, 120, &hex(KEY32), Path::new("k")).unwrap();
+    let enc = merge(&[
+        "--anon-mode",
+        "ipcrypt-pfx",
+        "--anon-key",
+        key.to_str().unwrap(),
+    ]);
+    let want_enc: BTreeMap<String, u64> = plain
+        .iter()
+        .map(|(k, n)| {
+            let a: IpAddr = k.split('/').next().unwrap().parse().unwrap();
+            let (v, b) = bytes(a);
+            (pfx.render(v, &b), *n)
+        })
+        .collect();
+    assert_eq!(enc, want_enc);
+    assert!(enc.keys().all(|k| !plain.contains_key(k)));
+}

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 use dnsobs::privacy::{Mode, Privacy};
 
+use crate::util::daemon::{Config, PORT, samples, settled_packets, start_in};
+use crate::util::netns::{Netns, signal};
 use crate::util::scratch::Scratch;
 use crate::util::{BIN, cannot_run, pcaps};
 
@@ -114,6 +116,7 @@ fn run(fixture: &str, dir: &Path, name: &str, flags: &[&str]) -> Run {
         String::from_utf8_lossy(&o.stderr)
     );
     let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let (rows, meta) = read_queries(&out);
     let top = report["top_k"]["source_prefixes"]
         .as_array()
         .expect("source prefixes")
@@ -129,8 +132,19 @@ fn run(fixture: &str, dir: &Path, name: &str, flags: &[&str]) -> Run {
             )
         })
         .collect();
+    Run {
+        rows,
+        meta,
+        top,
+        queries: report["queries"].as_u64().expect("queries"),
+    }
+}
+
+/// The per-query Parquet files under `out`: `source_prefix` values with their row counts, and
+/// the files' `dnsobs.source_prefix` metadata.
+fn read_queries(out: &Path) -> (BTreeMap<String, u64>, BTreeSet<String>) {
     let (mut rows, mut meta) = (BTreeMap::new(), BTreeSet::new());
-    for f in parquet_files(&out) {
+    for f in parquet_files(out) {
         let r = SerializedFileReader::try_from(f.as_path()).expect("Parquet file");
         for kv in r
             .metadata()
@@ -154,12 +168,7 @@ fn run(fixture: &str, dir: &Path, name: &str, flags: &[&str]) -> Run {
             *rows.entry(s.clone()).or_insert(0) += 1;
         }
     }
-    Run {
-        rows,
-        meta,
-        top,
-        queries: report["queries"].as_u64().expect("queries"),
-    }
+    (rows, meta)
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
@@ -545,4 +554,54 @@ fn merge_encrypts_the_top_k_of_day_states() {
         .collect();
     assert_eq!(enc, want_enc);
     assert!(enc.keys().all(|k| !plain.contains_key(k)));
+}
+
+/// The daemon with `[privacy]` ipcrypt-pfx at /16 and /56: its per-query Parquet rows and its
+/// `/metrics` top-k source prefixes are the wrapper's encryptions of the capture's sources.
+#[test]
+fn daemon_applies_its_privacy_section() {
+    if !crate::util::netns::available(&["ip", "tcpreplay"]) {
+        return;
+    }
+    let fixture = "root-mix-v4v6.pcap";
+    let Some(sources) = tshark_sources(fixture) else {
+        return;
+    };
+    let dir = Scratch::tmp("dnsobs-privacy-daemon");
+    let key = key_file(&dir, "privacy.key", &format!("{KEY32}\n"), 0o600);
+    let sections = format!(
+        "[export.parquet]\nqueries_directory = \"{}/queries\"\nnode = \"live\"\n\
+         [privacy]\nmode = \"ipcrypt-pfx\"\nipv4_prefix = 16\nipv6_prefix = 56\n\
+         key_file = \"{}\"\n",
+        dir.display(),
+        key.display()
+    );
+    let mut ns = Netns::new("pv");
+    let pid = start_in(&mut ns, &dir, &Config::cap0(2, PORT).sections(&sections));
+    ns.replay(&pcaps().join(fixture), 5000);
+    let body = settled_packets(&ns, PORT, 60).unwrap_or_else(|last| last);
+    signal(pid, libc::SIGTERM);
+    let st = ns.wait(pid, std::time::Duration::from_secs(15));
+    let log = std::fs::read_to_string(dir.join("dnsobs.log")).unwrap_or_default();
+    assert!(st.is_some_and(|s| s.success()), "{log}");
+    let pfx = Privacy::with_key(Mode::IpcryptPfx, 16, 56, &hex(KEY32), Path::new("k")).unwrap();
+    let want = by(&sources, |a| {
+        let (v, b) = bytes(a);
+        pfx.render(v, &b)
+    });
+    let (rows, meta) = read_queries(&dir.join("queries"));
+    assert_eq!(rows, want);
+    assert_eq!(
+        meta,
+        BTreeSet::from(["IPv4 /16, IPv6 /56, ipcrypt-pfx".to_owned()])
+    );
+    let top: BTreeMap<String, u64> = samples(&body)
+        .into_iter()
+        .filter_map(|(series, v)| {
+            let p = series.strip_prefix("dnsobs_top_source_prefix_queries{prefix=\"")?;
+            Some((p.strip_suffix("\"}")?.to_owned(), v as u64))
+        })
+        .collect();
+    assert_eq!(top, want);
+    drop(ns);
 }

@@ -17,6 +17,7 @@
 //! [`cmd`] holds the `dnsobs` subcommands; the binary parses the command line and runs one.
 //! [`state`] writes one node's UTC day as a state file and merges many nodes' into one
 //! snapshot (fleets: `dnsobs merge`).
+//! [`privacy`] renders source addresses for the exports that name them (truncation, ipcrypt).
 //! [`time`] holds the clock and UTC calendar dates every stage uses.
 
 pub mod aggregate;
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod decode;
 pub mod export;
 pub mod pipeline;
+pub mod privacy;
 pub mod snapshot;
 pub mod state;
 pub mod time;

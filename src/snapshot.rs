@@ -22,6 +22,9 @@ pub struct Snapshot {
     pub agg: Aggregate,
     /// What was read, or the daemon's state.
     pub input: Input,
+    /// How exports render source addresses (the top-k source prefixes; default: /24 and /48
+    /// truncation).
+    pub privacy: crate::privacy::Privacy,
 }
 
 /// Where a snapshot's counters come from.
@@ -260,6 +263,7 @@ impl Snapshot {
         Self {
             agg,
             input: Input::Replay(input),
+            privacy: crate::privacy::Privacy::default(),
         }
     }
 
@@ -350,6 +354,7 @@ mod test {
         let s = |d: &DaemonStatus| Snapshot {
             agg: Aggregate::new(&Default::default()),
             input: Input::Daemon(Box::new(d.clone())),
+            privacy: Default::default(),
         };
         assert!(!s(&d).capturing());
         d.health = vec![

@@ -262,6 +262,11 @@ impl TopK {
         self.sources.clear();
     }
 
+    /// The IPv4 and IPv6 lengths the source prefixes are counted at.
+    pub fn prefix_lengths(&self) -> (u8, u8) {
+        (self.v4_prefix, self.v6_prefix)
+    }
+
     /// Bytes held (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
         self.qnames.memory_bytes()

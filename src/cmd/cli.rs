@@ -194,8 +194,8 @@ pub struct ReplayArgs {
     /// Write the per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/.
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
-    /// Write one Parquet row per query (source truncated to /24 or /48) under
-    /// DIR/date=YYYY-MM-DD/node=NAME/.
+    /// Write one Parquet row per query (source rendered as the --anon-* flags say: by default
+    /// truncated to /24 or /48) under DIR/date=YYYY-MM-DD/node=NAME/.
     #[arg(long, value_name = "DIR")]
     pub parquet_queries: Option<PathBuf>,
     /// Node name stored in the Parquet files, their partition path and the day state files
@@ -218,6 +218,86 @@ pub struct ReplayArgs {
     /// captures; read in order by one worker (--threads and --ports do not apply).
     #[arg(long)]
     pub dnstap: bool,
+    /// How source addresses are rendered (--anon-*).
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// How sources are rendered in the exports that name them: the top-k source prefixes of every
+/// format and the per-query Parquet rows (docs/privacy.md).
+#[derive(Debug, clap::Args)]
+pub struct PrivacyArgs {
+    /// Keep this many leading bits of IPv4 sources (8..=32).
+    #[arg(long, value_name = "N", default_value_t = crate::privacy::DEFAULT_V4_PREFIX,
+        value_parser = clap::value_parser!(u8).range(8..=32))]
+    pub anon_v4_prefix: u8,
+    /// Keep this many leading bits of IPv6 sources (16..=128).
+    #[arg(long, value_name = "N", default_value_t = crate::privacy::DEFAULT_V6_PREFIX,
+        value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub anon_v6_prefix: u8,
+    /// --anon-mode and --anon-key.
+    #[command(flatten)]
+    pub cipher: CipherArgs,
+}
+
+/// Whether and how sources are encrypted (`replay`, `merge`).
+#[derive(Debug, clap::Args)]
+pub struct CipherArgs {
+    /// truncate: the prefix in clear; ipcrypt: the prefix encrypted with ipcrypt-deterministic
+    /// (16-byte key); ipcrypt-pfx: the address encrypted with prefix-preserving ipcrypt-pfx
+    /// (32-byte key), then truncated.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = AnonMode::Truncate)]
+    pub anon_mode: AnonMode,
+    /// The ipcrypt key: exactly 16 (ipcrypt) or 32 (ipcrypt-pfx) bytes, or twice as many hex
+    /// digits; no access for group or others.
+    #[arg(long, value_name = "FILE")]
+    pub anon_key: Option<PathBuf>,
+}
+
+/// `--anon-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AnonMode {
+    /// The prefix in clear.
+    Truncate,
+    /// The prefix encrypted with ipcrypt-deterministic.
+    Ipcrypt,
+    /// The address encrypted with ipcrypt-pfx, then truncated.
+    IpcryptPfx,
+}
+
+impl PrivacyArgs {
+    /// The flags' privacy, key read.
+    pub fn privacy(&self) -> Result<crate::privacy::Privacy, crate::privacy::PrivacyError> {
+        let names = crate::privacy::Names {
+            ipv4_prefix: "--anon-v4-prefix",
+            ipv6_prefix: "--anon-v6-prefix",
+            key_file: "--anon-key",
+        };
+        self.cipher
+            .privacy((self.anon_v4_prefix, self.anon_v6_prefix), &names)
+    }
+}
+
+impl CipherArgs {
+    /// The privacy of these flags at the prefix lengths `(v4, v6)`, named by `names`.
+    pub fn privacy(
+        &self,
+        (v4, v6): (u8, u8),
+        names: &crate::privacy::Names,
+    ) -> Result<crate::privacy::Privacy, crate::privacy::PrivacyError> {
+        use crate::privacy::{Mode, Privacy, Settings};
+        let s = Settings {
+            mode: match self.anon_mode {
+                AnonMode::Truncate => Mode::Truncate,
+                AnonMode::Ipcrypt => Mode::Ipcrypt,
+                AnonMode::IpcryptPfx => Mode::IpcryptPfx,
+            },
+            ipv4_prefix: v4,
+            ipv6_prefix: v6,
+            key_file: self.anon_key.clone(),
+        };
+        Privacy::load(&s, names)
+    }
 }
 
 /// The input flags of the commands reading capture files (`replay`, `rssac002`, `ithi`),
@@ -384,6 +464,9 @@ pub struct MergeArgs {
     /// Day state files, or directories holding them (searched recursively).
     #[arg(required = true, value_name = "STATE|DIR")]
     pub states: Vec<PathBuf>,
+    /// Encrypt the top-k source prefixes (at the lengths the states were written with).
+    #[command(flatten)]
+    pub cipher: CipherArgs,
 }
 
 /// Arguments of `top`.

@@ -25,7 +25,17 @@ pub(super) fn load(paths: &[std::path::PathBuf], quiet: bool) -> anyhow::Result<
 
 /// Runs `dnsobs merge`.
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
-    let r = Arc::new(load(&args.states, false)?);
+    let mut r = load(&args.states, false)?;
+    // The states' top-k prefixes were truncated when written; only the mode applies here.
+    let names = crate::privacy::Names {
+        ipv4_prefix: "the states' top-k IPv4 prefix length",
+        ipv6_prefix: "the states' top-k IPv6 prefix length",
+        key_file: "--anon-key",
+    };
+    if args.cipher.anon_mode != super::cli::AnonMode::Truncate || args.cipher.anon_key.is_some() {
+        r.privacy = args.cipher.privacy(r.agg.topk.prefix_lengths(), &names)?;
+    }
+    let r = Arc::new(r);
     let model = report::Report::new(&r);
     let out = super::replay::render(args.format, &r, &model)?;
     let mut stdout = std::io::stdout().lock();

@@ -20,11 +20,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     let quiet = args.input.quiet;
     // First of all: the fleet key fixes the hash seed every sketch is made with.
     let key = args.state_key.as_deref().map(fleet_key).transpose()?;
+    let privacy = args.privacy.privacy()?;
     let series = series_settings(&args)?;
     let max_intervals = series.max_intervals;
     let aggregate = aggregate::Settings {
         series,
         per_day: args.state_dir.is_some(),
+        topk: aggregate::topk::Settings {
+            v4_prefix: privacy.v4_prefix(),
+            v6_prefix: privacy.v6_prefix(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut settings = args.input.pipeline_settings(aggregate)?;
@@ -39,11 +45,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
         _ => None,
     };
     let writer = match &args.parquet_queries {
-        Some(dir) => Some(start_query_writer(dir, &node, &mut settings)?),
+        Some(dir) => Some(start_query_writer(dir, &node, &mut settings, &privacy)?),
         None => None,
     };
     // The writer ends when the last sender (the settings' copy, consumed here) is gone.
     let mut r = read(&args, settings)?;
+    r.privacy = privacy;
     if let Some(states) = &states {
         write_states(states, &mut r, quiet)?;
     }
@@ -175,11 +182,18 @@ fn start_query_writer(
     dir: &Path,
     node: &str,
     settings: &mut pipeline::Settings,
+    privacy: &crate::privacy::Privacy,
 ) -> anyhow::Result<parquet::QueryWriter> {
     // Four batches in flight per worker; replay waits for the writer rather than drop.
     let pool = 4 * pipeline::effective_threads(settings.threads);
-    let (export, w) = parquet::QueryExport::start(dir.to_path_buf(), node.to_owned(), pool, true)
-        .context("starting the per-query Parquet writer")?;
+    let (export, w) = parquet::QueryExport::start(
+        dir.to_path_buf(),
+        node.to_owned(),
+        pool,
+        true,
+        privacy.clone(),
+    )
+    .context("starting the per-query Parquet writer")?;
     settings.queries = Some(export);
     Ok(w)
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use raw::{
     AggregateSection, CaptureSection, DaemonSection, DecodeSection, ExportSection, GeoipSection,
-    ParquetSection, RawConfig, Rssac002Section, StateSection,
+    ParquetSection, PrivacySection, RawConfig, Rssac002Section, StateSection,
 };
 
 use crate::export::web::{Web, WebConfigError};
@@ -84,6 +84,8 @@ pub struct Config {
     pub workers: usize,
     /// Log level.
     pub log_level: log::LevelFilter,
+    /// How exports render source addresses (`[privacy]`, its key read).
+    pub privacy: crate::privacy::Privacy,
 }
 
 /// The default BPF filter of the decoder settings: UDP and TCP on the DNS ports, plus every IP
@@ -178,6 +180,9 @@ impl Config {
         if n.geoip != o.geoip {
             v.push("geoip");
         }
+        if n.privacy != o.privacy {
+            v.push("privacy");
+        }
         if n.daemon.user != o.daemon.user {
             v.push("daemon.user");
         }
@@ -206,6 +211,69 @@ mod test {
         assert_eq!(c.raw.aggregate, AggregateSection::default());
         assert_eq!(c.raw.export, ExportSection::default());
         assert_eq!(c.raw.rssac002, Rssac002Section::default());
+        assert_eq!(c.raw.privacy, PrivacySection::default());
+        assert_eq!(c.privacy.describe(), "IPv4 /24, IPv6 /48");
+    }
+
+    #[test]
+    fn privacy_is_checked_and_sets_the_topk_lengths() {
+        let c = check("[privacy]\nipv4_prefix = 16\nipv6_prefix = 56\n").unwrap();
+        assert_eq!((c.privacy.v4_prefix(), c.privacy.v6_prefix()), (16, 56));
+        assert_eq!(
+            (c.aggregate.topk.v4_prefix, c.aggregate.topk.v6_prefix),
+            (16, 56)
+        );
+        // The older keys still set the lengths when [privacy] leaves them unset.
+        let c = check("[aggregate]\ntopk_ipv4_prefix = 20\n").unwrap();
+        assert_eq!(
+            (c.privacy.v4_prefix(), c.aggregate.topk.v4_prefix),
+            (20, 20)
+        );
+        let bad = |t: &str| check(t).unwrap_err().to_string();
+        for (text, msg) in [
+            (
+                "[privacy]\nipv4_prefix = 7\n",
+                "key `privacy.ipv4_prefix`: 7 is outside 8..=32",
+            ),
+            (
+                "[privacy]\nipv4_prefix = 33\n",
+                "key `privacy.ipv4_prefix`: 33 is outside 8..=32",
+            ),
+            (
+                "[privacy]\nipv6_prefix = 15\n",
+                "key `privacy.ipv6_prefix`: 15 is outside 16..=128",
+            ),
+            (
+                "[privacy]\nipv6_prefix = 129\n",
+                "key `privacy.ipv6_prefix`: 129 is outside 16..=128",
+            ),
+            (
+                "[aggregate]\ntopk_ipv4_prefix = 0\n",
+                "key `aggregate.topk_ipv4_prefix`: 0 is outside 8..=32",
+            ),
+            (
+                "[privacy]\nmode = \"ipcrypt\"\n",
+                "key `privacy.key_file`: mode ipcrypt needs a key file (privacy.key_file)",
+            ),
+            (
+                "[privacy]\nkey_file = \"k\"\n",
+                "key `privacy.key_file`: privacy.key_file is set but mode truncate",
+            ),
+            (
+                "[privacy]\nipv4_prefix = 16\n[aggregate]\ntopk_ipv4_prefix = 20\n",
+                "key `privacy.ipv4_prefix`: 16 differs from aggregate.topk_ipv4_prefix = 20",
+            ),
+        ] {
+            let e = bad(text);
+            assert!(e.starts_with(&format!("t.toml: {msg}")), "{text}: {e}");
+        }
+        let e = bad("[privacy]\nmode = \"secret\"\n");
+        assert!(e.contains("ipcrypt-pfx") && e.contains("secret"), "{e}");
+        let e = bad("[privacy]\nmode = \"ipcrypt-pfx\"\nkey_file = \"/nonexistent/k\"\n");
+        assert!(
+            e.contains("privacy.key_file") && e.contains("/nonexistent/k"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -111,9 +111,11 @@ pub struct AggregateSection {
     pub flush_interval_seconds: f64,
     /// Entries reported per top-k table (qnames, TLDs, second-level names, source prefixes).
     pub topk: usize,
-    /// Prefix length IPv4 sources are anonymised to in the top-k table.
+    /// Prefix length IPv4 sources are anonymised to in the top-k table (the older name of
+    /// `privacy.ipv4_prefix`, which wins when set).
     pub topk_ipv4_prefix: u8,
-    /// Prefix length IPv6 sources are anonymised to in the top-k table.
+    /// Prefix length IPv6 sources are anonymised to in the top-k table (the older name of
+    /// `privacy.ipv6_prefix`).
     pub topk_ipv6_prefix: u8,
     /// Queries waiting for their response, per worker (latency matching).
     pub max_pending_queries: usize,
@@ -317,6 +319,21 @@ impl Default for GeoipSection {
     }
 }
 
+/// `[privacy]`: how the exports that name a source render its address (docs/privacy.md).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySection {
+    /// `truncate` (the default), `ipcrypt` or `ipcrypt-pfx`.
+    pub mode: crate::privacy::Mode,
+    /// IPv4 prefix length kept, 8..=32 (unset: `aggregate.topk_ipv4_prefix`, default 24).
+    pub ipv4_prefix: Option<u8>,
+    /// IPv6 prefix length kept, 16..=128 (unset: `aggregate.topk_ipv6_prefix`, default 48).
+    pub ipv6_prefix: Option<u8>,
+    /// The ipcrypt key file ("" = none): 16 bytes for `ipcrypt`, 32 for `ipcrypt-pfx`, raw or
+    /// as hex digits; group and others must have no access to it.
+    pub key_file: String,
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -337,6 +354,8 @@ pub struct RawConfig {
     pub state: StateSection,
     /// `[geoip]`.
     pub geoip: GeoipSection,
+    /// `[privacy]`.
+    pub privacy: PrivacySection,
 }
 
 impl RawConfig {

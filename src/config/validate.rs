@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::{
     AggregateSection, CaptureSection, Config, ConfigError, DaemonSection, DecodeSection,
-    ExportSection, GeoipSection, ParquetSection, RawConfig, Rssac002Section, StateSection,
-    default_filter,
+    ExportSection, GeoipSection, ParquetSection, PrivacySection, RawConfig, Rssac002Section,
+    StateSection, default_filter,
 };
 use crate::aggregate::asn::AsnTable;
 use crate::decode::tunnel::{self, EncapSet};
@@ -23,6 +23,7 @@ impl RawConfig {
         let decode = self.decode.settings(self.decode.validate(path)?);
         let asn_table = self.aggregate.validate(path)?;
         let geo = self.geoip.load(path)?;
+        let privacy = self.privacy.load(path, &self.aggregate)?;
         let (listen, web) = self.export.validate(path)?;
         self.rssac002.validate(path)?;
         self.state.validate(path)?;
@@ -32,18 +33,23 @@ impl RawConfig {
         } else {
             self.capture.bpf_filter.clone()
         };
+        let mut aggregate = aggregate::Settings {
+            geo,
+            ..self.aggregate_settings(asn_table)
+        };
+        // The top-k source prefixes are counted at the privacy lengths.
+        aggregate.topk.v4_prefix = privacy.v4_prefix();
+        aggregate.topk.v6_prefix = privacy.v6_prefix();
         Ok(Config {
             source: path.to_owned(),
             decode,
-            aggregate: aggregate::Settings {
-                geo,
-                ..self.aggregate_settings(asn_table)
-            },
+            aggregate,
             listen,
             web,
             bpf_filter,
             workers: crate::pipeline::effective_threads(self.capture.workers),
             log_level,
+            privacy,
             raw: self,
         })
     }
@@ -201,18 +207,6 @@ impl AggregateSection {
         let flush = self.flush_interval_seconds;
         in_range(file, "aggregate.flush_interval_seconds", flush, 0.05, 60.0)?;
         in_range(file, "aggregate.topk", self.topk, 1, 1000)?;
-        ensure(
-            file,
-            self.topk_ipv4_prefix <= 32,
-            "aggregate.topk_ipv4_prefix",
-            || "must be at most 32".into(),
-        )?;
-        ensure(
-            file,
-            self.topk_ipv6_prefix <= 128,
-            "aggregate.topk_ipv6_prefix",
-            || "must be at most 128".into(),
-        )?;
         let pending = self.max_pending_queries;
         in_range(file, "aggregate.max_pending_queries", pending, 1, 1 << 24)?;
         let timeout = self.query_timeout_seconds;
@@ -325,6 +319,82 @@ impl Rssac002Section {
         let sources = self.max_unique_sources;
         in_range(file, "rssac002.max_unique_sources", sources, 1, 1 << 28)?;
         in_range(file, "rssac002.grace_seconds", self.grace_seconds, 1, 3600)
+    }
+}
+
+impl PrivacySection {
+    /// Checks `[privacy]` (with the older `aggregate.topk_ipv4_prefix` and
+    /// `topk_ipv6_prefix`, used when `privacy.ipv4_prefix` or `ipv6_prefix` is unset) and
+    /// reads its key file.
+    fn load(
+        &self,
+        file: &Path,
+        a: &AggregateSection,
+    ) -> Result<crate::privacy::Privacy, ConfigError> {
+        use crate::privacy::{CONFIG_NAMES, Names, Privacy, PrivacyError, Settings};
+        let default = AggregateSection::default();
+        let mut names = CONFIG_NAMES;
+        let length =
+            |own: Option<u8>,
+             key: &'static str,
+             old: u8,
+             old_default: u8,
+             old_key: &str|
+             -> Result<u8, ConfigError> {
+                match own {
+                    Some(v) => {
+                        let ok = old == old_default || old == v;
+                        ensure(file, ok, key, || {
+                    format!("{v} differs from {old_key} = {old} (its older name): set only {key}")
+                })
+                .map(|()| v)
+                    }
+                    None => Ok(old),
+                }
+            };
+        let v4 = length(
+            self.ipv4_prefix,
+            "privacy.ipv4_prefix",
+            a.topk_ipv4_prefix,
+            default.topk_ipv4_prefix,
+            "aggregate.topk_ipv4_prefix",
+        )?;
+        let v6 = length(
+            self.ipv6_prefix,
+            "privacy.ipv6_prefix",
+            a.topk_ipv6_prefix,
+            default.topk_ipv6_prefix,
+            "aggregate.topk_ipv6_prefix",
+        )?;
+        if self.ipv4_prefix.is_none() {
+            names.ipv4_prefix = "aggregate.topk_ipv4_prefix";
+        }
+        if self.ipv6_prefix.is_none() {
+            names.ipv6_prefix = "aggregate.topk_ipv6_prefix";
+        }
+        let s = Settings {
+            mode: self.mode,
+            ipv4_prefix: v4,
+            ipv6_prefix: v6,
+            key_file: (!self.key_file.is_empty()).then(|| self.key_file.clone().into()),
+        };
+        let invalid = |e: PrivacyError, n: &Names| {
+            let (key, reason) = match e {
+                PrivacyError::Length {
+                    key,
+                    value,
+                    min,
+                    max,
+                } => (key, format!("{value} is outside {min}..={max}")),
+                e => (n.key_file, e.to_string()),
+            };
+            ConfigError::Invalid {
+                file: file.to_owned(),
+                key,
+                reason,
+            }
+        };
+        Privacy::load(&s, &names).map_err(|e| invalid(e, &names))
     }
 }
 

@@ -79,6 +79,8 @@ pub(super) struct Merger {
     pub(super) settings: crate::aggregate::Settings,
     /// Time between two checks of the MaxMind DB files on disk (zero: none).
     pub(super) geo_check: Duration,
+    /// How the snapshot's exports render source addresses.
+    pub(super) privacy: crate::privacy::Privacy,
 }
 
 impl Merger {
@@ -112,7 +114,11 @@ impl Merger {
             _ => {
                 let mut agg = Aggregate::new(&self.settings);
                 agg.merge_summary(&self.total);
-                Snapshot { agg, input }
+                Snapshot {
+                    agg,
+                    input,
+                    privacy: self.privacy.clone(),
+                }
             }
         };
         self.spare = Some(sh.published.swap(Arc::new(next)));

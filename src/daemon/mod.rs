@@ -263,6 +263,7 @@ fn start_query_export(
         parquet_node(config),
         pq.query_batches,
         false,
+        config.privacy.clone(),
     ) {
         Ok((e, w)) => (Some(e), Some(w)),
         Err(e) => {
@@ -534,6 +535,7 @@ fn merger(
         spare: None,
         settings: config.aggregate.clone(),
         geo_check: Duration::from_secs(config.raw.geoip.check_seconds),
+        privacy: config.privacy.clone(),
     }
 }
 
@@ -587,6 +589,7 @@ pub fn run(
     let empty = Snapshot {
         agg: Aggregate::new(&config.aggregate),
         input: Input::Daemon(Box::default()),
+        privacy: config.privacy.clone(),
     };
     let shared = Arc::new(Shared::new(
         Arc::new(Published::new(empty)),

@@ -86,16 +86,11 @@ impl FleetKey {
             error,
         };
         let f = std::fs::File::open(path).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = f.metadata().map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o007 != 0 {
-                return Err(KeyError::Exposed {
-                    path: path.to_owned(),
-                    mode,
-                });
-            }
+        if let Some(mode) = crate::privacy::exposed_mode(&f, 0o007).map_err(io)? {
+            return Err(KeyError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
         }
         let mut bytes = Vec::new();
         f.take(MAX_KEY_BYTES).read_to_end(&mut bytes).map_err(io)?;

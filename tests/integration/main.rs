@@ -62,3 +62,6 @@ mod geo;
 mod geo_reload;
 // Remote scraping over TLS with basic auth (a real Prometheus), mutual TLS, bad clients, reload.
 mod tls;
+// Privacy: truncation lengths, ipcrypt and ipcrypt-pfx in per-query Parquet and the top-k vs
+// tshark's sources; key files and bad settings refused.
+mod privacy;

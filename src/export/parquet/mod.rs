@@ -36,6 +36,7 @@ pub mod day;
 use crate::aggregate::series::Row;
 use crate::aggregate::transport_label;
 use crate::decode::{Message, MsgCtx, Name};
+use crate::privacy::Privacy;
 
 /// Schema of the per-interval table (Parquet message type notation).
 pub const INTERVAL_SCHEMA: &str = "message dnsobs_interval {
@@ -67,11 +68,6 @@ pub const QUERY_SCHEMA: &str = "message dnsobs_query {
     REQUIRED BOOLEAN do;
     OPTIONAL INT32 edns_udp_size;
 }";
-
-/// Source addresses are truncated to these prefix lengths in the per-query table.
-pub const ANON_V4_BITS: u8 = 24;
-/// IPv6 prefix length kept (a site, RFC 6177).
-pub const ANON_V6_BITS: u8 = 48;
 
 /// Rows per per-query file before a new one is started.
 const QUERY_ROWS_PER_FILE: usize = 1 << 22;
@@ -399,8 +395,9 @@ pub fn write_intervals(
 #[derive(Clone, Copy, Debug)]
 struct QueryRow {
     ts_ns: u64,
-    /// Source address already truncated (IPv4 in the first four bytes).
-    prefix: [u8; 16],
+    /// Source address (IPv4 in the first four bytes), rendered under the export's
+    /// [`Privacy`] by the writer thread.
+    addr: [u8; 16],
     name_off: u32,
     name_len: u16,
     qtype: u16,
@@ -483,12 +480,6 @@ impl QueryLog {
             self.dropped += 1;
             return;
         };
-        let mut prefix = ctx.src;
-        if ctx.ip_version == 6 {
-            prefix[usize::from(ANON_V6_BITS / 8)..].fill(0);
-        } else {
-            prefix[usize::from(ANON_V4_BITS / 8)..].fill(0);
-        }
         let (qtype, qclass) = msg.question.unwrap_or((0, 0));
         let mut flags = 0;
         flags |= if ctx.transport as usize == 1 {
@@ -509,7 +500,7 @@ impl QueryLog {
         b.names.extend_from_slice(n);
         b.rows.push(QueryRow {
             ts_ns: ctx.ts_ns,
-            prefix,
+            addr: ctx.src,
             name_off,
             name_len: n.len() as u16,
             qtype,
@@ -607,11 +598,13 @@ impl QueryWriter {
 impl QueryExport {
     /// Starts the writer thread with a pool of `batches` preallocated batches (about
     /// 0.7 MB each). `block`: whether [`QueryLog`]s wait for the writer (replay) or drop.
+    /// Sources are rendered under `privacy` (`source_prefix`).
     pub fn start(
         root: PathBuf,
         node: String,
         batches: usize,
         block: bool,
+        privacy: Privacy,
     ) -> Result<(Self, QueryWriter), ExportError> {
         check_node(&node)?;
         let batches = batches.max(2);
@@ -624,7 +617,7 @@ impl QueryExport {
         let st = Arc::clone(&stats);
         let handle = thread::Builder::new()
             .name("parquet-queries".into())
-            .spawn(move || write_queries(&root, &node, &from_logs, &spare_tx, &st))
+            .spawn(move || write_queries(&root, &node, &from_logs, &spare_tx, &st, &privacy))
             .map_err(|source| ExportError::Io {
                 path: PathBuf::from("(parquet-queries thread)"),
                 source,
@@ -662,6 +655,7 @@ fn write_queries(
     rx: &Receiver<ToWriter>,
     spare: &Sender<QueryBatch>,
     stats: &std::sync::Mutex<WriterStats>,
+    privacy: &Privacy,
 ) -> WriterStats {
     let mut open: BTreeMap<String, Open> = BTreeMap::new();
     let note = |r: Result<Option<PathBuf>, ExportError>, rows: u64| {
@@ -701,7 +695,7 @@ fn write_queries(
                 end += 1;
             }
             let rows = &b.rows[start..end];
-            let r = append_queries(root, node, &d, &mut open, rows, &b.names);
+            let r = append_queries((root, node, &d), &mut open, rows, &b.names, privacy);
             note(r.map(|()| None), (end - start) as u64);
             start = end;
         }
@@ -731,21 +725,19 @@ fn write_queries(
         .clone()
 }
 
+/// Appends rows of one date `d` to the file open for it, started under `root` for `node` if
+/// none is.
 fn append_queries(
-    root: &Path,
-    node: &str,
-    d: &str,
+    (root, node, d): (&Path, &str, &str),
     open: &mut BTreeMap<String, Open>,
     rows: &[QueryRow],
     names: &[u8],
+    privacy: &Privacy,
 ) -> Result<(), ExportError> {
     if !open.contains_key(d) {
         let kv = vec![
             KeyValue::new("dnsobs.table".into(), "queries".to_owned()),
-            KeyValue::new(
-                "dnsobs.source_prefix".into(),
-                format!("IPv4 /{ANON_V4_BITS}, IPv6 /{ANON_V6_BITS}"),
-            ),
+            KeyValue::new("dnsobs.source_prefix".into(), privacy.describe()),
         ];
         let first = rows.first().map_or(0, |r| r.ts_ns);
         let f = Open::create(
@@ -775,7 +767,7 @@ fn append_queries(
         )),
         Column::new(Values::Str(
             rows.iter()
-                .map(|r| ByteArray::from(render_prefix(r).into_bytes()))
+                .map(|r| ByteArray::from(render_source(r, privacy).into_bytes()))
                 .collect(),
         )),
         Column::optional(
@@ -837,13 +829,11 @@ fn append_queries(
     Ok(())
 }
 
-/// A row's source prefix as text ("192.0.2.0/24", "2001:db8::/48"), rendered like the top-k
-/// source prefixes.
-fn render_prefix(r: &QueryRow) -> String {
-    use crate::aggregate::topk;
+/// A row's source as text under `privacy` ("192.0.2.0/24", "2001:db8::/48" by default), as
+/// the top-k source prefixes are rendered.
+fn render_source(r: &QueryRow, privacy: &Privacy) -> String {
     let version = if r.flags & F_V6 != 0 { 6 } else { 4 };
-    let (key, len) = topk::prefix_key(version, &r.prefix, ANON_V4_BITS, ANON_V6_BITS);
-    topk::render_prefix(&key[..len])
+    privacy.render(version, &r.addr)
 }
 
 //============ Testing =======================================================

@@ -57,7 +57,7 @@ pub fn encode_all(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> fmt::Result 
     dns::encode(a, enc)?;
     indicators::encode(a, enc)?;
     rssac002::encode(&a.rssac002, enc)?;
-    sketches::encode(a, enc)?;
+    sketches::encode(a, &s.privacy, enc)?;
     ithi::encode_ithi(&a.ithi, enc)?;
     ithi::encode_hygiene(&a.hygiene, enc)?;
     ithi::encode_asn(a.asn.as_ref(), a.topk.k, enc)?;
@@ -139,6 +139,7 @@ mod test {
         Snapshot {
             agg: Aggregate::new(&settings),
             input: Input::Daemon(Box::new(status)),
+            privacy: Default::default(),
         }
     }
 
@@ -223,6 +224,7 @@ mod merge_copy {
         let copy = Snapshot {
             agg: copy,
             input: r.input.clone(),
+            privacy: r.privacy.clone(),
         };
         let json = crate::export::report::json;
         assert_eq!(json(&copy), json(&r));

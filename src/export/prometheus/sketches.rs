@@ -8,31 +8,33 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::encode::{Family, Histogram, Labels, by, counters, gauges, histograms};
 use super::families as f;
 use crate::aggregate::Aggregate;
-use crate::aggregate::topk::{SpaceSaving, render_name, render_prefix};
+use crate::aggregate::topk::{SpaceSaving, render_name};
 use crate::decode::Transport;
+use crate::privacy::Privacy;
 
-/// Writes the sketch families.
-pub fn encode(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    top_k(a, enc)?;
+/// Writes the sketch families, source prefixes rendered under `privacy`.
+pub fn encode(a: &Aggregate, privacy: &Privacy, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    top_k(a, privacy, enc)?;
     distinct(a, enc)?;
     latency(a, enc)
 }
 
 /// (family, label, table, how to render its keys).
-type TopTable<'a> = (&'a Family, &'a str, &'a SpaceSaving, fn(&[u8]) -> String);
+type TopTable<'a> = (
+    &'a Family,
+    &'a str,
+    &'a SpaceSaving,
+    &'a dyn Fn(&[u8]) -> String,
+);
 
-fn top_k(a: &Aggregate, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+fn top_k(a: &Aggregate, privacy: &Privacy, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let t = &a.topk;
+    let prefix = |k: &[u8]| privacy.render_key(k);
     let tables: [TopTable<'_>; 4] = [
-        (&f::TOP_QNAME_QUERIES, "qname", &t.qnames, render_name),
-        (&f::TOP_TLD_QUERIES, "tld", &t.tlds, render_name),
-        (&f::TOP_SLD_QUERIES, "domain", &t.slds, render_name),
-        (
-            &f::TOP_SOURCE_PREFIX_QUERIES,
-            "prefix",
-            &t.sources,
-            render_prefix,
-        ),
+        (&f::TOP_QNAME_QUERIES, "qname", &t.qnames, &render_name),
+        (&f::TOP_TLD_QUERIES, "tld", &t.tlds, &render_name),
+        (&f::TOP_SLD_QUERIES, "domain", &t.slds, &render_name),
+        (&f::TOP_SOURCE_PREFIX_QUERIES, "prefix", &t.sources, &prefix),
     ];
     for (family, label, table, render) in tables {
         let rows: Vec<(String, u64)> = table

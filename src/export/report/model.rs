@@ -235,7 +235,7 @@ impl Report {
                 v6: sources.overflow[1],
             },
             rssac002: Rssac002::new(&a.rssac002),
-            top_k: TopK::new(a),
+            top_k: TopK::new(a, &s.privacy),
             unique_sources_estimate: Estimates::new(a),
             latency: Latency::new(a),
             ithi: Ithi::new(&a.ithi),

@@ -8,8 +8,9 @@ use super::counts::{ByVersion, Counts, ratio};
 use crate::aggregate::Aggregate;
 use crate::aggregate::classify::{Class, EDE_CODES};
 use crate::aggregate::rssac002::{DayCounts, bin_bounds};
-use crate::aggregate::topk::{SpaceSaving, render_name, render_prefix};
+use crate::aggregate::topk::{SpaceSaving, render_name};
 use crate::decode::Transport;
+use crate::privacy::Privacy;
 
 //------------ Indicators ------------------------------------------------------
 
@@ -305,10 +306,10 @@ pub struct TopK {
 }
 
 impl TopK {
-    /// The tables of `a`.
-    pub fn new(a: &Aggregate) -> Self {
+    /// The tables of `a`, source prefixes rendered under `privacy`.
+    pub fn new(a: &Aggregate, privacy: &Privacy) -> Self {
         let t = &a.topk;
-        let table = |s: &SpaceSaving, key_name: &'static str, render: fn(&[u8]) -> String| {
+        let table = |s: &SpaceSaving, key_name: &'static str, render: &dyn Fn(&[u8]) -> String| {
             s.top(t.k)
                 .into_iter()
                 .map(|(k, count, error)| TopRow {
@@ -327,10 +328,10 @@ impl TopK {
         };
         Self {
             k: t.k,
-            qnames: table(&t.qnames, "name", render_name),
-            tlds: table(&t.tlds, "name", render_name),
-            second_level: table(&t.slds, "name", render_name),
-            source_prefixes: table(&t.sources, "prefix", render_prefix),
+            qnames: table(&t.qnames, "name", &render_name),
+            tlds: table(&t.tlds, "name", &render_name),
+            second_level: table(&t.slds, "name", &render_name),
+            source_prefixes: table(&t.sources, "prefix", &|k| privacy.render_key(k)),
             max_error: per(SpaceSaving::max_error),
             evictions: per(SpaceSaving::evictions),
         }

@@ -4,7 +4,7 @@
 //!
 //! A source is looked up **once**, when its worker first sees it: the answer (country, AS) is
 //! kept in a per-source cache keyed by the query's source hash (the [`SourceKey`]'s, computed
-//! once per query for every source-keyed figure), a [`KeySet`] whose value slot holds it. The
+//! once per query for every source-keyed figure), in a table of its own ([`cache`]). The
 //! cache is capped ([`Settings::max_sources`]); when full it is emptied and counted
 //! (`cache_resets`): later sources are looked up again and counted again as new, so
 //! `sources_estimate` becomes an overestimate, flagged by a non-zero reset count.
@@ -17,6 +17,7 @@
 //! figures do not depend on the batch size. No allocation but the cache's growth (bounded) and
 //! the AS table's (preallocated to its cap).
 
+mod cache;
 pub mod db;
 pub mod state;
 
@@ -28,8 +29,8 @@ pub use db::{COUNTRIES, GeoDb, GeoError, Live, Region, UNKNOWN, country_code, co
 
 use super::ring::Ring;
 use super::sources::SourceKey;
-use super::sources::set::{Fingerprint, KeySet};
 use crate::decode::{Message, MsgCtx, Transport};
+use cache::Cache;
 
 //------------ Geo: the per-worker counters ------------------------------------
 
@@ -141,7 +142,7 @@ pub struct Geo {
     generation: u32,
     settings: Settings,
     /// Source hash → its country and AS.
-    cache: KeySet<Fingerprint, Cached>,
+    cache: Cache,
     /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
     queue: Ring<Item>,
     /// Per country index.
@@ -170,7 +171,7 @@ impl Geo {
             db,
             generation,
             settings: *settings,
-            cache: KeySet::new(seed),
+            cache: Cache::new(seed),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             asns: HashMap::with_capacity_and_hasher(
@@ -208,9 +209,8 @@ impl Geo {
     /// again (the source is not new).
     #[inline]
     fn resolve(&mut self, version: u8, addr: &[u8; 16], hash: u64) -> (u16, u32, bool) {
-        let fp = Fingerprint(hash);
         let generation = self.generation as u16;
-        if let Some(v) = self.cache.value_mut(fp, hash) {
+        if let Some(v) = self.cache.get_mut(hash) {
             if v.generation != generation {
                 let (country, asn) = self.db.lookup(Self::ip(version, addr));
                 *v = Cached {
@@ -228,15 +228,12 @@ impl Geo {
             self.cache.clear();
             self.cache_resets += 1;
         }
-        let mut left = usize::MAX;
-        self.cache.insert(fp, hash, &mut left);
-        if let Some(v) = self.cache.value_mut(fp, hash) {
-            *v = Cached {
-                country,
-                generation,
-                asn,
-            };
-        }
+        let v = Cached {
+            country,
+            generation,
+            asn,
+        };
+        self.cache.insert(hash, v);
         (country, asn, true)
     }
 
@@ -295,7 +292,7 @@ impl Geo {
             flags,
         };
         if self.queue.capacity() > 0 {
-            self.cache.prefetch_with_value(hash);
+            self.cache.prefetch(hash);
         }
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);
@@ -311,10 +308,9 @@ impl Geo {
             self.asn(asn, item.version, &item.addr, new)
                 .query(item, new);
         } else {
-            let fp = Fingerprint(item.hash);
             // Not cached: a destination is a source only once its own query is counted.
             let generation = self.generation as u16;
-            let (cc, asn) = match self.cache.value_mut(fp, item.hash) {
+            let (cc, asn) = match self.cache.get_mut(item.hash) {
                 Some(v) if v.generation == generation => (v.country, v.asn),
                 _ => {
                     self.lookups += 1;
@@ -363,7 +359,7 @@ impl Geo {
                 .entry(*asn)
                 .or_insert_with(|| org.clone());
         }
-        self.add_sources(o.cache.len(), o.cache.iter_values());
+        self.add_sources(o.cache.len(), o.cache.iter());
         // Messages `o` had not counted yet: counted here, after its cache joined this one.
         for item in o.queue.iter() {
             self.apply(item);
@@ -389,11 +385,11 @@ impl Geo {
 
     /// Unites `n` cached sources with this cache, after their counters were added: a source
     /// both hold is taken off once from the `sources_estimate` it was counted in.
-    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (Fingerprint, Cached)>) {
+    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (u64, Cached)>) {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
         self.cache.reserve(n);
         for (k, v) in sources {
-            if self.cache.contains(k, k.0) {
+            if self.cache.contains(k) {
                 let c = &mut self.countries[usize::from(v.country)];
                 c.sources_estimate = c.sources_estimate.saturating_sub(1);
                 let a = match self.asns.get_mut(&v.asn) {
@@ -403,11 +399,7 @@ impl Geo {
                 a.sources_estimate = a.sources_estimate.saturating_sub(1);
                 continue;
             }
-            let mut left = usize::MAX;
-            self.cache.insert(k, k.0, &mut left);
-            if let Some(slot) = self.cache.value_mut(k, k.0) {
-                *slot = v;
-            }
+            self.cache.insert(k, v);
         }
     }
 

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Cached, Counts, Geo, GeoDb, Live, Settings, country_code};
-use crate::aggregate::sources::set::Fingerprint;
 
 /// One AS in a state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,8 +60,8 @@ impl Geo {
         asns.sort_unstable_by_key(|a| a.asn);
         let mut sources: Vec<(u64, u16, u32)> = self
             .cache
-            .iter_values()
-            .map(|(k, v)| (k.0, v.country, v.asn))
+            .iter()
+            .map(|(k, v)| (k, v.country, v.asn))
             .collect();
         sources.sort_unstable();
         GeoState {
@@ -151,7 +150,7 @@ impl Geo {
                     generation,
                     asn,
                 };
-                (Fingerprint(h), v)
+                (h, v)
             }),
         );
         Ok(())

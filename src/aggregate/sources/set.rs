@@ -171,19 +171,6 @@ impl<K: Key, V: Copy + Default> KeySet<K, V> {
         }
     }
 
-    /// [`prefetch`](Self::prefetch), and the line of the value slot beside it (for a set whose
-    /// values are read on every lookup).
-    #[inline]
-    pub fn prefetch_with_value(&self, hash: u64) {
-        let i = self.pos(hash);
-        if let Some(s) = self.slots.get(i) {
-            prefetch(s);
-        }
-        if let Some(v) = self.vals.get(i) {
-            prefetch(v);
-        }
-    }
-
     /// True if `key` (whose hash is `hash`) is in the set.
     #[inline]
     pub fn contains(&self, key: K, hash: u64) -> bool {

@@ -25,8 +25,6 @@
 //! second-level top 10 then mix true entries with noise; with 1024 counters they are exact
 //! (tests/integration/indicators.rs).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 pub use super::sketch::SpaceSaving;
 use super::sketch::spacesaving::SpaceSavingState;
 use crate::decode::{Message, MsgCtx, Name};
@@ -86,7 +84,8 @@ pub struct TopK {
     pub tlds: SpaceSaving,
     /// Two rightmost labels ("example.com").
     pub slds: SpaceSaving,
-    /// Anonymised source prefixes (keys from [`prefix_key`], rendered by [`render_prefix`]).
+    /// Anonymised source prefixes (keys from [`prefix_key`], rendered by
+    /// [`crate::privacy::Privacy::render_key`] at export).
     pub sources: SpaceSaving,
 }
 
@@ -302,22 +301,6 @@ pub fn prefix_key(
     (key, 2 + bytes)
 }
 
-/// Renders a [`prefix_key`] as text: "192.0.2.0/24", "2001:db8::/48".
-pub fn render_prefix(key: &[u8]) -> String {
-    let (Some(&v), Some(&plen)) = (key.first(), key.get(1)) else {
-        return String::from("?");
-    };
-    let mut a = [0u8; 16];
-    let bytes = &key[2.min(key.len())..];
-    let n = bytes.len().min(16);
-    a[..n].copy_from_slice(&bytes[..n]);
-    if v == 6 {
-        format!("{}/{plen}", Ipv6Addr::from(a))
-    } else {
-        format!("{}/{plen}", Ipv4Addr::new(a[0], a[1], a[2], a[3]))
-    }
-}
-
 /// Renders a name key in presentation form: "." for the root, bytes outside printable ASCII,
 /// `"` and `\` as `\DDD` (so a label value never needs further quoting).
 pub fn render_name(key: &[u8]) -> String {
@@ -338,6 +321,11 @@ pub fn render_name(key: &[u8]) -> String {
 //============ Testing =======================================================
 #[cfg(test)]
 mod test {
+    /// A prefix key in clear (the default privacy: truncation).
+    fn render_key(key: &[u8]) -> String {
+        crate::privacy::Privacy::default().render_key(key)
+    }
+
     use super::*;
     use crate::aggregate::sketch::splitmix64 as rng;
     use crate::decode::dns::{self, test::query};
@@ -351,17 +339,17 @@ mod test {
     #[test]
     fn prefixes_render() {
         let (k, n) = prefix_key(4, &v4([192, 0, 2, 77]), 24, 48);
-        assert_eq!(render_prefix(&k[..n]), "192.0.2.0/24");
+        assert_eq!(render_key(&k[..n]), "192.0.2.0/24");
         let (k, n) = prefix_key(4, &v4([192, 0, 2, 255]), 25, 48);
-        assert_eq!(render_prefix(&k[..n]), "192.0.2.128/25");
+        assert_eq!(render_key(&k[..n]), "192.0.2.128/25");
         let a6 = [
             0x20, 1, 0x0d, 0xb8, 0xaa, 0xbb, 0xcc, 0xdd, 0, 0, 0, 0, 0, 0, 0, 1,
         ];
         let (k, n) = prefix_key(6, &a6, 24, 48);
         assert_eq!(n, 8);
-        assert_eq!(render_prefix(&k[..n]), "2001:db8:aabb::/48");
+        assert_eq!(render_key(&k[..n]), "2001:db8:aabb::/48");
         let (k, n) = prefix_key(6, &a6, 24, 128);
-        assert_eq!(render_prefix(&k[..n]), "2001:db8:aabb:ccdd::1/128");
+        assert_eq!(render_key(&k[..n]), "2001:db8:aabb:ccdd::1/128");
         assert_eq!(render_name(b""), ".");
         assert_eq!(render_name(b"a\"b\\c d\x01"), "a\\034b\\092c\\032d\\001");
     }
@@ -382,7 +370,7 @@ mod test {
         assert_eq!(t.tlds.top(1), vec![(&b"com"[..], 2, 0)]);
         assert_eq!(t.slds.top(1), vec![(&b"example.com"[..], 2, 0)]);
         let top = t.sources.top(1);
-        assert_eq!(render_prefix(top[0].0), "198.51.100.0/24");
+        assert_eq!(render_key(top[0].0), "198.51.100.0/24");
         assert_eq!(top[0].1, 2);
         // The root counts as a qname only.
         let root = dns::parse(&query(b"\x00", 2, 0, &[]), &mut name).expect("root parses");
@@ -456,7 +444,7 @@ mod test {
         assert_eq!(t.qnames.top(1)[0].0, b"heavy.example.net");
         assert_eq!(t.tlds.top(1)[0].0, b"net");
         assert_eq!(t.slds.top(1)[0].0, b"example.net");
-        assert_eq!(render_prefix(t.sources.top(1)[0].0), "203.0.113.0/24");
+        assert_eq!(render_key(t.sources.top(1)[0].0), "203.0.113.0/24");
         // Merging two flooded workers keeps the bound too.
         let mut u = t.clone();
         u.merge(&t);

@@ -8,7 +8,7 @@ use super::cli::RunArgs;
 /// Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration through
 /// [`load_config`].
 pub fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    let config = load_config(&args)?;
+    let config = load_config(&args, false)?;
     env_logger::Builder::new()
         .filter_level(log::LevelFilter::Trace)
         .format_target(false)
@@ -16,12 +16,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
         .init();
     log::set_max_level(config.log_level);
     log::info!("dnsobs {} starting", env!("CARGO_PKG_VERSION"));
-    crate::daemon::run(config, || load_config(&args).map_err(|e| e.to_string()))?;
+    crate::daemon::run(config, || {
+        load_config(&args, true).map_err(|e| e.to_string())
+    })?;
     Ok(ExitStatus::Ok)
 }
 
-/// Reads the file (if any), applies the command-line overrides, validates.
-pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
+/// Reads the file (if any), applies the command-line overrides, validates (for a `reload`,
+/// without reading the privacy key: see [`RawConfig::validate_for_reload`]).
+pub fn load_config(args: &RunArgs, reload: bool) -> Result<Config, ConfigError> {
     let path = args.config.clone().unwrap_or_else(|| "(defaults)".into());
     let mut raw = match &args.config {
         Some(p) => RawConfig::read(p)?,
@@ -42,5 +45,9 @@ pub fn load_config(args: &RunArgs) -> Result<Config, ConfigError> {
     if let Some(p) = &args.web_config {
         raw.export.web_config = p.display().to_string();
     }
-    raw.validate(&path)
+    if reload {
+        raw.validate_for_reload(&path)
+    } else {
+        raw.validate(&path)
+    }
 }

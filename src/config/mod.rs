@@ -215,6 +215,29 @@ mod test {
         assert_eq!(c.privacy.describe(), "IPv4 /24, IPv6 /48");
     }
 
+    /// A reload checks `[privacy]` without reading its key (the daemon may no longer be able
+    /// to): a key file that cannot be read fails a start, not a reload; bad settings fail both.
+    #[test]
+    fn a_reload_does_not_read_the_privacy_key() {
+        let text = "[privacy]\nmode = \"ipcrypt\"\nkey_file = \"/nonexistent/dnsobs.key\"\n";
+        let p = Path::new("t.toml");
+        let start = RawConfig::parse(text, p).and_then(|r| r.validate(p));
+        assert!(
+            start
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/dnsobs.key")
+        );
+        let reload = RawConfig::parse(text, p).and_then(|r| r.validate_for_reload(p));
+        assert_eq!(
+            reload.expect("reload").raw.privacy.key_file,
+            "/nonexistent/dnsobs.key"
+        );
+        let bad = "[privacy]\nmode = \"ipcrypt\"\n";
+        let reload = RawConfig::parse(bad, p).and_then(|r| r.validate_for_reload(p));
+        assert!(reload.unwrap_err().to_string().contains("needs a key file"));
+    }
+
     #[test]
     fn privacy_is_checked_and_sets_the_topk_lengths() {
         let c = check("[privacy]\nipv4_prefix = 16\nipv6_prefix = 56\n").unwrap();

@@ -19,11 +19,22 @@ use crate::{aggregate, decode};
 impl RawConfig {
     /// Checks every value and derives the stage settings.
     pub fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        self.validate_keys(path, true)
+    }
+
+    /// [`validate`](Self::validate) for a reload: the privacy key file is not read (the daemon
+    /// has dropped the privileges that read it at start, and `[privacy]` changes only with a
+    /// restart), only its settings checked; the result's privacy is a truncation placeholder.
+    pub fn validate_for_reload(self, path: &Path) -> Result<Config, ConfigError> {
+        self.validate_keys(path, false)
+    }
+
+    fn validate_keys(self, path: &Path, read_keys: bool) -> Result<Config, ConfigError> {
         self.capture.validate(path)?;
         let decode = self.decode.settings(self.decode.validate(path)?);
         let asn_table = self.aggregate.validate(path)?;
         let geo = self.geoip.load(path)?;
-        let privacy = self.privacy.load(path, &self.aggregate)?;
+        let privacy = self.privacy.load(path, &self.aggregate, read_keys)?;
         let (listen, web) = self.export.validate(path)?;
         self.rssac002.validate(path)?;
         self.state.validate(path)?;
@@ -330,6 +341,7 @@ impl PrivacySection {
         &self,
         file: &Path,
         a: &AggregateSection,
+        read_key: bool,
     ) -> Result<crate::privacy::Privacy, ConfigError> {
         use crate::privacy::{CONFIG_NAMES, Names, Privacy, PrivacyError, Settings};
         let default = AggregateSection::default();
@@ -394,7 +406,13 @@ impl PrivacySection {
                 reason,
             }
         };
-        Privacy::load(&s, &names).map_err(|e| invalid(e, &names))
+        if read_key {
+            Privacy::load(&s, &names).map_err(|e| invalid(e, &names))
+        } else {
+            s.check(&names).map_err(|e| invalid(e, &names))?;
+            let (mode, path) = (crate::privacy::Mode::Truncate, Path::new(""));
+            Privacy::with_key(mode, v4, v6, &[], path).map_err(|e| invalid(e, &names))
+        }
     }
 }
 

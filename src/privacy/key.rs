@@ -46,7 +46,10 @@ pub fn read_key(path: &Path, mode: Mode) -> Result<Vec<u8>, PrivacyError> {
     if text.len() == 2 * want && text.iter().all(u8::is_ascii_hexdigit) {
         return Ok(unhex(text));
     }
-    if bytes.len() == want {
+    // A file of hex digits only is text, never a raw key: the 32 hex digits of a 16-byte key
+    // given for ipcrypt-pfx must not pass as 32 raw bytes (a random raw key is all hex digits
+    // with probability (22/256)^32).
+    if bytes.len() == want && !bytes.iter().all(u8::is_ascii_hexdigit) {
         return Ok(bytes);
     }
     Err(PrivacyError::KeyLength {
@@ -114,9 +117,8 @@ mod test {
             e.contains("exactly 32 bytes, or 64 hex digits") && e.contains("has 16 bytes"),
             "{e}"
         );
-        write(b"0123456789abcdef0123456789abcdef", 0o600);
-        // 32 raw bytes: an ipcrypt-pfx key whose halves are equal (refused), and 32 hex
-        // digits for ipcrypt.
+        // 32 raw bytes: an ipcrypt-pfx key whose halves are equal (refused).
+        write(b"0123456789abcdeg0123456789abcdeg", 0o600);
         let s = Settings {
             mode: Mode::IpcryptPfx,
             key_file: Some(p.clone()),
@@ -124,6 +126,10 @@ mod test {
         };
         let e = Privacy::load(&s, &CONFIG_NAMES).unwrap_err().to_string();
         assert!(e.contains("halves"), "{e}");
+        // 32 hex digits without a newline: a 16-byte key for ipcrypt, never 32 raw bytes.
+        write(b"0123456789abcdef0123456789abcdef", 0o600);
+        let e = read_key(&p, Mode::IpcryptPfx).unwrap_err().to_string();
+        assert!(e.contains("64 hex digits"), "{e}");
         assert_eq!(read_key(&p, Mode::Ipcrypt).unwrap().len(), 16);
         let s = Settings {
             mode: Mode::Ipcrypt,

@@ -212,7 +212,7 @@ fn check(workers: usize) {
         .sources
         .top(k)
         .into_iter()
-        .map(|(a, n, _)| (topk::render_prefix(a), n))
+        .map(|(a, n, _)| (dnsobs::privacy::Privacy::default().render_key(a), n))
         .collect();
     got.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     assert_eq!(got, want, "source prefixes, {workers} worker(s)");

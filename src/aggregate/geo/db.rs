@@ -229,7 +229,8 @@ type Signature = Vec<Option<(u64, u64, u64, i64, i64)>>;
 pub struct Live {
     current: RwLock<Arc<GeoDb>>,
     generation: AtomicU32,
-    /// The files as they were when last opened.
+    /// The files as they were when last opened; held for the whole of a reload, so that two
+    /// (SIGHUP and the file check) never run at once.
     opened: Mutex<Signature>,
     /// Successful reloads.
     pub reloads: AtomicU64,
@@ -263,6 +264,12 @@ impl Live {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Sets the generation (tests of the workers' reaction to reloads).
+    #[cfg(test)]
+    pub(crate) fn set_generation(&self, g: u32) {
+        self.generation.store(g, Ordering::Release);
+    }
+
     /// The databases in force and their generation.
     pub fn current(&self) -> (Arc<GeoDb>, u32) {
         let db = self.current.read().unwrap_or_else(PoisonError::into_inner);
@@ -280,21 +287,24 @@ impl Live {
 
     /// Opens the files again and puts them in force; on error the old ones stay (counted).
     pub fn reload(&self) -> Result<(), GeoError> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        self.reload_locked(&mut opened)
+    }
+
+    fn reload_locked(&self, opened: &mut Signature) -> Result<(), GeoError> {
         let (old, _) = self.current();
-        let sig = old.signature();
+        // Not retried until a file changes again (or SIGHUP), whatever the outcome.
+        *opened = old.signature();
         match old.reopen() {
             Ok(db) => {
                 let mut cur = self.current.write().unwrap_or_else(PoisonError::into_inner);
                 *cur = Arc::new(db);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 drop(cur);
-                *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = sig;
                 self.reloads.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
-                // Not retried until the file changes again (or SIGHUP).
-                *self.opened.lock().unwrap_or_else(PoisonError::into_inner) = sig;
                 self.reload_errors.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }
@@ -304,12 +314,10 @@ impl Live {
     /// [`reload`](Self::reload) if a file changed on disk since it was opened; `Ok(false)` if
     /// none did.
     pub fn reload_if_changed(&self) -> Result<bool, GeoError> {
-        let (db, _) = self.current();
-        let now = db.signature();
-        let same = *self.opened.lock().unwrap_or_else(PoisonError::into_inner) == now;
-        if same {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if *opened == self.current().0.signature() {
             return Ok(false);
         }
-        self.reload().map(|()| true)
+        self.reload_locked(&mut opened).map(|()| true)
     }
 }

@@ -263,7 +263,7 @@ impl Geo {
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
         if self.live.generation() != self.generation {
-            (self.db, self.generation) = self.live.current();
+            self.refresh();
         }
         let (hash, addr, flags) = if let Some(k) = key {
             let e = msg.edns;
@@ -297,6 +297,23 @@ impl Geo {
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);
         }
+    }
+
+    /// Takes the databases in force if a reload replaced them (the old ones are unmapped once
+    /// no counter holds them). Cached sources are looked up again when next seen: their
+    /// generation (16 bits of it) no longer matches; when those 16 bits wrap, every entry is
+    /// marked stale so that none is taken for current.
+    pub fn refresh(&mut self) {
+        let (db, generation) = self.live.current();
+        if generation == self.generation {
+            return;
+        }
+        if (generation as u16) < (self.generation as u16)
+            || generation.wrapping_sub(self.generation) > u32::from(u16::MAX)
+        {
+            self.cache.mark_stale((generation as u16).wrapping_sub(1));
+        }
+        (self.db, self.generation) = (db, generation);
     }
 
     /// Counts a message taken from the ring.
@@ -344,6 +361,7 @@ impl Geo {
     /// caches hold counts once in `sources_estimate` (exact for a replay's workers; the daemon's
     /// workers keep their caches, so a source two workers see counts twice there).
     pub fn merge(&mut self, o: &Self) {
+        self.refresh();
         for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
             a.add(b);
         }

@@ -46,6 +46,7 @@ pub struct GeoState {
 impl Geo {
     /// The counters and cached sources as plain data (messages still queued counted first).
     pub fn state(&mut self) -> GeoState {
+        self.refresh();
         self.flush();
         let db = Arc::clone(&self.db);
         let mut asns: Vec<AsnState> = self
@@ -123,6 +124,13 @@ impl Geo {
     /// Adds a state saved by [`Geo::state`] (made with the same hash seed, or pseudonymised
     /// with the same fleet key).
     pub fn merge_state(&mut self, s: &GeoState) -> Result<(), String> {
+        if let Some(&(_, cc, _)) = s
+            .sources
+            .iter()
+            .find(|e| usize::from(e.1) >= super::COUNTRIES)
+        {
+            return Err(format!("source country index {cc} out of range"));
+        }
         for &(i, c) in &s.countries {
             self.countries
                 .get_mut(usize::from(i))
@@ -160,6 +168,37 @@ impl Geo {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// After a reload a cached source is looked up again, without counting as new; also when
+    /// the 16 bits of the generation kept per entry wrap.
+    #[test]
+    fn reloads_look_sources_up_again() {
+        let db = GeoDb::open(None, None, &[]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let mut g = Geo::new(Arc::clone(&live), &Settings::default(), 3, 0);
+        let addr = [198, 51, 100, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let hash = crate::aggregate::sources::SourceKey::new(4, &addr, 3).addr_hash;
+        let item = super::super::Item {
+            hash,
+            addr,
+            version: 4,
+            flags: 0,
+        };
+        let see = |g: &mut Geo| {
+            g.refresh();
+            g.apply(&item);
+            (g.lookups, g.countries[usize::from(super::super::UNKNOWN)])
+        };
+        assert_eq!(see(&mut g).0, 1);
+        assert_eq!(see(&mut g).0, 1);
+        live.set_generation(1);
+        assert_eq!(see(&mut g).0, 2);
+        assert_eq!(see(&mut g).0, 2);
+        live.set_generation(1 + 65_536); // the same low 16 bits
+        assert_eq!(see(&mut g).0, 3);
+        let (_, c) = see(&mut g);
+        assert_eq!((c.queries, c.sources_estimate), (6, 1));
+    }
 
     /// Two instances' geography through states equals their direct merge, a source both saw
     /// counting once.

@@ -134,6 +134,11 @@ mod test {
         let status = DaemonStatus {
             health: vec![CaptureHealth::default()],
             dnstap: Some(Default::default()),
+            geo: Some(crate::aggregate::geo::db::Status {
+                reloads: 1,
+                reload_errors: 0,
+                build_epochs: [Some(1_700_000_000), None],
+            }),
             ..DaemonStatus::default()
         };
         Snapshot {

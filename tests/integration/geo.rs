@@ -56,13 +56,34 @@ fn dnsobs(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("dnsobs runs")
 }
 
+/// Every capture with an oracle but those the independent count cannot read as dnsobs does:
+/// `tcp-pipelined` (several DNS messages in one frame: the script takes one per frame),
+/// `tun-malformed` (encapsulations nested past dnsobs' documented depth, which tshark follows:
+/// see tests/integration/oracle.rs) and `truncated` (tshark stops at the cut).
+fn fixtures() -> Vec<String> {
+    let skip = ["tcp-pipelined", "tun-malformed", "truncated"];
+    let mut v: Vec<String> = std::fs::read_dir(pcaps())
+        .expect("pcaps")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".pcap"))
+        .filter(|n| {
+            let stem = n.split('.').next().unwrap_or_default();
+            pcaps().join(format!("{stem}.oracle.json")).exists() && !skip.contains(&stem)
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 30, "{v:?}");
+    v
+}
+
 #[test]
 fn countries_asns_and_regions_equal_an_independent_count() {
     let Some(py) = tools() else { return };
     let tmp = Scratch::target("geo");
     let (country, asn) = databases(&py, &tmp);
     let expect = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/geo_expected.py");
-    for fixture in ["root-mix-v4v6.pcap", "fragments.pcap", "lt-vlan.pcap"] {
+    for fixture in fixtures() {
+        let fixture = fixture.as_str();
         let cap = pcaps().join(fixture);
         let cap = cap.to_str().expect("utf-8");
         let want: Value = serde_json::from_slice(&run_py(

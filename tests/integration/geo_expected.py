@@ -6,7 +6,9 @@ source of each query and the destination of each NXDOMAIN response.
     geo_expected.py CAPTURE COUNTRY.mmdb ASN.mmdb  ->  JSON {"countries": …, "asns": …}
 
 Counting rules as in ../shared/tools/oracle.py: a DNS message counts when its transport has port
-53 on one side, no ICMP layer quotes it, and its 12-byte header was dissected.
+53 on one side, no ICMP layer quotes it, and its 12-byte header was dissected. In a tunnel
+(GRE, ERSPAN, VXLAN, GENEVE, IP-in-IP, 6in4) the innermost IP header is the message's: the last
+occurrence of each field, and the IP version of the last `ip`/`ipv6` in `frame.protocols`.
 """
 import json
 import subprocess
@@ -14,7 +16,7 @@ import sys
 
 import maxminddb
 
-FIELDS = ["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "udp.dstport",
+FIELDS = ["frame.protocols", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "udp.dstport",
           "tcp.srcport", "tcp.dstport", "icmp.type", "icmpv6.type", "dns.count.add_rr",
           "dns.flags.response", "dns.flags.rcode", "dns.rr.udp_payload_size", "dns.resp.z.do"]
 KEYS = ["queries", "queries_do", "queries_edns", "queries_tcp", "queries_ipv6",
@@ -26,7 +28,7 @@ def main():
     cmd = ["tshark", "-n", "-r", cap, "-o", "tcp.desegment_tcp_streams:TRUE",
            "-o", "dns.desegment_dns_messages:TRUE", "-o", "ip.defragment:TRUE",
            "-o", "ipv6.defragment:TRUE", "-Y", "dns", "-T", "fields", "-E", "aggregator=;",
-           "-E", "occurrence=f"]
+           "-E", "occurrence=l"]
     for f in FIELDS:
         cmd += ["-e", f]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -49,7 +51,8 @@ def main():
             ports = (v["tcp.srcport"], v["tcp.dstport"]) if tcp else (v["udp.srcport"], v["udp.dstport"])
             if "53" not in ports:
                 continue
-            v6 = bool(v["ipv6.src"])
+            ips = [p for p in v["frame.protocols"].split(":") if p in ("ip", "ipv6")]
+            v6 = bool(ips) and ips[-1] == "ipv6"
             src = v["ipv6.src"] if v6 else v["ip.src"]
             dst = v["ipv6.dst"] if v6 else v["ip.dst"]
             if v["dns.flags.response"] in ("1", "True"):

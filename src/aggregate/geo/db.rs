@@ -184,21 +184,33 @@ impl GeoDb {
 
     /// `(country index, AS number)` of an address (`ZZ` and 0 when unknown).
     pub fn lookup(&self, ip: IpAddr) -> (u16, u32) {
-        let cc = self
-            .country
-            .as_ref()
-            .and_then(|r| r.lookup(ip).ok())
-            .and_then(|l| l.decode::<geoip2::Country<'_>>().ok().flatten())
-            .and_then(|c| c.country.iso_code.map(country_index))
-            .unwrap_or(UNKNOWN);
-        let asn = self
-            .asn
-            .as_ref()
-            .and_then(|r| r.lookup(ip).ok())
-            .and_then(|l| l.decode::<geoip2::Asn<'_>>().ok().flatten())
-            .and_then(|a| a.autonomous_system_number)
-            .unwrap_or(0);
-        (cc, asn)
+        self.lookup_memo(ip, &mut Memo::default())
+    }
+
+    /// [`lookup`](Self::lookup), decoding each data record once: many networks share a
+    /// record (a country's, an AS's), so `memo` keeps each record's answer by its offset in
+    /// the file. Only the two fields needed are decoded (`country.iso_code`,
+    /// `autonomous_system_number`), not the whole record (names in many languages).
+    pub fn lookup_memo(&self, ip: IpAddr, memo: &mut Memo) -> (u16, u32) {
+        use maxminddb::PathElement::Key;
+        let cc = self.country.as_ref().and_then(|r| r.lookup(ip).ok()).map(|l| {
+            memo.get(&l, 0, || {
+                l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
+                    .ok()
+                    .flatten()
+                    .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
+            })
+        });
+        let asn = self.asn.as_ref().and_then(|r| r.lookup(ip).ok()).map(|l| {
+            memo.get(&l, 1, || {
+                l.decode_path::<u32>(&[Key("autonomous_system_number")])
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0)
+            })
+        });
+        let cc = cc.map_or(UNKNOWN, |c| u16::try_from(c).unwrap_or(UNKNOWN));
+        (cc, asn.unwrap_or(0))
     }
 
     /// The organisation of the AS holding `ip`, if the AS database names one.
@@ -206,6 +218,44 @@ impl GeoDb {
         let r = self.asn.as_ref()?.lookup(ip).ok()?;
         let a = r.decode::<geoip2::Asn<'_>>().ok().flatten()?;
         a.autonomous_system_organization.map(str::to_owned)
+    }
+}
+
+/// Decoded records by their offset, per database (see [`GeoDb::lookup_memo`]); bounded, and
+/// emptied when the databases are replaced.
+#[derive(Clone, Debug, Default)]
+pub struct Memo {
+    records: [std::collections::HashMap<usize, u32>; 2],
+}
+
+/// Records remembered per database (GeoLite2 Country has a few hundred, ASN some 80,000).
+const MEMO_CAP: usize = 1 << 18;
+
+impl Memo {
+    /// The answer for the record `l` found (database `db`: 0 country, 1 AS), decoded by
+    /// `decode` unless remembered; an address in no network is `decode`d (to nothing) too.
+    fn get<S: AsRef<[u8]>>(
+        &mut self,
+        l: &maxminddb::LookupResult<'_, S>,
+        db: usize,
+        decode: impl FnOnce() -> u32,
+    ) -> u32 {
+        let (Some(off), Some(m)) = (l.offset(), self.records.get_mut(db)) else {
+            return decode();
+        };
+        if let Some(&v) = m.get(&off) {
+            return v;
+        }
+        let v = decode();
+        if m.len() < MEMO_CAP {
+            m.insert(off, v);
+        }
+        v
+    }
+
+    /// Forgets every record (the databases were replaced).
+    pub fn clear(&mut self) {
+        self.records.iter_mut().for_each(std::collections::HashMap::clear);
     }
 }
 

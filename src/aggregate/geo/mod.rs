@@ -143,6 +143,8 @@ pub struct Geo {
     settings: Settings,
     /// Source hash → its country and AS.
     cache: Cache,
+    /// The databases' records decoded so far.
+    memo: db::Memo,
     /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
     queue: Ring<Item>,
     /// Per country index.
@@ -172,6 +174,7 @@ impl Geo {
             generation,
             settings: *settings,
             cache: Cache::new(seed),
+            memo: db::Memo::default(),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             asns: HashMap::with_capacity_and_hasher(
@@ -212,7 +215,7 @@ impl Geo {
         let generation = self.generation as u16;
         if let Some(v) = self.cache.get_mut(hash) {
             if v.generation != generation {
-                let (country, asn) = self.db.lookup(Self::ip(version, addr));
+                let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
                 *v = Cached {
                     country,
                     generation,
@@ -223,7 +226,7 @@ impl Geo {
             return (v.country, v.asn, false);
         }
         self.lookups += 1;
-        let (country, asn) = self.db.lookup(Self::ip(version, addr));
+        let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
         if self.cache.len() >= self.settings.max_sources {
             self.cache.clear();
             self.cache_resets += 1;
@@ -314,6 +317,7 @@ impl Geo {
             self.cache.mark_stale((generation as u16).wrapping_sub(1));
         }
         (self.db, self.generation) = (db, generation);
+        self.memo.clear();
     }
 
     /// Counts a message taken from the ring.
@@ -331,7 +335,7 @@ impl Geo {
                 Some(v) if v.generation == generation => (v.country, v.asn),
                 _ => {
                     self.lookups += 1;
-                    self.db.lookup(Self::ip(item.version, &item.addr))
+                    self.db.lookup_memo(Self::ip(item.version, &item.addr), &mut self.memo)
                 }
             };
             self.countries[usize::from(cc)].responses_nxdomain += 1;

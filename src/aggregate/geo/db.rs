@@ -193,14 +193,18 @@ impl GeoDb {
     /// `autonomous_system_number`), not the whole record (names in many languages).
     pub fn lookup_memo(&self, ip: IpAddr, memo: &mut Memo) -> (u16, u32) {
         use maxminddb::PathElement::Key;
-        let cc = self.country.as_ref().and_then(|r| r.lookup(ip).ok()).map(|l| {
-            memo.get(&l, 0, || {
-                l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
-                    .ok()
-                    .flatten()
-                    .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
-            })
-        });
+        let cc = self
+            .country
+            .as_ref()
+            .and_then(|r| r.lookup(ip).ok())
+            .map(|l| {
+                memo.get(&l, 0, || {
+                    l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
+                        .ok()
+                        .flatten()
+                        .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
+                })
+            });
         let asn = self.asn.as_ref().and_then(|r| r.lookup(ip).ok()).map(|l| {
             memo.get(&l, 1, || {
                 l.decode_path::<u32>(&[Key("autonomous_system_number")])
@@ -255,7 +259,9 @@ impl Memo {
 
     /// Forgets every record (the databases were replaced).
     pub fn clear(&mut self) {
-        self.records.iter_mut().for_each(std::collections::HashMap::clear);
+        self.records
+            .iter_mut()
+            .for_each(std::collections::HashMap::clear);
     }
 }
 

@@ -335,7 +335,8 @@ impl Geo {
                 Some(v) if v.generation == generation => (v.country, v.asn),
                 _ => {
                     self.lookups += 1;
-                    self.db.lookup_memo(Self::ip(item.version, &item.addr), &mut self.memo)
+                    self.db
+                        .lookup_memo(Self::ip(item.version, &item.addr), &mut self.memo)
                 }
             };
             self.countries[usize::from(cc)].responses_nxdomain += 1;

@@ -591,14 +591,7 @@ fn geography_merges_into_the_whole() {
     };
     let tmp = Scratch::target("fleet-geo");
     let (country, asn) = crate::geo::databases(&py, &tmp);
-    let geo = [
-        "--geoip-country",
-        &country,
-        "--geoip-asn",
-        &asn,
-        "--geo-region",
-        "LACNIC=AR,BR,CL,MX",
-    ];
+    let geo = crate::geo::flags(&country, &asn, &["LACNIC=AR,BR,CL,MX"]);
     let k = key(&tmp, b"fleet key for the geography test");
     let capture = pcaps().join("root-mix-v4v6.pcap");
     let parts = anycast::split(&capture, 3, &tmp);

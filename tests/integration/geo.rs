@@ -52,6 +52,15 @@ pub(crate) fn databases(py: &str, dir: &Path) -> (String, String) {
     (p("test-country.mmdb"), p("test-asn.mmdb"))
 }
 
+/// The geography flags: both databases and the `regions` given (`NAME=CC,…`).
+pub(crate) fn flags<'a>(country: &'a str, asn: &'a str, regions: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--geoip-country", country, "--geoip-asn", asn];
+    for r in regions {
+        v.extend(["--geo-region", r]);
+    }
+    v
+}
+
 fn dnsobs(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("dnsobs runs")
 }
@@ -92,23 +101,9 @@ fn countries_asns_and_regions_equal_an_independent_count() {
         ))
         .expect("expected JSON");
         for threads in ["1", "2"] {
-            let out = dnsobs(&[
-                "replay",
-                "-q",
-                "--format",
-                "json",
-                "--threads",
-                threads,
-                "--geoip-country",
-                &country,
-                "--geoip-asn",
-                &asn,
-                "--geo-region",
-                "LACNIC=AR,BR,CL,MX,UY",
-                "--geo-region",
-                "EU=DE,NL",
-                cap,
-            ]);
+            let with = flags(&country, &asn, &["LACNIC=AR,BR,CL,MX,UY", "EU=DE,NL"]);
+            let head = ["replay", "-q", "--format", "json", "--threads", threads];
+            let out = dnsobs(&[&head[..], &with, &[cap]].concat());
             assert!(
                 out.status.success(),
                 "{}",
@@ -142,19 +137,9 @@ fn countries_asns_and_regions_equal_an_independent_count() {
             if fixture == "root-mix-v4v6.pcap" {
                 assert!(lacnic > 4000, "{lacnic}");
                 // The HTML page draws the shares from the same figures.
-                let html = dnsobs(&[
-                    "replay",
-                    "-q",
-                    "--format",
-                    "html",
-                    "--geoip-country",
-                    &country,
-                    "--geoip-asn",
-                    &asn,
-                    "--geo-region",
-                    "LACNIC=AR,BR,CL,MX,UY",
-                    cap,
-                ]);
+                let with = flags(&country, &asn, &["LACNIC=AR,BR,CL,MX,UY"]);
+                let head = ["replay", "-q", "--format", "html"];
+                let html = dnsobs(&[&head[..], &with, &[cap]].concat());
                 let html = String::from_utf8(html.stdout).expect("utf-8");
                 let br = &want["countries"]["BR"];
                 let (q, d) = (
@@ -224,19 +209,9 @@ fn live_counts_per_country_equal_the_replay() {
     let tmp = crate::util::scratch::tmp("dnsobs-geo-live");
     let (country, asn) = databases(&py, &tmp);
     let cap = pcaps().join("root-mix-v4v6.pcap");
-    let out = dnsobs(&[
-        "replay",
-        "-q",
-        "--format",
-        "json",
-        "--geoip-country",
-        &country,
-        "--geoip-asn",
-        &asn,
-        "--geo-region",
-        "LACNIC=AR,BR,CL,MX",
-        cap.to_str().expect("utf-8"),
-    ]);
+    let geo = flags(&country, &asn, &["LACNIC=AR,BR,CL,MX"]);
+    let head = ["replay", "-q", "--format", "json"];
+    let out = dnsobs(&[&head[..], &geo, &[cap.to_str().expect("utf-8")]].concat());
     assert!(
         out.status.success(),
         "{}",

@@ -99,15 +99,11 @@ impl Geo {
         if asn == 0 {
             return None;
         }
-        let (b, version) = a.example;
-        let ip = match version {
-            6 => std::net::IpAddr::from(b),
-            4 => std::net::IpAddr::from([b[0], b[1], b[2], b[3]]),
-            _ => return self.organizations.get(&asn).cloned(),
-        };
-        self.db
-            .organization(ip)
-            .or_else(|| self.organizations.get(&asn).cloned())
+        let (addr, version) = a.example;
+        let from_db = (version != 0)
+            .then(|| self.db.organization(Self::ip(version, &addr)))
+            .flatten();
+        from_db.or_else(|| self.organizations.get(&asn).cloned())
     }
 
     /// Empty counters able to take `s` (no database files: for merges only).

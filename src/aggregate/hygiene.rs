@@ -219,8 +219,8 @@ impl Hygiene {
     pub fn with_batch(settings: &Settings, batch: usize) -> Self {
         let cap = settings.capacity.max(WAYS).next_power_of_two();
         Self {
-            table: vec![Entry::default(); cap].into_boxed_slice(),
-            tags: vec![Tags::default(); cap / WAYS].into_boxed_slice(),
+            table: super::table::filled(cap, Entry::default()).into_boxed_slice(),
+            tags: super::table::filled(cap / WAYS, Tags::default()).into_boxed_slice(),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
             set_mask: cap / WAYS - 1,
             min_queries: settings.min_queries.max(1),

@@ -208,7 +208,7 @@ impl Ithi {
     pub fn with_seed(settings: &Settings, seed: u64) -> Self {
         let slots = settings.repeat_slots.max(WAYS).next_power_of_two();
         Self {
-            repeat: vec![(0, 0); slots].into_boxed_slice(),
+            repeat: super::table::filled(slots, (0, 0)).into_boxed_slice(),
             repeat_mask: slots / WAYS - 1,
             ttl_ns: u64::from(settings.repeat_ttl_s) * 1_000_000_000,
             zone_labels: settings.zone_labels,

@@ -152,9 +152,9 @@ impl Clone for Pending {
         } else {
             0
         };
-        let mut slab = Vec::with_capacity(reserve);
+        let mut slab = super::table::reserved(reserve);
         slab.extend_from_slice(&self.slab);
-        let mut links = Vec::with_capacity(reserve);
+        let mut links = super::table::reserved(reserve);
         links.extend_from_slice(&self.links);
         Self {
             cap: self.cap,
@@ -188,8 +188,8 @@ impl Pending {
     /// Reserves the tables (once, on the first query).
     fn reserve(&mut self) {
         if !self.index.is_allocated() {
-            self.slab = Vec::with_capacity(self.cap);
-            self.links = Vec::with_capacity(self.cap);
+            self.slab = super::table::reserved(self.cap);
+            self.links = super::table::reserved(self.cap);
             self.index = Index::with_capacity(self.cap);
         }
     }

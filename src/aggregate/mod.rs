@@ -17,6 +17,7 @@ pub mod series;
 pub mod sketch;
 pub mod sources;
 pub mod state;
+pub mod table;
 pub mod topk;
 
 /// The former home of the HyperLogLog and of [`distinct::Distinct`], now in [`sketch::hll`]

@@ -123,7 +123,10 @@ impl Cache {
     /// Rebuilds the table with room for `n` sources.
     fn grow(&mut self, n: usize) {
         let cap = (n * 4 / 3 + 1).next_power_of_two().max(16);
-        let old = std::mem::replace(&mut self.slots, vec![Entry::default(); cap].into());
+        let old = std::mem::replace(
+            &mut self.slots,
+            super::super::table::filled(cap, Entry::default()).into(),
+        );
         self.shift = 64 - cap.trailing_zeros();
         let mask = cap - 1;
         for e in old.iter().filter(|e| e.key != 0) {

@@ -32,7 +32,7 @@ impl Index {
     pub fn with_capacity(entries: usize) -> Self {
         let n = (2 * entries).next_power_of_two().max(16);
         Self {
-            slots: vec![EMPTY; n].into_boxed_slice(),
+            slots: crate::aggregate::table::filled(n, EMPTY).into_boxed_slice(),
             mask: n - 1,
         }
     }

@@ -101,7 +101,7 @@ impl SpaceSaving {
         Self {
             m,
             width,
-            keys: vec![0; m * width].into_boxed_slice(),
+            keys: crate::aggregate::table::filled(m * width, 0).into_boxed_slice(),
             lens: vec![0; m].into_boxed_slice(),
             counts: vec![0; m].into_boxed_slice(),
             errors: vec![0; m].into_boxed_slice(),

@@ -293,8 +293,12 @@ impl<K: Key, V: Copy + Default> KeySet<K, V> {
         {
             self.resizes += 1;
         }
-        let old = std::mem::replace(&mut self.slots, vec![K::default(); n]);
-        let old_vals = std::mem::replace(&mut self.vals, vec![V::default(); n]);
+        let old = std::mem::replace(
+            &mut self.slots,
+            super::super::table::filled(n, K::default()),
+        );
+        let old_vals =
+            std::mem::replace(&mut self.vals, super::super::table::filled(n, V::default()));
         self.shift = 64 - n.trailing_zeros();
         for (k, v) in old.into_iter().zip(old_vals) {
             if k != K::default() {

@@ -4,9 +4,9 @@
 //!
 //! Each query touches a random slot of several tables of tens of megabytes. With 4 KiB pages
 //! every such touch also misses the TLB, and the page walk stalls even the prefetch that
-//! was meant to hide the miss: on the root-like benchmark the geography's source cache alone
-//! (one more random slot per query) cost +24 % CPU with 4 KiB pages and +5 % with 2 MiB pages
-//! (docs/performance.md). Debian's default (`transparent_hugepage/enabled = madvise`) gives
+//! was meant to hide the miss (on the root-like benchmark the instruction after the geography
+//! cache's prefetch held 20 % of `Aggregate::message`'s samples with 4 KiB pages, 6 % with
+//! 2 MiB pages; the replay without geography got 8 % faster: docs/performance.md). Debian's default (`transparent_hugepage/enabled = madvise`) gives
 //! huge pages only to memory that asks for them: [`filled`] asks (`madvise(MADV_HUGEPAGE)`)
 //! before the first write, for tables of at least [`HUGE_MIN_BYTES`]. It is only advice: where
 //! the kernel has no huge pages (`never`, another OS) the tables are the same, only slower.

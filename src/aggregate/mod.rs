@@ -236,6 +236,7 @@ impl Aggregate {
                     sketch::process_seed(),
                     settings.source_batch,
                 )
+                .with_intervals(&settings.series)
             }),
             series: series::Series::new(&settings.series),
             ..Self::empty_scalars()
@@ -444,7 +445,11 @@ impl Aggregate {
             a.merge(b);
         }
         if let (Some(a), Some(b)) = (&mut self.geo, &other.geo) {
-            a.merge(b);
+            if summary {
+                a.merge_summary(b);
+            } else {
+                a.merge(b);
+            }
         }
         add(&mut self.response_udp_sizes, &other.response_udp_sizes);
         self.response_udp_size_sum += other.response_udp_size_sum;

@@ -125,6 +125,11 @@ impl Series {
         self.interval_ns / 1_000_000_000
     }
 
+    /// Intervals held at most (0: off).
+    pub fn max_intervals(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Whether the series is kept at all.
     pub fn enabled(&self) -> bool {
         !self.keys.is_empty()

@@ -292,7 +292,14 @@ impl Aggregate {
         }
         if let Some(g) = &s.geo {
             if self.geo.is_none() {
-                self.geo = Some(super::geo::Geo::for_state(g, self.seed)?);
+                // Intervals held as the series holds them.
+                let series = series::Settings {
+                    interval_seconds: u32::try_from(self.series.interval_seconds())
+                        .unwrap_or(series::DEFAULT_INTERVAL_SECONDS),
+                    max_intervals: self.series.max_intervals(),
+                };
+                let geo = super::geo::Geo::for_state(g, self.seed)?.with_intervals(&series);
+                self.geo = Some(geo);
             }
             if let Some(mine) = &mut self.geo {
                 mine.merge_state(g)?;

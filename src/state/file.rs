@@ -7,12 +7,18 @@
 //! 12  4  flags (0)
 //! 16  8  payload length in bytes
 //! 24  8  XXH64 (seed 0) of the payload
-//! 32  …  payload: zstd frame of postcard(DayFile)
+//! 32  …  payload: zstd frame of postcard(DayFile), then postcard(Trailer)
 //! ```
 //!
 //! postcard is compact and needs no schema beside the Rust types, which is why the format
 //! version must change whenever [`DayFile`] does: a reader refuses any other version instead of
 //! misreading it. Files are written to a temporary name, synced, then renamed (atomic).
+//!
+//! The [`Trailer`] after the day file was added within format 2 (postcard has no optional
+//! fields, and a field added to [`DayFile`] would make every earlier file unreadable): it holds
+//! what the day's figures gained since, the geography's per-interval counters. A file written
+//! before has no trailer (read as empty); a reader from before stops after the day file and
+//! ignores it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,6 +102,13 @@ pub enum StateError {
     },
 }
 
+/// What follows the [`DayFile`] in the payload (see the module).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Trailer {
+    /// [`crate::aggregate::geo::state::GeoState::intervals`], when the day has a geography.
+    geo_intervals: Option<crate::aggregate::geo::interval::IntervalsState>,
+}
+
 /// Sorts every source list and replaces each value by its difference from the one before
 /// (`forward`), or undoes that. Sorted, 10^6 random 32-bit pseudonyms are 2-byte gaps instead
 /// of 5-byte varints: the files shrink by about a third (docs/fleet.md).
@@ -138,7 +151,11 @@ fn gaps(s: &mut AggregateState, forward: bool) {
 /// Encodes `f` into the bytes of a state file.
 pub fn encode(mut f: DayFile) -> Result<Vec<u8>, String> {
     gaps(&mut f.agg, true);
-    let raw = postcard::to_stdvec(&f).map_err(|e| format!("encoding the state: {e}"))?;
+    let trailer = Trailer {
+        geo_intervals: f.agg.geo.as_mut().map(|g| std::mem::take(&mut g.intervals)),
+    };
+    let mut raw = postcard::to_stdvec(&f).map_err(|e| format!("encoding the state: {e}"))?;
+    raw = postcard::to_extend(&trailer, raw).map_err(|e| format!("encoding the state: {e}"))?;
     let payload = zstd::encode_all(&raw[..], LEVEL).map_err(|e| format!("compressing: {e}"))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
@@ -188,8 +205,14 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<DayFile, StateError> {
         return Err(bad(24, "checksum mismatch: the file is damaged".into()));
     }
     let raw = zstd::decode_all(payload).map_err(|e| bad(HEADER as u64, format!("zstd: {e}")))?;
-    let mut f: DayFile =
-        postcard::from_bytes(&raw).map_err(|e| bad(HEADER as u64, format!("decoding: {e}")))?;
+    let decoding = |e| bad(HEADER as u64, format!("decoding: {e}"));
+    let (mut f, rest): (DayFile, _) = postcard::take_from_bytes(&raw).map_err(decoding)?;
+    if !rest.is_empty() {
+        let t: Trailer = postcard::from_bytes(rest).map_err(decoding)?;
+        if let (Some(g), Some(i)) = (&mut f.agg.geo, t.geo_intervals) {
+            g.intervals = i;
+        }
+    }
     gaps(&mut f.agg, false);
     Ok(f)
 }
@@ -285,5 +308,56 @@ mod test {
         assert!(e.contains("version 9"), "{e}");
         let e = decode(p, b"PK\x03\x04 not a state file at all, no").unwrap_err();
         assert!(e.to_string().contains("not a dnsobs state file"), "{e}");
+    }
+
+    /// The geography's intervals travel in the trailer; a file without one (written before it
+    /// existed) reads with none, and a reader that stops after the day file reads a new file.
+    #[test]
+    fn geography_intervals_in_the_trailer() {
+        use crate::aggregate::geo::interval::{IntervalCounts, IntervalRow, IntervalsState};
+        use crate::aggregate::geo::state::GeoState;
+        let p = Path::new("x.dnsobs-state");
+        let intervals = IntervalsState {
+            interval_seconds: 60,
+            rows: vec![IntervalRow {
+                start_ns: 120_000_000_000,
+                country: 27,
+                counts: IntervalCounts {
+                    queries: 5,
+                    queries_do: 2,
+                    ..Default::default()
+                },
+            }],
+            evicted_intervals: 1,
+        };
+        let mut f = sample();
+        f.agg.geo = Some(GeoState {
+            max_asns: 9,
+            intervals: intervals.clone(),
+            ..Default::default()
+        });
+        let bytes = encode(f.clone()).unwrap();
+        let back = decode(p, &bytes).unwrap();
+        assert_eq!(
+            back.agg.geo.as_ref().map(|g| &g.intervals),
+            Some(&intervals)
+        );
+        // The payload as a reader from before the trailer sees it: the day file, then bytes it
+        // never reads.
+        let raw = zstd::decode_all(&bytes[HEADER..]).unwrap();
+        let old: DayFile = postcard::from_bytes(&raw).unwrap();
+        assert_eq!(old.agg.geo.as_ref().map(|g| g.max_asns), Some(9));
+        assert_eq!(old.agg.geo.map(|g| g.intervals), Some(Default::default()));
+        // A file as written before: no trailer.
+        let mut g = f.clone();
+        gaps(&mut g.agg, true);
+        let payload = zstd::encode_all(&postcard::to_stdvec(&g).unwrap()[..], LEVEL).unwrap();
+        let mut before = bytes[..HEADER].to_vec();
+        before[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+        before[24..32].copy_from_slice(&twox_hash::XxHash64::oneshot(0, &payload).to_le_bytes());
+        before.extend_from_slice(&payload);
+        let back = decode(p, &before).unwrap();
+        let geo = back.agg.geo.expect("geo");
+        assert_eq!((geo.max_asns, geo.intervals), (9, Default::default()));
     }
 }

@@ -14,11 +14,18 @@
 //! ([`super::ring`]): a message's cache slot (key and value) is prefetched when it enters the
 //! worker's ring and read when it falls out, so the cache misses of a batch overlap (at a root's
 //! spread of sources the cache is far larger than the CPU's). The counters are sums, so the
-//! figures do not depend on the batch size. No allocation but the cache's growth (bounded) and
-//! the AS table's (as new ASes appear, up to its cap).
+//! figures do not depend on the batch size. No allocation but the cache's growth (bounded), the
+//! AS table's (as new ASes appear, up to its cap) and one per interval stored.
+//!
+//! Per interval of the time series, the counters by country are kept too ([`interval`]): a
+//! message's ring item carries its interval number, and the per-country counters it increments
+//! are the current interval's, rolled into the cumulative [`Geo::countries`] and the interval's
+//! rows when an interval ends (and settled by [`Geo::flush`] and [`Geo::merge`]). The AS
+//! counters are cumulative only.
 
 mod cache;
 pub mod db;
+pub mod interval;
 pub mod state;
 
 use std::collections::HashMap;
@@ -31,6 +38,7 @@ use super::ring::Ring;
 use super::sources::SourceKey;
 use crate::decode::{Message, MsgCtx, Transport};
 use cache::Cache;
+use interval::Intervals;
 
 //------------ Geo: the per-worker counters ------------------------------------
 
@@ -111,6 +119,8 @@ struct Item {
     hash: u64,
     /// That address (IPv4 in the first 4 bytes).
     addr: [u8; 16],
+    /// The message's interval number ([`interval`]).
+    interval: u32,
     version: u8,
     flags: u8,
 }
@@ -147,8 +157,10 @@ pub struct Geo {
     memo: db::Memo,
     /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
     queue: Ring<Item>,
-    /// Per country index.
+    /// Per country index (cumulative; exact once settled: see [`interval`]).
     pub countries: Box<[Counts]>,
+    /// Per interval and country index (of the series' intervals; off by default).
+    pub intervals: Intervals,
     /// Per AS number (0: unknown), at most `max_asns` (foldhash: a probe per query).
     pub asns: HashMap<u32, AsnCounts, foldhash::fast::FixedState>,
     /// The ASes past the cap, summed.
@@ -177,6 +189,7 @@ impl Geo {
             memo: db::Memo::default(),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
+            intervals: Intervals::off(),
             // Grown as ASes appear (at most `max_asns`), not reserved to the cap: a table
             // sized for 65,536 ASes spreads a few thousand over 11 MB, a cache and TLB miss
             // per query (measured: docs/geo.md).
@@ -190,6 +203,12 @@ impl Geo {
             lookups: 0,
             organizations: HashMap::new(),
         }
+    }
+
+    /// Also counts per interval of the series `s` (nothing more when it is off).
+    pub fn with_intervals(mut self, s: &super::series::Settings) -> Self {
+        self.intervals = Intervals::new(s);
+        self
     }
 
     /// The databases (as of the last message counted).
@@ -294,6 +313,7 @@ impl Geo {
         let item = Item {
             hash,
             addr,
+            interval: self.intervals.number(ctx.ts_ns),
             version: ctx.ip_version,
             flags,
         };
@@ -328,7 +348,9 @@ impl Geo {
     fn apply(&mut self, item: &Item) {
         if item.flags & NXDOMAIN == 0 {
             let (cc, asn, new) = self.resolve(item.version, &item.addr, item.hash);
-            self.countries[usize::from(cc)].query(item, new);
+            self.intervals
+                .counts(&mut self.countries, item.interval, cc)
+                .query(item, new);
             self.asn(asn, item.version, &item.addr, new)
                 .query(item, new);
         } else {
@@ -342,17 +364,21 @@ impl Geo {
                         .lookup_memo(Self::ip(item.version, &item.addr), &mut self.memo)
                 }
             };
-            self.countries[usize::from(cc)].responses_nxdomain += 1;
+            self.intervals
+                .counts(&mut self.countries, item.interval, cc)
+                .responses_nxdomain += 1;
             self.asn(asn, item.version, &item.addr, false)
                 .responses_nxdomain += 1;
         }
     }
 
-    /// Counts every message still in the ring (before the counters are read or handed over).
+    /// Counts every message still in the ring and settles the current interval's counters
+    /// (before the counters are read or handed over).
     pub fn flush(&mut self) {
         while let Some(item) = self.queue.pop() {
             self.apply(&item);
         }
+        self.intervals.settle(&mut self.countries);
     }
 
     /// Moves `from`'s source cache into `self` (an O(1) swap): the daemon's worker keeps its
@@ -369,10 +395,23 @@ impl Geo {
     /// caches hold counts once in `sources_estimate` (exact for a replay's workers; the daemon's
     /// workers keep their caches, so a source two workers see counts twice there).
     pub fn merge(&mut self, o: &Self) {
+        self.merge_parts(o, true);
+    }
+
+    /// [`Geo::merge`] without the per-interval rows (the daemon's published snapshot, which
+    /// exports none: the merger writes them from its total).
+    pub fn merge_summary(&mut self, o: &Self) {
+        self.merge_parts(o, false);
+    }
+
+    fn merge_parts(&mut self, o: &Self, interval_rows: bool) {
         self.refresh();
         for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
             a.add(b);
         }
+        // `o`'s current interval (not settled: `o` is borrowed) and its intervals.
+        self.intervals
+            .merge(&mut self.countries, &o.intervals, interval_rows);
         for (asn, c) in &o.asns {
             self.add_asn(*asn, &c.counts, c.example);
         }
@@ -390,6 +429,7 @@ impl Geo {
         for item in o.queue.iter() {
             self.apply(item);
         }
+        self.intervals.settle(&mut self.countries);
     }
 
     /// Adds an AS's counters (into the summed others past the cap).
@@ -434,6 +474,7 @@ impl Geo {
     pub fn clear(&mut self) {
         while self.queue.pop().is_some() {}
         self.countries.fill(Counts::default());
+        self.intervals.clear();
         self.asns.clear();
         self.organizations.clear();
         self.other_asns = Counts::default();

@@ -3,12 +3,15 @@
 //! AS) so that merging the states of several instances counts a source that reached more than
 //! one once in `sources_estimate`, as the merge of a replay's workers does. No address is kept:
 //! an AS is named by its organisation (looked up when the state is made), a source by its hash,
-//! which the state writer pseudonymises with the fleet key.
+//! which the state writer pseudonymises with the fleet key. The per-interval counters by country
+//! ([`super::interval`]) come along, outside the postcard layout of the rest (see
+//! [`GeoState::intervals`]).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::interval::IntervalsState;
 use super::{Cached, Counts, Geo, GeoDb, Live, Settings, country_code};
 
 /// One AS in a state.
@@ -41,6 +44,12 @@ pub struct GeoState {
     pub lookups: u64,
     /// Cached sources: hash, country index, AS number.
     pub sources: Vec<(u64, u16, u32)>,
+    /// The counters per interval and country. Not in this struct's serde layout, which is state
+    /// format 2's as first written (postcard has no optional fields): the state file carries
+    /// them in a section after the day's figures ([`crate::state::file`]), absent from older
+    /// files (then empty) and ignored by older readers.
+    #[serde(skip)]
+    pub intervals: IntervalsState,
 }
 
 impl Geo {
@@ -90,6 +99,7 @@ impl Geo {
             cache_resets: self.cache_resets,
             lookups: self.lookups,
             sources,
+            intervals: self.intervals.state(),
         }
     }
 
@@ -145,6 +155,7 @@ impl Geo {
         self.other_asn_count += s.other_asn_count;
         self.cache_resets += s.cache_resets;
         self.lookups += s.lookups;
+        self.intervals.merge_state(&s.intervals)?;
         let generation = self.generation as u16;
         self.add_sources(
             s.sources.len(),
@@ -177,12 +188,14 @@ mod test {
         let item = super::super::Item {
             hash,
             addr,
+            interval: 0,
             version: 4,
             flags: 0,
         };
         let see = |g: &mut Geo| {
             g.refresh();
             g.apply(&item);
+            g.flush();
             (g.lookups, g.countries[usize::from(super::super::UNKNOWN)])
         };
         assert_eq!(see(&mut g).0, 1);
@@ -197,13 +210,17 @@ mod test {
     }
 
     /// Two instances' geography through states equals their direct merge, a source both saw
-    /// counting once.
+    /// counting once; their intervals too.
     #[test]
     fn states_merge_like_workers() {
         let db = GeoDb::open(None, None, &[("R".into(), vec!["ZZ".into()])]).expect("db");
         let live = Arc::new(Live::new(db));
-        let mut a = Geo::new(Arc::clone(&live), &Settings::default(), 7, 0);
-        let mut b = Geo::new(live, &Settings::default(), 7, 0);
+        let series = crate::aggregate::series::Settings {
+            interval_seconds: 60,
+            max_intervals: 16,
+        };
+        let mut a = Geo::new(Arc::clone(&live), &Settings::default(), 7, 0).with_intervals(&series);
+        let mut b = Geo::new(live, &Settings::default(), 7, 0).with_intervals(&series);
         for (g, range) in [(&mut a, 0u8..10), (&mut b, 5..20)] {
             for i in range {
                 let addr = [192, 0, 2, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -211,6 +228,7 @@ mod test {
                 g.apply(&super::super::Item {
                     hash,
                     addr,
+                    interval: 1000 + u32::from(i % 3),
                     version: 4,
                     flags: super::super::DO,
                 });
@@ -219,7 +237,9 @@ mod test {
         let mut direct = a.clone();
         direct.merge(&b);
         let (sa, sb) = (a.state(), b.state());
-        let mut merged = Geo::for_state(&sa, 7).expect("for state");
+        let mut merged = Geo::for_state(&sa, 7)
+            .expect("for state")
+            .with_intervals(&series);
         merged.merge_state(&sa).expect("a");
         merged.merge_state(&sb).expect("b");
         let zz = usize::from(super::super::UNKNOWN);
@@ -229,9 +249,26 @@ mod test {
         assert_eq!(merged.countries[zz].sources_estimate, 20);
         assert_eq!(merged.asns[&0].counts.sources_estimate, 20);
         assert_eq!(merged.state().countries, direct.state().countries);
-        // Serialised and back.
+        // Per interval: i % 3 of 0..10 and 5..20 (0, 1, 2: 9, 8 and 8 queries), 60 s wide.
+        let per: Vec<(u64, u64)> = merged
+            .state()
+            .intervals
+            .rows
+            .iter()
+            .map(|r| (r.start_ns / 60_000_000_000, r.counts.queries_do))
+            .collect();
+        assert_eq!(per, [(1000, 9), (1001, 8), (1002, 8)]);
+        assert_eq!(merged.state().intervals, direct.state().intervals);
+        // Serialised and back: the intervals are not in this layout (the file's trailer).
         let bytes = postcard::to_allocvec(&sa).expect("encode");
         let back: GeoState = postcard::from_bytes(&bytes).expect("decode");
-        assert_eq!(back, sa);
+        assert_eq!(back.intervals, Default::default());
+        assert_eq!(
+            back,
+            GeoState {
+                intervals: Default::default(),
+                ..sa
+            }
+        );
     }
 }

@@ -37,6 +37,9 @@ pub struct Geo {
     pub source_cache_resets: u64,
     /// Database lookups (one per new source, and per NXDOMAIN destination not cached).
     pub lookups: u64,
+    /// Intervals of the per-interval geography (Parquet) dropped past the series' cap
+    /// (non-zero: some intervals are missing from that table; the figures above have them).
+    pub evicted_intervals: u64,
 }
 
 impl Geo {
@@ -73,6 +76,7 @@ impl Geo {
             regions,
             source_cache_resets: g.cache_resets,
             lookups: g.lookups,
+            evicted_intervals: g.intervals.evicted,
         })
     }
 }

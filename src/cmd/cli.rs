@@ -66,7 +66,8 @@ pub enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  dnsobs merge --format json /srv/dnsobs/state/\n",
-        "  dnsobs merge lax1.2026-12-06.dnsobs-state ams1.2026-12-06.dnsobs-state\n\n",
+        "  dnsobs merge lax1.2026-12-06.dnsobs-state ams1.2026-12-06.dnsobs-state\n",
+        "  dnsobs merge --parquet /data/dns/fleet-intervals --node l-root /srv/dnsobs/state/\n\n",
         "Counters add up; distinct sources are the union of the instances' (exact: a source seen\n",
         "by several instances counts once); sketches merge. A node's day given twice counts once.\n",
         "Files written under another fleet key, or by another state format, are refused.\n",
@@ -191,7 +192,8 @@ pub struct ReplayArgs {
     /// Default 10080 (a week of minutes), or 172800 (two days of seconds) with 1-second buckets.
     #[arg(long, value_name = "N")]
     pub max_intervals: Option<usize>,
-    /// Write the per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/.
+    /// Write the per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/ (and, with
+    /// MaxMind DB files, the per-interval geography by country and region under DIR_geo/).
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
     /// Write one Parquet row per query (source rendered as the --anon-* flags say: by default
@@ -467,6 +469,18 @@ pub struct MergeArgs {
     /// Encrypt the top-k source prefixes (at the lengths the states were written with).
     #[command(flatten)]
     pub cipher: CipherArgs,
+    /// Also write the merged per-interval table as Parquet under DIR/date=YYYY-MM-DD/node=NAME/
+    /// (and the per-interval geography under DIR_geo/, when the states have one).
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+    /// Node name of the merged Parquet rows and their partition path.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "fleet",
+        requires = "parquet"
+    )]
+    pub node: String,
 }
 
 /// Arguments of `top`.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::export::report;
+use crate::export::{parquet, report};
 use crate::snapshot::Snapshot;
 use crate::state;
 
@@ -35,6 +35,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
     if args.cipher.anon_mode != super::cli::AnonMode::Truncate || args.cipher.anon_key.is_some() {
         r.privacy = args.cipher.privacy(r.agg.topk.prefix_lengths(), &names)?;
     }
+    if let Some(dir) = &args.parquet {
+        write_parquet(dir, &args.node, &r)?;
+    }
     let r = Arc::new(r);
     let model = report::Report::new(&r);
     let out = super::replay::render(args.format, &r, &model)?;
@@ -47,4 +50,27 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
         return Err(e).context("writing the report");
     }
     Ok(ExitStatus::Ok)
+}
+
+/// Writes the merged per-interval table, and the per-interval geography if the states have one
+/// (`--parquet DIR --node NAME`); says what it wrote on stderr.
+fn write_parquet(dir: &std::path::Path, node: &str, r: &Snapshot) -> anyhow::Result<()> {
+    parquet::check_node(node).context("--node")?;
+    let (paths, rows) =
+        parquet::write_snapshot(dir, node, r).context("writing the per-interval Parquet files")?;
+    eprintln!(
+        "dnsobs: wrote {rows} interval rows into {} Parquet file(s) under {}",
+        paths.len(),
+        dir.display()
+    );
+    if let Some((paths, rows)) = parquet::geo::write_snapshot_geo(dir, node, r)
+        .context("writing the per-interval geography Parquet files")?
+    {
+        eprintln!(
+            "dnsobs: wrote {rows} interval geography rows into {} Parquet file(s) under {}",
+            paths.len(),
+            parquet::geo::geo_root(dir).display()
+        );
+    }
+    Ok(())
 }

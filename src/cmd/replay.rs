@@ -227,6 +227,8 @@ fn write_intervals(
 ) -> anyhow::Result<()> {
     let (paths, rows) =
         parquet::write_snapshot(dir, node, r).context("writing the per-interval Parquet files")?;
+    let geo = parquet::geo::write_snapshot_geo(dir, node, r)
+        .context("writing the per-interval geography Parquet files")?;
     if quiet {
         return Ok(());
     }
@@ -236,10 +238,24 @@ fn write_intervals(
         paths.len(),
         dir.display()
     );
+    if let Some((paths, rows)) = &geo {
+        eprintln!(
+            "dnsobs: wrote {} interval geography rows into {} Parquet file(s) under {}",
+            rows,
+            paths.len(),
+            parquet::geo::geo_root(dir).display()
+        );
+    }
     if r.agg.series.evicted_intervals > 0 || r.agg.series.late_messages > 0 {
         eprintln!(
             "dnsobs: warning: the captures span more than --max-intervals {}: {} interval(s) evicted, {} message(s) not bucketed",
             max_intervals, r.agg.series.evicted_intervals, r.agg.series.late_messages
+        );
+    }
+    if let Some(g) = r.agg.geo.as_ref().filter(|g| g.intervals.evicted > 0) {
+        eprintln!(
+            "dnsobs: warning: the captures span more than --max-intervals {}: {} interval(s) of the geography evicted (counted in the totals only)",
+            max_intervals, g.intervals.evicted
         );
     }
     Ok(())

@@ -397,6 +397,10 @@ mod test {
                 "directory = \"/d\"\nqueries_directory = \"/d\"",
                 "export.parquet.queries_directory",
             ),
+            (
+                "directory = \"/d\"\nqueries_directory = \"/d_geo\"",
+                "export.parquet.queries_directory",
+            ),
         ] {
             let e = check(&format!("[export.parquet]\n{text}\n"))
                 .unwrap_err()

@@ -313,9 +313,15 @@ impl ParquetSection {
             2,
             1024,
         )?;
-        let ok = self.directory.is_empty() || self.directory != self.queries_directory;
+        let geo = crate::export::parquet::geo::geo_root(Path::new(&self.directory));
+        let ok = self.directory.is_empty()
+            || (self.directory != self.queries_directory
+                && geo != Path::new(&self.queries_directory));
         ensure(file, ok, "export.parquet.queries_directory", || {
-            "must differ from export.parquet.directory (two tables, two roots)".into()
+            format!(
+                "must differ from export.parquet.directory and from {} (its geography table's root): one table, one root",
+                geo.display()
+            )
         })
     }
 }

@@ -282,6 +282,7 @@ fn parquet_tick(total: &mut Aggregate, shared: &Shared, out: &ParquetOut, last: 
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as u64)
     };
+    geo_parquet_tick(total, shared, out, dir, cutoff);
     let rows = total.series.take_before(cutoff);
     if rows.is_empty() {
         return;
@@ -300,6 +301,39 @@ fn parquet_tick(total: &mut Aggregate, shared: &Shared, out: &ParquetOut, last: 
             shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
             error!("parquet: {e}; will retry at the next write");
             total.series.restore(&rows);
+        }
+    }
+}
+
+/// Writes the per-interval geography that ended before `cutoff` beside the interval table
+/// under `dir`, as [`parquet_tick`] writes that table.
+fn geo_parquet_tick(
+    total: &mut Aggregate,
+    shared: &Shared,
+    out: &ParquetOut,
+    dir: &std::path::Path,
+    cutoff: u64,
+) {
+    let Some(g) = &mut total.geo else { return };
+    let rows = g.intervals.take_before(cutoff);
+    if rows.is_empty() {
+        return;
+    }
+    let root = parquet::geo::geo_root(dir);
+    let interval = g.intervals.interval_seconds();
+    match parquet::geo::write_geo_intervals(&root, &out.node, interval, &rows, &g.db().regions) {
+        Ok((paths, n)) => {
+            for p in &paths {
+                info!("parquet: wrote {} ({n} rows)", p.display());
+            }
+            shared
+                .parquet_files
+                .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
+            error!("parquet: {e}; will retry at the next write");
+            g.intervals.restore(&rows);
         }
     }
 }

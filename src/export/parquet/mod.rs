@@ -1,5 +1,6 @@
-//! Parquet export: the per-interval table (from [`Series`](crate::aggregate::series::Series))
-//! and the opt-in per-query table, under Hive-style partitions
+//! Parquet export: the per-interval table (from [`Series`](crate::aggregate::series::Series)),
+//! beside it the per-interval geography ([`geo`], with MaxMind DB files) and the opt-in
+//! per-query table, under Hive-style partitions
 //! `ROOT/date=YYYY-MM-DD/node=NAME/part-….parquet` that DuckDB, ClickHouse, Trino and Spark
 //! read as they are.
 //!
@@ -32,6 +33,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
 pub mod day;
+pub mod geo;
 
 use crate::aggregate::series::Row;
 use crate::aggregate::transport_label;

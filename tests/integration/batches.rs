@@ -157,3 +157,68 @@ fn geography_does_not_depend_on_batch_or_threads() {
         "{br}"
     );
 }
+
+/// The geography per interval (one-second intervals of root-mix: late and early messages
+/// cross worker batches and interval boundaries) is the same for every batch size and thread
+/// count, and adds up to the cumulative countries.
+#[test]
+fn geography_intervals_do_not_depend_on_batch_or_threads() {
+    let Some(py) = crate::geo::tools() else {
+        return;
+    };
+    let dir = Scratch::tmp("dnsobs-batches-geo-intervals");
+    let (country, asn) = crate::geo::databases(&py, &dir);
+    let db =
+        dnsobs::aggregate::geo::GeoDb::open(Some(Path::new(&country)), Some(Path::new(&asn)), &[])
+            .expect("databases");
+    let geo = Arc::new(dnsobs::aggregate::geo::Live::new(db));
+    let path = fixture("root-mix-v4v6.pcap");
+    let rows = |threads: usize, batch: usize| {
+        let settings = dnsobs::pipeline::Settings {
+            threads,
+            aggregate: dnsobs::aggregate::Settings {
+                source_batch: batch,
+                geo: Some(Arc::clone(&geo)),
+                series: dnsobs::aggregate::series::Settings {
+                    interval_seconds: 1,
+                    max_intervals: 64,
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let r = dnsobs::pipeline::replay(std::slice::from_ref(&path), &settings).expect("replay");
+        let g = r.agg.geo.as_ref().expect("geography");
+        (
+            g.intervals.rows(),
+            g.countries.to_vec(),
+            g.intervals.evicted,
+        )
+    };
+    let (want, countries, evicted) = rows(1, 0);
+    let intervals: std::collections::BTreeSet<u64> = want.iter().map(|r| r.start_ns).collect();
+    assert!(
+        intervals.len() >= 4 && want.len() > intervals.len(),
+        "{want:?}"
+    );
+    assert_eq!(evicted, 0);
+    // Summed over the intervals: the cumulative counters.
+    for (cc, c) in countries.iter().enumerate() {
+        let mut q = [0u64; 3];
+        for r in want.iter().filter(|r| usize::from(r.country) == cc) {
+            q[0] += r.counts.queries;
+            q[1] += r.counts.queries_do;
+            q[2] += r.counts.responses_nxdomain;
+        }
+        assert_eq!(q, [c.queries, c.queries_do, c.responses_nxdomain], "{cc}");
+    }
+    for threads in [1, 2] {
+        for batch in [0, 1, 64] {
+            let got = rows(threads, batch);
+            assert!(
+                got.0 == want && got.1 == countries,
+                "{threads} thread(s), batch {batch}"
+            );
+        }
+    }
+}

@@ -583,7 +583,9 @@ fn asn_diversity_merges_through_states() {
 /// The geography through day states: three instances, each replayed alone with the MaxMind DB
 /// files, merged = the whole capture's `geo` section (every country, AS with its organisation,
 /// region; distinct sources per country and AS counted once although the flows of a source
-/// reach several instances), but for `lookups` (work done by each instance).
+/// reach several instances), but for `lookups` (work done by each instance). Per interval too:
+/// the instances' Parquet geography summed over the nodes, and `dnsobs merge --parquet` of
+/// their states, equal the whole capture's, per interval × country and region.
 #[test]
 fn geography_merges_into_the_whole() {
     let Some(py) = crate::geo::tools() else {
@@ -597,9 +599,20 @@ fn geography_merges_into_the_whole() {
     let parts = anycast::split(&capture, 3, &tmp);
     let states = tmp.join("states");
     let tables = tmp.join("tables");
+    let (nodes, whole_iv, merged_iv) = (
+        tmp.join("intervals"),
+        tmp.join("whole-intervals"),
+        tmp.join("merged-intervals"),
+    );
+    let s = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let (tables_s, nodes_s, whole_s, merged_s) =
+        (s(&tables), s(&nodes), s(&whole_iv), s(&merged_iv));
+    let per_second = ["--interval", "1", "--parquet"];
     let more = [
         &geo[..],
-        &["--state-parquet", tables.to_str().expect("utf-8")],
+        &["--state-parquet", &tables_s],
+        &per_second,
+        &[&nodes_s],
     ]
     .concat();
     let per: Vec<Value> = parts
@@ -607,11 +620,14 @@ fn geography_merges_into_the_whole() {
         .enumerate()
         .map(|(i, p)| replay_with(p, &format!("inst{i}"), &states, &k, "2", &more))
         .collect();
-    let whole = replay_with(&capture, "whole", &tmp.join("whole"), &k, "2", &geo);
+    let whole_flags = [&geo[..], &per_second, &[&whole_s]].concat();
+    let whole = replay_with(&capture, "whole", &tmp.join("whole"), &k, "2", &whole_flags);
     let merged = json(&run(&[
         "merge",
         "--format",
         "json",
+        "--parquet",
+        &merged_s,
         states.to_str().expect("utf-8"),
     ]));
     let (mut w, mut m) = (whole["geo"].clone(), merged["geo"].clone());
@@ -645,6 +661,25 @@ fn geography_merges_into_the_whole() {
     let Some(py) = crate::parquet::python() else {
         return;
     };
+    // Per interval × country and region: the nodes summed, and the merge of their states.
+    use crate::geo_intervals::{geo_root, read};
+    let want = read(&py, &geo_root(&whole_iv));
+    let starts: std::collections::BTreeSet<i64> = want.keys().map(|k| k.0).collect();
+    assert!(
+        starts.len() >= 4 && want.len() > 2 * starts.len(),
+        "{want:?}"
+    );
+    assert!(want.keys().any(|k| k.1 == "region"), "{want:?}");
+    assert_eq!(
+        read(&py, &geo_root(&nodes)),
+        want,
+        "the nodes' intervals, summed"
+    );
+    assert_eq!(
+        read(&py, &geo_root(&merged_iv)),
+        want,
+        "dnsobs merge --parquet"
+    );
     let sql = format!(
         "import duckdb, json; print(json.dumps(dict(duckdb.sql(\"select key, sum(value)::BIGINT \
          from read_parquet('{}/day_counts/*/*/*.parquet', hive_partitioning=true) \

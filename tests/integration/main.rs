@@ -59,6 +59,7 @@ mod batches;
 mod fleet;
 // Geography: countries, ASes and regions from MaxMind DB files vs tshark + MaxMind's reader.
 mod geo;
+mod geo_intervals;
 mod geo_reload;
 // Remote scraping over TLS with basic auth (a real Prometheus), mutual TLS, bad clients, reload.
 mod tls;

@@ -1,10 +1,11 @@
 //! Scaffolding shared by the test modules: fixtures and their oracles, scratch directories, the
 //! seeded generator, promtool, test hosts in network namespaces and the daemon run on them,
-//! and TLS (a test PKI and an HTTPS client).
+//! TLS (a test PKI and an HTTPS client), and Parquet read back with DuckDB.
 
 pub mod anycast;
 pub mod codecs;
 pub mod daemon;
+pub mod duckdb;
 pub mod fixtures;
 pub mod netns;
 pub mod promtool;

@@ -197,7 +197,8 @@ fn bad_databases_are_refused_with_the_file() {
 }
 
 /// The daemon with `[geoip]`, fed root-mix live (netns, tcpreplay): the counts per country and
-/// region in `/metrics` equal the replay's.
+/// region in `/metrics` equal the replay's; so do the per-interval geography's rows it wrote
+/// (`[export.parquet]`, intervals of live time), summed over the intervals.
 #[test]
 fn live_counts_per_country_equal_the_replay() {
     use crate::util::daemon::{Config, PORT, samples, settled_packets, start_in, value};
@@ -218,9 +219,16 @@ fn live_counts_per_country_equal_the_replay() {
         String::from_utf8_lossy(&out.stderr)
     );
     let replayed: Value = serde_json::from_slice(&out.stdout).expect("report");
-    let config = Config::cap0(2, PORT).sections(&format!(
-        "[geoip]\ncountry_db = \"{country}\"\nasn_db = \"{asn}\"\n\n[geoip.regions]\nLACNIC = [\"AR\", \"BR\", \"CL\", \"MX\"]\n"
-    ));
+    let intervals = tmp.join("intervals");
+    let config = Config::cap0(2, PORT)
+        .sections(&format!(
+            "[geoip]\ncountry_db = \"{country}\"\nasn_db = \"{asn}\"\n\n[geoip.regions]\nLACNIC = [\"AR\", \"BR\", \"CL\", \"MX\"]\n"
+        ))
+        .export(&format!(
+            "\n[export.parquet]\ndirectory = \"{}\"\nnode = \"live\"\ninterval_seconds = 1\n\
+             write_interval_seconds = 10\ngrace_seconds = 1\n",
+            intervals.display()
+        ));
     let mut ns = Netns::new("geo");
     let pid = start_in(&mut ns, &tmp, &config);
     ns.replay(&cap, 5000);
@@ -254,4 +262,30 @@ fn live_counts_per_country_equal_the_replay() {
     signal(pid, libc::SIGTERM);
     ns.wait(pid, std::time::Duration::from_secs(10))
         .expect("daemon exits");
+    // The intervals written (periodically, and the last ones at exit), summed per key.
+    let Some(py) = crate::parquet::python() else {
+        return;
+    };
+    let rows = crate::geo_intervals::read(&py, &crate::geo_intervals::geo_root(&intervals));
+    let mut summed: std::collections::BTreeMap<(String, String), [u64; 6]> = Default::default();
+    for ((_, scope, key), v) in rows {
+        let s = summed.entry((scope, key)).or_default();
+        for (a, b) in s.iter_mut().zip(v) {
+            *a += b;
+        }
+    }
+    let counters = crate::geo_intervals::COUNTERS;
+    let mut want: std::collections::BTreeMap<(String, String), [u64; 6]> = countries
+        .iter()
+        .map(|(cc, c)| {
+            let v = counters.map(|k| c[k].as_u64().expect("count"));
+            (("country".to_owned(), cc.clone()), v)
+        })
+        .collect();
+    let lacnic = &replayed["geo"]["regions"]["LACNIC"];
+    want.insert(
+        ("region".to_owned(), "LACNIC".to_owned()),
+        counters.map(|k| lacnic[k].as_u64().expect("count")),
+    );
+    assert_eq!(summed, want, "the daemon's per-interval geography, summed");
 }

@@ -90,6 +90,16 @@ impl Cache {
         (e.key == hash).then_some(&mut e.val)
     }
 
+    /// The value of `hash`, if held (read only).
+    #[inline]
+    pub(super) fn get(&self, hash: u64) -> Option<&Cached> {
+        if hash == 0 {
+            return self.zero.as_ref();
+        }
+        let e = self.slots.get(self.find(hash)?)?;
+        (e.key == hash).then_some(&e.val)
+    }
+
     /// True if `hash` is held.
     pub(super) fn contains(&mut self, hash: u64) -> bool {
         self.get_mut(hash).is_some()
@@ -180,14 +190,14 @@ mod test {
             let v = Cached {
                 country: (i % 676) as u16,
                 generation: 0,
-                asn: i as u32,
+                slot: i as u32,
             };
             c.insert(k, v);
         }
         c.insert(0, Cached::default());
         assert_eq!(c.len(), 100_001);
         for (i, &k) in keys.iter().enumerate() {
-            assert_eq!(c.get_mut(k).map(|v| v.asn), Some(i as u32));
+            assert_eq!(c.get_mut(k).map(|v| v.slot), Some(i as u32));
         }
         assert!(c.contains(0) && !c.contains(12345));
         assert_eq!(c.iter().count(), 100_001);

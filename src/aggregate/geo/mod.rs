@@ -23,6 +23,7 @@
 //! rows when an interval ends (and settled by [`Geo::flush`] and [`Geo::merge`]). The AS
 //! counters are cumulative only.
 
+pub mod asns;
 mod cache;
 pub mod db;
 pub mod interval;
@@ -37,6 +38,7 @@ pub use db::{COUNTRIES, GeoDb, GeoError, Live, Region, UNKNOWN, country_code, co
 use super::ring::Ring;
 use super::sources::SourceKey;
 use crate::decode::{Message, MsgCtx, Transport};
+use asns::AsnTable;
 use cache::Cache;
 use interval::Intervals;
 
@@ -135,12 +137,13 @@ pub struct AsnCounts {
     pub example: ([u8; 16], u8),
 }
 
-/// A source's country and AS as cached, with the generation of the databases that said so.
+/// A source's country and AS (its slot in the worker's [`AsnTable`]) as cached, with the
+/// generation of the databases that said so.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Cached {
     country: u16,
     generation: u16,
-    asn: u32,
+    slot: u32,
 }
 
 /// Queries by country and AS of their source, for one worker or merged.
@@ -161,8 +164,8 @@ pub struct Geo {
     pub countries: Box<[Counts]>,
     /// Per interval and country index (of the series' intervals; off by default).
     pub intervals: Intervals,
-    /// Per AS number (0: unknown), at most `max_asns` (foldhash: a probe per query).
-    pub asns: HashMap<u32, AsnCounts, foldhash::fast::FixedState>,
+    /// Per AS number (0: unknown), at most `max_asns`, by slot ([`asns`]: an index per query).
+    pub asns: AsnTable,
     /// The ASes past the cap, summed.
     pub other_asns: Counts,
     /// Distinct ASes not counted one by one (each counted once per worker).
@@ -190,13 +193,7 @@ impl Geo {
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             intervals: Intervals::off(),
-            // Grown as ASes appear (at most `max_asns`), not reserved to the cap: a table
-            // sized for 65,536 ASes spreads a few thousand over 11 MB, a cache and TLB miss
-            // per query (measured: docs/geo.md).
-            asns: HashMap::with_capacity_and_hasher(
-                settings.max_asns.min(256),
-                foldhash::fast::FixedState::with_seed(seed),
-            ),
+            asns: AsnTable::new(settings.max_asns, seed),
             other_asns: Counts::default(),
             other_asn_count: 0,
             cache_resets: 0,
@@ -229,26 +226,27 @@ impl Geo {
         }
     }
 
-    /// `(country, AS, new)` of an address with source hash `hash`: from the cache, else from
-    /// the databases (then cached; `new` says so). An entry cached before a reload is looked up
-    /// again (the source is not new).
+    /// `(country, AS slot, new)` of an address with source hash `hash`: from the cache, else
+    /// from the databases (then cached; `new` says so). An entry cached before a reload is
+    /// looked up again (the source is not new).
     #[inline]
     fn resolve(&mut self, version: u8, addr: &[u8; 16], hash: u64) -> (u16, u32, bool) {
         let generation = self.generation as u16;
         if let Some(v) = self.cache.get_mut(hash) {
-            if v.generation != generation {
-                let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
+            if v.generation == generation {
+                return (v.country, v.slot, false);
+            }
+            let (country, slot) = self.walk(version, addr);
+            if let Some(v) = self.cache.get_mut(hash) {
                 *v = Cached {
                     country,
                     generation,
-                    asn,
+                    slot,
                 };
-                self.lookups += 1;
             }
-            return (v.country, v.asn, false);
+            return (country, slot, false);
         }
-        self.lookups += 1;
-        let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
+        let (country, slot) = self.walk(version, addr);
         if self.cache.len() >= self.settings.max_sources {
             self.cache.clear();
             self.cache_resets += 1;
@@ -256,30 +254,35 @@ impl Geo {
         let v = Cached {
             country,
             generation,
-            asn,
+            slot,
         };
         self.cache.insert(hash, v);
-        (country, asn, true)
+        (country, slot, true)
     }
 
-    /// The counters of AS `asn` (seen at `addr`), or the summed others past the cap.
-    fn asn(&mut self, asn: u32, version: u8, addr: &[u8; 16], new: bool) -> &mut Counts {
-        use std::collections::hash_map::Entry;
-        let full = self.asns.len() >= self.settings.max_asns;
-        match self.asns.entry(asn) {
-            Entry::Occupied(e) => &mut e.into_mut().counts,
-            Entry::Vacant(e) if !full => {
-                &mut e
-                    .insert(AsnCounts {
-                        counts: Counts::default(),
-                        example: (*addr, version),
-                    })
-                    .counts
-            }
-            Entry::Vacant(_) => {
-                self.other_asn_count += u64::from(new);
-                &mut self.other_asns
-            }
+    /// Country and AS slot of an address from the databases (a walk, counted).
+    fn walk(&mut self, version: u8, addr: &[u8; 16]) -> (u16, u32) {
+        self.lookups += 1;
+        let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
+        (country, self.asn_slot(asn, (*addr, version)))
+    }
+
+    /// The slot of AS `asn` (`example`: an address in it); an AS new past the cap is counted
+    /// in `other_asn_count`.
+    fn asn_slot(&mut self, asn: u32, example: ([u8; 16], u8)) -> u32 {
+        let (slot, new) = self.asns.slot(asn, example);
+        if new && !self.asns.is_counted(slot) {
+            self.other_asn_count += 1;
+        }
+        slot
+    }
+
+    /// The counters of AS slot `slot`, or the summed others past the cap.
+    #[inline]
+    fn asn_counts(&mut self, slot: u32) -> &mut Counts {
+        match self.asns.counts_mut(slot) {
+            Some(c) => c,
+            None => &mut self.other_asns,
         }
     }
 
@@ -319,6 +322,14 @@ impl Geo {
         };
         if self.queue.capacity() > 0 {
             self.cache.prefetch(hash);
+            // Second stage, half a batch later: the cache line of the message in the middle
+            // of the ring has arrived; start loading its AS's counters (a dense array of a few
+            // hundred kilobytes at a root's spread of networks) before it leaves the ring.
+            if let Some(mid) = self.queue.get(self.queue.len() / 2)
+                && let Some(v) = self.cache.get(mid.hash)
+            {
+                self.asns.prefetch(v.slot);
+            }
         }
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);
@@ -347,28 +358,22 @@ impl Geo {
     #[inline]
     fn apply(&mut self, item: &Item) {
         if item.flags & NXDOMAIN == 0 {
-            let (cc, asn, new) = self.resolve(item.version, &item.addr, item.hash);
+            let (cc, slot, new) = self.resolve(item.version, &item.addr, item.hash);
             self.intervals
                 .counts(&mut self.countries, item.interval, cc)
                 .query(item, new);
-            self.asn(asn, item.version, &item.addr, new)
-                .query(item, new);
+            self.asn_counts(slot).query(item, new);
         } else {
             // Not cached: a destination is a source only once its own query is counted.
             let generation = self.generation as u16;
-            let (cc, asn) = match self.cache.get_mut(item.hash) {
-                Some(v) if v.generation == generation => (v.country, v.asn),
-                _ => {
-                    self.lookups += 1;
-                    self.db
-                        .lookup_memo(Self::ip(item.version, &item.addr), &mut self.memo)
-                }
+            let (cc, slot) = match self.cache.get_mut(item.hash) {
+                Some(v) if v.generation == generation => (v.country, v.slot),
+                _ => self.walk(item.version, &item.addr),
             };
             self.intervals
                 .counts(&mut self.countries, item.interval, cc)
                 .responses_nxdomain += 1;
-            self.asn(asn, item.version, &item.addr, false)
-                .responses_nxdomain += 1;
+            self.asn_counts(slot).responses_nxdomain += 1;
         }
     }
 
@@ -389,6 +394,9 @@ impl Geo {
         self.flush();
         std::mem::swap(&mut self.cache, &mut from.cache);
         from.cache.clear();
+        // The cache holds AS slots of `from`'s table: take its slots (not its counters).
+        let past_cap = self.asns.follow(&from.asns);
+        self.other_asns.add(&past_cap);
     }
 
     /// Adds another worker's counters. Its cached sources join this cache, and a source both
@@ -412,7 +420,7 @@ impl Geo {
         // `o`'s current interval (not settled: `o` is borrowed) and its intervals.
         self.intervals
             .merge(&mut self.countries, &o.intervals, interval_rows);
-        for (asn, c) in &o.asns {
+        for (asn, c) in o.asns.iter() {
             self.add_asn(*asn, &c.counts, c.example);
         }
         self.other_asns.add(&o.other_asns);
@@ -424,7 +432,12 @@ impl Geo {
                 .entry(*asn)
                 .or_insert_with(|| org.clone());
         }
-        self.add_sources(o.cache.len(), o.cache.iter());
+        self.add_sources(
+            o.cache.len(),
+            o.cache
+                .iter()
+                .map(|(k, v)| (k, v.country, v.generation, o.asns.asn_of(v.slot))),
+        );
         // Messages `o` had not counted yet: counted here, after its cache joined this one.
         for item in o.queue.iter() {
             self.apply(item);
@@ -434,37 +447,30 @@ impl Geo {
 
     /// Adds an AS's counters (into the summed others past the cap).
     fn add_asn(&mut self, asn: u32, c: &Counts, example: ([u8; 16], u8)) {
-        if self.asns.len() >= self.settings.max_asns && !self.asns.contains_key(&asn) {
-            self.other_asns.add(c);
-            self.other_asn_count += 1;
-            return;
-        }
-        self.asns
-            .entry(asn)
-            .or_insert(AsnCounts {
-                counts: Counts::default(),
-                example,
-            })
-            .counts
-            .add(c);
+        let slot = self.asn_slot(asn, example);
+        self.asn_counts(slot).add(c);
     }
 
-    /// Unites `n` cached sources with this cache, after their counters were added: a source
-    /// both hold is taken off once from the `sources_estimate` it was counted in.
-    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (u64, Cached)>) {
+    /// Unites `n` cached sources `(hash, country, generation, AS number)` with this cache,
+    /// after their counters were added: a source both hold is taken off once from the
+    /// `sources_estimate` it was counted in.
+    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (u64, u16, u16, u32)>) {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
         self.cache.reserve(n);
-        for (k, v) in sources {
+        for (k, country, generation, asn) in sources {
+            let slot = self.asn_slot(asn, ([0; 16], 0));
             if self.cache.contains(k) {
-                let c = &mut self.countries[usize::from(v.country)];
+                let c = &mut self.countries[usize::from(country)];
                 c.sources_estimate = c.sources_estimate.saturating_sub(1);
-                let a = match self.asns.get_mut(&v.asn) {
-                    Some(a) => &mut a.counts,
-                    None => &mut self.other_asns,
-                };
+                let a = self.asn_counts(slot);
                 a.sources_estimate = a.sources_estimate.saturating_sub(1);
                 continue;
             }
+            let v = Cached {
+                country,
+                generation,
+                slot,
+            };
             self.cache.insert(k, v);
         }
     }
@@ -475,7 +481,8 @@ impl Geo {
         while self.queue.pop().is_some() {}
         self.countries.fill(Counts::default());
         self.intervals.clear();
-        self.asns.clear();
+        // The slots stay: the cache (the worker's state) refers to them.
+        self.asns.clear_counts();
         self.organizations.clear();
         self.other_asns = Counts::default();
         self.other_asn_count = 0;

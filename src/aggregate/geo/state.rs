@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::interval::IntervalsState;
-use super::{Cached, Counts, Geo, GeoDb, Live, Settings, country_code};
+use super::{Counts, Geo, GeoDb, Live, Settings, country_code};
 
 /// One AS in a state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ impl Geo {
         let mut sources: Vec<(u64, u16, u32)> = self
             .cache
             .iter()
-            .map(|(k, v)| (k, v.country, v.asn))
+            .map(|(k, v)| (k, v.country, self.asns.asn_of(v.slot)))
             .collect();
         sources.sort_unstable();
         GeoState {
@@ -159,14 +159,9 @@ impl Geo {
         let generation = self.generation as u16;
         self.add_sources(
             s.sources.len(),
-            s.sources.iter().map(|&(h, country, asn)| {
-                let v = Cached {
-                    country,
-                    generation,
-                    asn,
-                };
-                (h, v)
-            }),
+            s.sources
+                .iter()
+                .map(|&(h, country, asn)| (h, country, generation, asn)),
         );
         Ok(())
     }
@@ -247,7 +242,10 @@ mod test {
         assert_eq!(merged.countries[zz].queries, 25);
         assert_eq!(merged.countries[zz].queries_do, 25);
         assert_eq!(merged.countries[zz].sources_estimate, 20);
-        assert_eq!(merged.asns[&0].counts.sources_estimate, 20);
+        assert_eq!(
+            merged.asns.get(0).map_or(0, |a| a.counts.sources_estimate),
+            20
+        );
         assert_eq!(merged.state().countries, direct.state().countries);
         // Per interval: i % 3 of 0..10 and 5..20 (0, 1, 2: 9, 8 and 8 queries), 60 s wide.
         let per: Vec<(u64, u64)> = merged

@@ -312,15 +312,21 @@ fn start_workers(
         from_workers,
         health: Vec::new(),
     };
+    // A worker runs for as long as the daemon: it gives an AS counters of its own for life
+    // (its source cache refers to them), so the `max_asns` cap is applied where counters meet
+    // by AS number (the merger's total), not to each worker's first ASes for good.
+    let mut workers_settings = config.aggregate.clone();
+    workers_settings.geo_settings.max_asns = crate::aggregate::geo::asns::MAX_SLOTS;
+    let workers_settings = workers_settings;
     let recycled = || {
         let (rtx, rrx) = bounded::<Aggregate>(2);
         // Two spares per worker, allocated now so flushing never allocates.
-        let _ = rtx.send(Aggregate::new(&config.aggregate));
-        let _ = rtx.send(Aggregate::new(&config.aggregate));
+        let _ = rtx.send(Aggregate::new(&workers_settings));
+        let _ = rtx.send(Aggregate::new(&workers_settings));
         (rtx, rrx)
     };
     let flush_every = Duration::from_secs_f64(config.raw.aggregate.flush_interval_seconds);
-    let worker = || Worker::with_log(&config.decode, &config.aggregate, query_export);
+    let worker = || Worker::with_log(&config.decode, &workers_settings, query_export);
     for (slot, (settings, index, h)) in handles.into_iter().enumerate() {
         let (rtx, rrx) = recycled();
         let (ctx, crx) = bounded::<Control>(4);
@@ -338,6 +344,7 @@ fn start_workers(
             worker: worker(),
             to_merger: to_merger.clone(),
             recycle: rrx,
+            kept: None,
             control: crx,
             stop: Arc::clone(stop),
             flush_every,
@@ -362,6 +369,7 @@ fn start_workers(
             health: dnstap_health(),
             to_merger,
             recycle: rrx,
+            kept: None,
             stop: Arc::clone(stop),
             flush_every,
             shared: Arc::clone(shared),

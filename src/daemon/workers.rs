@@ -55,14 +55,17 @@ fn send_delta(
     health: &CaptureHealth,
     dnstap: Option<&dnstap::Stats>,
     channels: (&Sender<Delta>, &Receiver<Aggregate>),
+    kept: &mut Option<Aggregate>,
     last: bool,
 ) {
     let (to_merger, recycle) = channels;
-    let spare = if last {
-        recycle.recv_timeout(Duration::from_secs(2)).ok()
-    } else {
-        recycle.try_recv().ok()
-    };
+    let spare = kept.take().or_else(|| {
+        if last {
+            recycle.recv_timeout(Duration::from_secs(2)).ok()
+        } else {
+            recycle.try_recv().ok()
+        }
+    });
     let Some(spare) = spare else { return };
     let mut agg = std::mem::replace(&mut worker.agg, spare);
     // Queries still waiting for their response stay with the worker that will see it.
@@ -91,6 +94,10 @@ fn send_delta(
             w.take_cache(a);
         }
         worker.agg.merge(&spare);
+        // Kept for the next flush: the merger recycles only what it received, so a spare
+        // dropped here would be gone for good (after two stalls the worker could not send).
+        spare.clear();
+        *kept = Some(spare);
     }
 }
 
@@ -108,6 +115,8 @@ pub struct CaptureWorker {
     pub(super) health: CaptureHealth,
     pub(super) to_merger: Sender<Delta>,
     pub(super) recycle: Receiver<Aggregate>,
+    /// A spare taken back when the merger was behind (used before asking `recycle`).
+    pub(super) kept: Option<Aggregate>,
     pub(super) control: Receiver<Control>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) flush_every: Duration,
@@ -212,6 +221,7 @@ impl CaptureWorker {
             &self.health,
             None,
             (&self.to_merger, &self.recycle),
+            &mut self.kept,
             last,
         );
     }
@@ -228,6 +238,8 @@ pub struct DnstapWorker {
     pub(super) health: CaptureHealth,
     pub(super) to_merger: Sender<Delta>,
     pub(super) recycle: Receiver<Aggregate>,
+    /// A spare taken back when the merger was behind (used before asking `recycle`).
+    pub(super) kept: Option<Aggregate>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) flush_every: Duration,
     pub(super) shared: Arc<Shared>,
@@ -264,6 +276,7 @@ impl DnstapWorker {
             &self.health,
             Some(&self.server.stats),
             (&self.to_merger, &self.recycle),
+            &mut self.kept,
             last,
         );
     }

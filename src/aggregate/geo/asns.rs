@@ -5,7 +5,9 @@
 //! map probe per query was 6.5 % of the replay's samples: docs/geo.md.)
 //!
 //! The first [`Settings::max_asns`](super::Settings::max_asns) slots have counters; the ASes of
-//! later slots are summed by the caller into its `other_asns`. The table of slots itself holds
+//! later slots are summed by the caller into its `other_asns`. The daemon's workers, which run
+//! for the daemon's life and keep their slots with their cache, count every AS (cap
+//! [`MAX_SLOTS`]); the cap applies where their counters meet by AS number, in the merger. The table of slots itself holds
 //! at most [`MAX_SLOTS`] ASes (more than the AS numbers in use; a database naming more gets
 //! [`NO_SLOT`] for the rest, whose number a day state then records as 0).
 //!
@@ -131,30 +133,22 @@ impl AsnTable {
         }
     }
 
-    /// Takes `from`'s slots (with the source cache they belong to), keeping this table's
-    /// counters under their AS numbers. Returns the counters of ASes that end past the cap.
-    pub fn follow(&mut self, from: &Self) -> Counts {
-        let fresh = Self {
-            asn_of: from.asn_of.clone(),
-            slot_of: from.slot_of.clone(),
-            counted: from
-                .counted
-                .iter()
-                .map(|a| AsnCounts {
-                    counts: Counts::default(),
-                    example: a.example,
-                })
-                .collect(),
-            cap: self.cap,
-        };
-        let old = std::mem::replace(self, fresh);
+    /// Adds `from`'s counters to this table by AS number and zeroes them in `from` (whose
+    /// slots stay: a source cache refers to them). Counters this table holds stay (the daemon
+    /// hands tables back and forth: `Geo::take_cache`); its slots are reused, so once warm
+    /// nothing is allocated. Returns the counters of ASes past this table's cap.
+    pub fn take_counts(&mut self, from: &mut Self) -> Counts {
         let mut others = Counts::default();
-        for (&asn, a) in old.iter() {
-            let (s, _) = self.slot(asn, a.example);
+        for (asn, a) in from.asn_of.iter().zip(from.counted.iter_mut()) {
+            if a.counts == Counts::default() {
+                continue;
+            }
+            let (s, _) = self.slot(*asn, a.example);
             match self.counts_mut(s) {
                 Some(c) => c.add(&a.counts),
                 None => others.add(&a.counts),
             }
+            a.counts = Counts::default();
         }
         others
     }
@@ -207,22 +201,29 @@ mod tests {
     }
 
     #[test]
-    fn follow_keeps_counts_under_their_numbers() {
-        let mut worker = AsnTable::new(3, 1);
+    fn take_counts_moves_counts_by_number() {
+        // The worker's table: slots 10, 20, 30; counts for 30 and 20.
+        let mut worker = AsnTable::new(usize::MAX, 1);
         for asn in [10, 20, 30] {
             worker.slot(asn, ([0; 16], 4));
         }
-        // A spare whose own slots differ and that counted AS 30 and AS 40.
-        let mut spare = AsnTable::new(3, 1);
-        for (asn, n) in [(40, 5), (30, 7)] {
-            let (s, _) = spare.slot(asn, ([0; 16], 4));
-            spare.counts_mut(s).unwrap().add(&one(n));
-        }
-        let others = spare.follow(&worker);
-        assert_eq!(spare.slot(10, ([0; 16], 4)), (0, false));
-        assert_eq!(spare.get(30).map(|a| a.counts.queries), Some(7));
-        // AS 40 comes after the worker's three slots: past the cap, in the others.
-        assert_eq!(others.queries, 5);
-        assert!(spare.get(40).is_none());
+        worker.counts_mut(2).unwrap().add(&one(7));
+        worker.counts_mut(1).unwrap().add(&one(2));
+        // The delta's table, cap 1, already holding AS 40's counts (kept).
+        let mut delta = AsnTable::new(1, 1);
+        let (s, _) = delta.slot(40, ([0; 16], 4));
+        delta.counts_mut(s).unwrap().add(&one(5));
+        let others = delta.take_counts(&mut worker);
+        assert_eq!(delta.get(40).map(|a| a.counts.queries), Some(5));
+        // 20 and 30 come past the delta's cap of one counted AS.
+        assert_eq!(others.queries, 9);
+        // The worker keeps its slots, zeroed.
+        assert!(worker.is_empty());
+        assert_eq!(worker.slot(30, ([0; 16], 4)), (2, false));
+        // And again, uncapped: counts land under their numbers.
+        let mut total = AsnTable::new(usize::MAX, 1);
+        worker.counts_mut(0).unwrap().add(&one(3));
+        assert_eq!(total.take_counts(&mut worker).queries, 0);
+        assert_eq!(total.get(10).map(|a| a.counts.queries), Some(3));
     }
 }

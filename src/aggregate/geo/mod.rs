@@ -394,9 +394,12 @@ impl Geo {
         self.flush();
         std::mem::swap(&mut self.cache, &mut from.cache);
         from.cache.clear();
-        // The cache holds AS slots of `from`'s table: take its slots (not its counters).
-        let past_cap = self.asns.follow(&from.asns);
-        self.other_asns.add(&past_cap);
+        // The cache holds AS slots of `from`'s table: the table goes with it, and `from` keeps
+        // its counters by AS number in this side's old table (its memory reused: no allocation
+        // once warm).
+        std::mem::swap(&mut self.asns, &mut from.asns);
+        let past_cap = from.asns.take_counts(&mut self.asns);
+        from.other_asns.add(&past_cap);
     }
 
     /// Adds another worker's counters. Its cached sources join this cache, and a source both
@@ -458,11 +461,18 @@ impl Geo {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
         self.cache.reserve(n);
         for (k, country, generation, asn) in sources {
-            let slot = self.asn_slot(asn, ([0; 16], 0));
+            // Not `asn_slot`: an AS past the cap was counted in `other_asn_count` by the side
+            // whose counters were added.
+            let (slot, _) = self.asns.slot(asn, ([0; 16], 0));
             if self.cache.contains(k) {
                 let c = &mut self.countries[usize::from(country)];
                 c.sources_estimate = c.sources_estimate.saturating_sub(1);
-                let a = self.asn_counts(slot);
+                // Where the source was counted: its AS's own counters if they have any, else
+                // the others (an AS past the cap on the other side).
+                let a = match self.asns.counts_mut(slot) {
+                    Some(a) if *a != Counts::default() => a,
+                    _ => &mut self.other_asns,
+                };
                 a.sources_estimate = a.sources_estimate.saturating_sub(1);
                 continue;
             }

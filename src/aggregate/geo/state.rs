@@ -204,6 +204,52 @@ mod test {
         assert_eq!((c.queries, c.sources_estimate), (6, 1));
     }
 
+    /// The daemon's hand-over (`take_cache`, and back when the merger is behind) loses and
+    /// doubles no count, and the worker keeps its cache and AS slots (no second lookup).
+    #[test]
+    fn hand_over_and_back_keeps_every_count() {
+        let db = GeoDb::open(None, None, &[]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let s = Settings::default();
+        let feed = |g: &mut Geo, from: u8, to: u8| {
+            for i in from..to {
+                let addr = [192, 0, 2, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                let hash = crate::aggregate::sources::SourceKey::new(4, &addr, 5).addr_hash;
+                g.apply(&super::super::Item {
+                    hash,
+                    addr,
+                    interval: 0,
+                    version: 4,
+                    flags: 0,
+                });
+            }
+        };
+        let mut worker = Geo::new(Arc::clone(&live), &s, 5, 0);
+        let mut spare = Geo::new(Arc::clone(&live), &s, 5, 0);
+        feed(&mut worker, 0, 10);
+        // Hand-over: the worker continues with the spare, the delta keeps the counts.
+        std::mem::swap(&mut worker, &mut spare);
+        let mut delta = spare;
+        worker.take_cache(&mut delta);
+        feed(&mut worker, 5, 15); // 5..10 cached: not new, no lookup
+        assert_eq!(worker.lookups, 5);
+        // The merger is behind: the delta's counts come back to the worker.
+        let mut back = std::mem::replace(&mut worker, delta);
+        worker.take_cache(&mut back);
+        worker.merge(&back);
+        feed(&mut worker, 0, 3);
+        worker.flush();
+        let zz = usize::from(super::super::UNKNOWN);
+        assert_eq!(worker.countries[zz].queries, 23);
+        assert_eq!(worker.countries[zz].sources_estimate, 15);
+        let asn0 = worker
+            .asns
+            .get(0)
+            .map(|a| (a.counts.queries, a.counts.sources_estimate));
+        assert_eq!(asn0, Some((23, 15)));
+        assert_eq!(worker.lookups, 15);
+    }
+
     /// Two instances' geography through states equals their direct merge, a source both saw
     /// counting once; their intervals too.
     #[test]

@@ -288,10 +288,22 @@ fn parquet_tick(total: &mut Aggregate, shared: &Shared, out: &ParquetOut, last: 
         return;
     }
     let interval = total.series.interval_seconds();
-    match parquet::write_intervals(dir, &out.node, interval, &rows) {
-        Ok(paths) => {
+    let written =
+        parquet::write_intervals(dir, &out.node, interval, &rows).map(|p| (p, rows.len()));
+    account(shared, written, || total.series.restore(&rows));
+}
+
+/// Counts a Parquet write's files (logged with their number of rows) or its error; after an
+/// error `restore` puts the rows back for the next write.
+fn account(
+    shared: &Shared,
+    written: Result<(Vec<std::path::PathBuf>, usize), parquet::ExportError>,
+    restore: impl FnOnce(),
+) {
+    match written {
+        Ok((paths, n)) => {
             for p in &paths {
-                info!("parquet: wrote {} ({} rows)", p.display(), rows.len());
+                info!("parquet: wrote {} ({n} rows)", p.display());
             }
             shared
                 .parquet_files
@@ -300,7 +312,7 @@ fn parquet_tick(total: &mut Aggregate, shared: &Shared, out: &ParquetOut, last: 
         Err(e) => {
             shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
             error!("parquet: {e}; will retry at the next write");
-            total.series.restore(&rows);
+            restore();
         }
     }
 }
@@ -321,21 +333,9 @@ fn geo_parquet_tick(
     }
     let root = parquet::geo::geo_root(dir);
     let interval = g.intervals.interval_seconds();
-    match parquet::geo::write_geo_intervals(&root, &out.node, interval, &rows, &g.db().regions) {
-        Ok((paths, n)) => {
-            for p in &paths {
-                info!("parquet: wrote {} ({n} rows)", p.display());
-            }
-            shared
-                .parquet_files
-                .fetch_add(paths.len() as u64, Ordering::Relaxed);
-        }
-        Err(e) => {
-            shared.parquet_errors.fetch_add(1, Ordering::Relaxed);
-            error!("parquet: {e}; will retry at the next write");
-            g.intervals.restore(&rows);
-        }
-    }
+    let written =
+        parquet::geo::write_geo_intervals(&root, &out.node, interval, &rows, &g.db().regions);
+    account(shared, written, || g.intervals.restore(&rows));
 }
 
 /// Tells the per-query writer to complete its files and copies its figures. The writer

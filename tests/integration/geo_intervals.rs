@@ -101,18 +101,21 @@ fn cumulative(report: &Value) -> BTreeMap<String, [u64; 6]> {
         .collect()
 }
 
-#[test]
-fn interval_geography_equals_an_independent_count() {
-    let Some(py) = crate::geo::tools() else {
-        return;
-    };
-    let tmp = Scratch::target("geo-intervals");
+/// What both tests start from: the Python interpreter, the scratch directory with the test
+/// databases, root-mix's path, the databases' paths, and the independent expectation per
+/// one-second interval.
+type Setup = (String, Scratch, String, String, String, Value);
+
+/// [`Setup`] in the scratch directory `name` (None without the Python tools).
+fn setup(name: &str) -> Option<Setup> {
+    let py = crate::geo::tools()?;
+    let tmp = Scratch::target(name);
     let (country, asn) = crate::geo::databases(&py, &tmp);
     let cap = pcaps().join("root-mix-v4v6.pcap");
-    let cap = cap.to_str().expect("utf-8");
+    let cap = cap.to_str().expect("utf-8").to_owned();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/geo_expected.py");
     let out = Command::new(&py)
-        .args([script.to_str().expect("utf-8"), cap, &country, &asn, "1"])
+        .args([script.to_str().expect("utf-8"), &cap, &country, &asn, "1"])
         .output()
         .expect("python runs");
     assert!(
@@ -121,6 +124,14 @@ fn interval_geography_equals_an_independent_count() {
         String::from_utf8_lossy(&out.stderr)
     );
     let want: Value = serde_json::from_slice(&out.stdout).expect("expected JSON");
+    Some((py, tmp, cap, country, asn, want))
+}
+
+#[test]
+fn interval_geography_equals_an_independent_count() {
+    let Some((py, tmp, cap, country, asn, want)) = setup("geo-intervals") else {
+        return;
+    };
     let table = expected(&want);
     let starts: std::collections::BTreeSet<i64> = table.keys().map(|k| k.0).collect();
     assert!(starts.len() >= 4, "{starts:?}");
@@ -143,7 +154,7 @@ fn interval_geography_equals_an_independent_count() {
         ];
         let d = dir.to_str().expect("utf-8");
         let report: Value =
-            serde_json::from_slice(&run(&[&head[..], &[d], &geo, &[cap]].concat()).stdout)
+            serde_json::from_slice(&run(&[&head[..], &[d], &geo, &[cap.as_str()]].concat()).stdout)
                 .expect("report");
         let got = read(&py, &geo_root(&dir));
         assert_eq!(
@@ -210,24 +221,9 @@ fn interval_geography_equals_an_independent_count() {
 /// holds the last ones, equal to the independent count; the report's totals keep everything.
 #[test]
 fn interval_geography_keeps_the_last_max_intervals() {
-    let Some(py) = crate::geo::tools() else {
+    let Some((py, tmp, cap, country, asn, want)) = setup("geo-intervals-max") else {
         return;
     };
-    let tmp = Scratch::target("geo-intervals-max");
-    let (country, asn) = crate::geo::databases(&py, &tmp);
-    let cap = pcaps().join("root-mix-v4v6.pcap");
-    let cap = cap.to_str().expect("utf-8");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/geo_expected.py");
-    let out = Command::new(&py)
-        .args([script.to_str().expect("utf-8"), cap, &country, &asn, "1"])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: Value = serde_json::from_slice(&out.stdout).expect("expected JSON");
     let mut table = expected(&want);
     let starts: Vec<i64> = table
         .keys()
@@ -256,7 +252,7 @@ fn interval_geography_keeps_the_last_max_intervals() {
         "--parquet",
         d,
     ];
-    let out = run(&[&head[..], &geo, &[cap]].concat());
+    let out = run(&[&head[..], &geo, &[cap.as_str()]].concat());
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(read(&py, &geo_root(&dir)), table);
     // In capture order, each interval past the second evicts the oldest once.

@@ -19,7 +19,8 @@ const RUN_KEYS: [&str; 2] = ["dnsobs", "file"];
 /// (its ports and flags for hygiene; its repeated queries for ITHI M3.2's useful share).
 const PER_INSTANCE: [&str; 2] = ["resolver_hygiene", "ithi.M3.2"];
 
-fn run(args: &[&str]) -> Output {
+/// Runs dnsobs with `args`, which must succeed.
+pub(crate) fn run(args: &[&str]) -> Output {
     let out = Command::new(BIN).args(args).output().expect("dnsobs runs");
     assert!(
         out.status.success(),

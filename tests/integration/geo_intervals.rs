@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{BIN, Scratch, duckdb, pcaps};
+use crate::fleet::run;
+use crate::util::{Scratch, duckdb, pcaps};
 
 /// The counters of a row, in the table's column order.
 pub(crate) const COUNTERS: [&str; 6] = [
@@ -57,16 +58,6 @@ pub(crate) fn read(py: &str, root: &Path) -> Table {
             (key, [n(3), n(4), n(5), n(6), n(7), n(8)])
         })
         .collect()
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(BIN).args(args).output().expect("dnsobs runs");
-    assert!(
-        out.status.success(),
-        "dnsobs {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// The expected table of `geo_expected.py`'s `intervals`, with the region's rows.

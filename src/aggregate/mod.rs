@@ -325,7 +325,12 @@ impl Aggregate {
     /// Records the queries still waiting in the per-source batch: call before reading the
     /// distinct-source figures of a worker's own aggregate (a merge applies the other side's).
     pub fn flush(&mut self) {
-        self.rssac002.flush();
+        let geo = &mut self.geo;
+        self.rssac002.flush_with(|k| {
+            if let Some(g) = geo.as_mut() {
+                g.source_seen(k);
+            }
+        });
         self.hygiene.flush();
         if let Some(g) = &mut self.geo {
             g.flush();
@@ -494,7 +499,14 @@ impl Sink for Aggregate {
         // A query's source, keyed and hashed once for every figure keyed by it.
         let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
         self.ind.observe(ctx, msg, name);
-        self.rssac002.observe_keyed(ctx, msg, skey.as_ref());
+        // Sources the day's set did not know may be new to the geography's (its only probe
+        // of a per-source table: once per new source and day, not per query).
+        let geo = &mut self.geo;
+        self.rssac002.observe_keyed(ctx, msg, skey.as_ref(), |k| {
+            if let Some(g) = geo.as_mut() {
+                g.source_seen(k);
+            }
+        });
         self.latency.observe_key(ctx, msg, lkey);
         self.ithi
             .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash));

@@ -68,6 +68,9 @@ fn send_delta(
     });
     let Some(spare) = spare else { return };
     let mut agg = std::mem::replace(&mut worker.agg, spare);
+    // Its sources still waiting in the per-source batch are counted by its geography before
+    // the worker takes that geography's table of sources back.
+    agg.flush();
     // Queries still waiting for their response stay with the worker that will see it.
     worker.agg.latency.take_pending(&mut agg.latency);
     worker.agg.hygiene.take_table(&mut agg.hygiene);

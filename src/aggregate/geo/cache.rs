@@ -148,16 +148,6 @@ impl Cache {
         }
     }
 
-    /// Gives every entry the generation `g` (see `Geo::refresh`).
-    pub(super) fn mark_stale(&mut self, g: u16) {
-        for e in self.slots.iter_mut() {
-            e.val.generation = g;
-        }
-        if let Some(v) = &mut self.zero {
-            v.generation = g;
-        }
-    }
-
     /// Forgets every source (keeps the memory).
     pub(super) fn clear(&mut self) {
         self.slots.fill(Entry::default());

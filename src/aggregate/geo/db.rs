@@ -184,19 +184,43 @@ impl GeoDb {
 
     /// `(country index, AS number)` of an address (`ZZ` and 0 when unknown).
     pub fn lookup(&self, ip: IpAddr) -> (u16, u32) {
-        self.lookup_memo(ip, &mut Memo::default())
+        let (cc, asn, _) = self.lookup_memo(ip, &mut Memo::default());
+        (cc, asn)
     }
 
     /// [`lookup`](Self::lookup), decoding each data record once: many networks share a
     /// record (a country's, an AS's), so `memo` keeps each record's answer by its offset in
     /// the file. Only the two fields needed are decoded (`country.iso_code`,
     /// `autonomous_system_number`), not the whole record (names in many languages).
-    pub fn lookup_memo(&self, ip: IpAddr, memo: &mut Memo) -> (u16, u32) {
+    ///
+    /// The third value is the prefix length of the narrowest network the databases hold the
+    /// address in (in the address's own family: 0–32 for IPv4; a network above an IPv6
+    /// database's IPv4 subtree counts as 0): every address sharing that many leading bits
+    /// gets the same answer. A network the crate cannot state counts as a host route.
+    pub fn lookup_memo(&self, ip: IpAddr, memo: &mut Memo) -> (u16, u32, u8) {
         use maxminddb::PathElement::Key;
+        let host = if ip.is_ipv4() { 32 } else { 128 };
+        let mut prefix = 0u8;
+        let mut narrowest = |net: Option<(bool, u8)>| {
+            let p = match net {
+                Some((true, _)) if ip.is_ipv4() => 0,
+                Some((_, p)) => p,
+                None => host,
+            };
+            prefix = prefix.max(p);
+        };
         let cc = self
             .country
             .as_ref()
-            .and_then(|r| r.lookup(ip).ok())
+            .and_then(|r| {
+                let l = r.lookup(ip).ok();
+                narrowest(
+                    l.as_ref()
+                        .and_then(|l| l.network().ok())
+                        .map(|n| (n.is_ipv6(), n.prefix())),
+                );
+                l
+            })
             .map(|l| {
                 memo.get(&l, 0, || {
                     l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
@@ -205,7 +229,16 @@ impl GeoDb {
                         .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
                 })
             });
-        let asn = self.asn.as_ref().and_then(|r| r.lookup(ip).ok()).map(|l| {
+        let asn = self.asn.as_ref().and_then(|r| {
+            let l = r.lookup(ip).ok();
+            narrowest(
+                l.as_ref()
+                    .and_then(|l| l.network().ok())
+                    .map(|n| (n.is_ipv6(), n.prefix())),
+            );
+            l
+        });
+        let asn = asn.map(|l| {
             memo.get(&l, 1, || {
                 l.decode_path::<u32>(&[Key("autonomous_system_number")])
                     .ok()
@@ -214,7 +247,7 @@ impl GeoDb {
             })
         });
         let cc = cc.map_or(UNKNOWN, |c| u16::try_from(c).unwrap_or(UNKNOWN));
-        (cc, asn.unwrap_or(0))
+        (cc, asn.unwrap_or(0), prefix)
     }
 
     /// The organisation of the AS holding `ip`, if the AS database names one.

@@ -2,20 +2,29 @@
 //! from MaxMind DB files (GeoIP2/GeoLite2 Country and ASN, or the same format from DB-IP or
 //! IPinfo) read through the `maxminddb` crate, and by named regions (groups of countries).
 //!
-//! A source is looked up **once**, when its worker first sees it: the answer (country, AS) is
-//! kept in a per-source cache keyed by the query's source hash (the [`SourceKey`]'s, computed
-//! once per query for every source-keyed figure), in a table of its own ([`cache`]). The
-//! cache is capped ([`Settings::max_sources`]); when full it is emptied and counted
-//! (`cache_resets`): later sources are looked up again and counted again as new, so
-//! `sources_estimate` becomes an overestimate, flagged by a non-zero reset count.
+//! The databases are walked once per **network**, not per query nor per source: the answer
+//! (country, AS) is kept in a per-worker table of networks ([`cache`], `nets`), by the IPv4
+//! /24 or the IPv6 /48 of the address when neither database holds a narrower network there
+//! (the walk says how wide the networks it found are), else by the address itself. A root's
+//! sources are far more numerous than their networks, so this table stays small and in the
+//! CPU's caches where a table of sources would not; it is capped ([`NETS_CAP`]) and emptied
+//! when full (counted in `network_cache_resets`: walks again, no figure changes).
 //!
-//! HOT PATH: one cache probe per query; a database walk per new source; NXDOMAIN responses
-//! probe the cache with their destination. The probes are made in batches, as the source sets'
-//! ([`super::ring`]): a message's cache slot (key and value) is prefetched when it enters the
-//! worker's ring and read when it falls out, so the cache misses of a batch overlap (at a root's
-//! spread of sources the cache is far larger than the CPU's). The counters are sums, so the
-//! figures do not depend on the batch size. No allocation but the cache's growth (bounded), the
-//! AS table's (as new ASes appear, up to its cap) and one per interval stored.
+//! Distinct sources (`sources_estimate`) are kept in a second table, of sources (`cache`,
+//! keyed by the [`SourceKey`]'s hash, with the country and AS a source had when first seen),
+//! probed only for the sources the per-source sets ([`super::sources`]) did not know already
+//! that day: [`Geo::source_seen`], called by the RSSAC002 table as it records a source, once per
+//! new source and day instead of once per query. That table is capped
+//! ([`Settings::max_sources`]); when full it is emptied and counted (`cache_resets`): a source
+//! seen again on a later day may then be counted again, so `sources_estimate` becomes an
+//! overestimate, flagged by a non-zero reset count.
+//!
+//! HOT PATH: one probe of the table of networks per query (NXDOMAIN responses: by their
+//! destination); a walk per new network; a probe of the table of sources per new source. The
+//! probes are made in batches ([`super::ring`]): a message's slot is prefetched when it enters
+//! the worker's ring and read when it falls out. The counters are sums, so the figures do not
+//! depend on the batch size. No allocation but the tables' growth (bounded), the AS table's (as
+//! new ASes appear, up to its cap) and one per interval stored.
 //!
 //! Per interval of the time series, the counters by country are kept too ([`interval`]): a
 //! message's ring item carries its interval number, and the per-country counters it increments
@@ -94,14 +103,13 @@ impl Counts {
     }
 
     #[inline]
-    fn query(&mut self, item: &Item, new: bool) {
+    fn query(&mut self, item: &Item) {
         let f = |bit: u8| u64::from(item.flags & bit != 0);
         self.queries += 1;
         self.queries_edns += f(EDNS);
         self.queries_do += f(DO);
         self.queries_tcp += f(TCP);
         self.queries_ipv6 += u64::from(item.version == 6);
-        self.sources_estimate += u64::from(new);
     }
 }
 
@@ -117,8 +125,9 @@ const NXDOMAIN: u8 = 8;
 /// A message waiting in the ring: what its counters need.
 #[derive(Clone, Copy, Debug, Default)]
 struct Item {
-    /// The source's (query) or destination's (response) hash, as its [`SourceKey`]'s.
-    hash: u64,
+    /// The key of the source's (query) or destination's (response) network in the table of
+    /// networks ([`Geo::net_key`]).
+    net: u64,
     /// That address (IPv4 in the first 4 bytes).
     addr: [u8; 16],
     /// The message's interval number ([`interval`]).
@@ -137,14 +146,27 @@ pub struct AsnCounts {
     pub example: ([u8; 16], u8),
 }
 
-/// A source's country and AS (its slot in the worker's [`AsnTable`]) as cached, with the
-/// generation of the databases that said so.
+/// A network's or source's country and AS (its slot in the worker's [`AsnTable`]) as cached,
+/// with the generation of the databases that said so (country [`NARROW`] in the table of
+/// networks: look the address up by itself).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Cached {
     country: u16,
     generation: u16,
     slot: u32,
 }
+
+/// Networks (and addresses in narrower networks) a worker's table of answers holds at most: at
+/// 16 bytes an entry, at most 32 MB (a /24 and /48 per entry; a root's day has a few million).
+pub const NETS_CAP: usize = 1 << 20;
+
+/// [`Cached::country`] of a /24 or /48 where a database holds narrower networks.
+const NARROW: u16 = u16::MAX;
+
+/// Tags of the keys of the table of networks (mixed: [`super::sources::set::mix`]).
+const TAG_V4_NET: u64 = 1 << 60;
+const TAG_V4_HOST: u64 = 2 << 60;
+const TAG_V6_NET: u64 = 3 << 60;
 
 /// Queries by country and AS of their source, for one worker or merged.
 #[derive(Clone, Debug)]
@@ -154,12 +176,17 @@ pub struct Geo {
     db: Arc<GeoDb>,
     generation: u32,
     settings: Settings,
-    /// Source hash → its country and AS.
+    /// Source hash → its country and AS when first seen (the distinct sources).
     cache: Cache,
+    /// Network (or address) key → its country and AS under the databases in force.
+    nets: Cache,
     /// The databases' records decoded so far.
     memo: db::Memo,
-    /// Messages waiting for their cache probe, oldest first (capacity 0: none wait).
+    /// Messages waiting for their probe of the table of networks, oldest first (capacity 0:
+    /// none wait).
     queue: Ring<Item>,
+    /// Sources new to their day waiting for their probe of the table of sources.
+    fresh: Ring<SourceKey>,
     /// Per country index (cumulative; exact once settled: see [`interval`]).
     pub countries: Box<[Counts]>,
     /// Per interval and country index (of the series' intervals; off by default).
@@ -172,7 +199,9 @@ pub struct Geo {
     pub other_asn_count: u64,
     /// Times the source cache was emptied because it was full.
     pub cache_resets: u64,
-    /// Database walks (new sources, and NXDOMAIN destinations not in the cache).
+    /// Times the table of networks was emptied because it was full (no figure changes).
+    pub network_cache_resets: u64,
+    /// Database walks (per network, or per address in a narrower one; again after a reload).
     pub lookups: u64,
     /// Organisations of ASes merged from day states (which keep no address).
     pub organizations: HashMap<u32, String>,
@@ -189,14 +218,17 @@ impl Geo {
             generation,
             settings: *settings,
             cache: Cache::new(seed),
+            nets: Cache::new(seed),
             memo: db::Memo::default(),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
+            fresh: Ring::new(if batch > 1 { batch } else { 0 }),
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             intervals: Intervals::off(),
             asns: AsnTable::new(settings.max_asns, seed),
             other_asns: Counts::default(),
             other_asn_count: 0,
             cache_resets: 0,
+            network_cache_resets: 0,
             lookups: 0,
             organizations: HashMap::new(),
         }
@@ -226,45 +258,118 @@ impl Geo {
         }
     }
 
-    /// `(country, AS slot, new)` of an address with source hash `hash`: from the cache, else
-    /// from the databases (then cached; `new` says so). An entry cached before a reload is
-    /// looked up again (the source is not new).
+    /// The key of the table of networks for the /24 or /48 of an address.
     #[inline]
-    fn resolve(&mut self, version: u8, addr: &[u8; 16], hash: u64) -> (u16, u32, bool) {
+    fn net_key(&self, version: u8, a: &[u8; 16]) -> u64 {
+        let k = if version == 6 {
+            TAG_V6_NET | u64::from_be_bytes([0, 0, a[0], a[1], a[2], a[3], a[4], a[5]])
+        } else {
+            TAG_V4_NET | u64::from(u32::from_be_bytes([0, a[0], a[1], a[2]]))
+        };
+        super::sources::set::mix(self.cache.seed() ^ k)
+    }
+
+    /// The key of the table of networks for an address by itself (an IPv6 address's is its
+    /// keyed fingerprint, as the source sets': see [`super::sources`] on collisions).
+    fn host_key(&self, version: u8, a: &[u8; 16]) -> u64 {
+        if version == 6 {
+            SourceKey::new(6, a, self.cache.seed()).addr_hash
+        } else {
+            let k = TAG_V4_HOST | u64::from(u32::from_be_bytes([a[0], a[1], a[2], a[3]]));
+            super::sources::set::mix(self.cache.seed() ^ k)
+        }
+    }
+
+    /// `(country, AS slot)` of an address (`net`: its [`Geo::net_key`]): from the table of
+    /// networks, else from the databases (then kept there, by network if it is wide enough).
+    #[inline]
+    fn locate(&mut self, version: u8, addr: &[u8; 16], net: u64) -> (u16, u32) {
         let generation = self.generation as u16;
-        if let Some(v) = self.cache.get_mut(hash) {
-            if v.generation == generation {
-                return (v.country, v.slot, false);
+        let key = match self.nets.get(net) {
+            Some(v) if v.generation == generation && v.country != NARROW => {
+                return (v.country, v.slot);
             }
-            let (country, slot) = self.walk(version, addr);
-            if let Some(v) = self.cache.get_mut(hash) {
-                *v = Cached {
-                    country,
-                    generation,
-                    slot,
-                };
-            }
-            return (country, slot, false);
+            Some(v) if v.generation == generation => self.host_key(version, addr),
+            _ => net,
+        };
+        if key != net
+            && let Some(v) = self.nets.get(key)
+            && v.generation == generation
+        {
+            return (v.country, v.slot);
         }
-        let (country, slot) = self.walk(version, addr);
-        if self.cache.len() >= self.settings.max_sources {
-            self.cache.clear();
-            self.cache_resets += 1;
+        self.walk(version, addr, net)
+    }
+
+    /// Walks the databases for an address and keeps the answer (see [`Geo::locate`]).
+    #[cold]
+    #[inline(never)]
+    fn walk(&mut self, version: u8, addr: &[u8; 16], net: u64) -> (u16, u32) {
+        self.lookups += 1;
+        let (country, asn, prefix) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
+        let slot = self.asn_slot(asn, (*addr, version));
+        let generation = self.generation as u16;
+        let wide = prefix <= if version == 6 { 48 } else { 24 };
+        if self.nets.len() + 2 > NETS_CAP {
+            self.nets.clear();
+            self.network_cache_resets += 1;
         }
-        let v = Cached {
+        let answer = Cached {
             country,
             generation,
             slot,
         };
-        self.cache.insert(hash, v);
-        (country, slot, true)
+        if wide {
+            self.nets.insert(net, answer);
+        } else {
+            let narrow = Cached {
+                country: NARROW,
+                ..answer
+            };
+            self.nets.insert(net, narrow);
+            self.nets.insert(self.host_key(version, addr), answer);
+        }
+        (country, slot)
     }
 
-    /// Country and AS slot of an address from the databases (a walk, counted).
-    fn walk(&mut self, version: u8, addr: &[u8; 16]) -> (u16, u32) {
-        self.lookups += 1;
-        let (country, asn) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
-        (country, self.asn_slot(asn, (*addr, version)))
+    /// Counts a source the per-source sets did not know that day (see the module): if this
+    /// worker has not seen it either, it is a new distinct source of its country and AS. At
+    /// once, or when it leaves its batch (its line of the table of sources prefetched).
+    #[inline]
+    pub fn source_seen(&mut self, k: &SourceKey) {
+        if self.fresh.capacity() > 0 {
+            self.cache.prefetch(k.addr_hash);
+        }
+        if let Some(old) = self.fresh.push(*k) {
+            self.count_source(&old);
+        }
+    }
+
+    /// [`Geo::source_seen`], at once.
+    fn count_source(&mut self, k: &SourceKey) {
+        if self.cache.get(k.addr_hash).is_some() {
+            return;
+        }
+        let (version, addr) = k.address();
+        let (country, slot) = self.locate(version, &addr, self.net_key(version, &addr));
+        if self.cache.len() >= self.settings.max_sources {
+            self.cache.clear();
+            self.cache_resets += 1;
+        }
+        let generation = self.generation as u16;
+        self.cache.insert(
+            k.addr_hash,
+            Cached {
+                country,
+                generation,
+                slot,
+            },
+        );
+        // The cumulative counters (the per-interval rows carry no distinct sources).
+        if let Some(c) = self.countries.get_mut(usize::from(country)) {
+            c.sources_estimate += 1;
+        }
+        self.asn_counts(slot).sources_estimate += 1;
     }
 
     /// The slot of AS `asn` (`example`: an address in it); an AS new past the cap is counted
@@ -293,7 +398,7 @@ impl Geo {
         if self.live.generation() != self.generation {
             self.refresh();
         }
-        let (hash, addr, flags) = if let Some(k) = key {
+        let (addr, flags) = if key.is_some() {
             let e = msg.edns;
             let flags = if e.is_some() { EDNS } else { 0 }
                 | if e.is_some_and(|e| e.dnssec_ok) {
@@ -306,27 +411,26 @@ impl Geo {
                 } else {
                     0
                 };
-            (k.addr_hash, ctx.src, flags)
+            (ctx.src, flags)
         } else if msg.header.qr() && msg.rcode() == 3 {
-            let h = SourceKey::new(ctx.ip_version, &ctx.dst, self.cache.seed()).addr_hash;
-            (h, ctx.dst, NXDOMAIN)
+            (ctx.dst, NXDOMAIN)
         } else {
             return;
         };
         let item = Item {
-            hash,
+            net: self.net_key(ctx.ip_version, &addr),
             addr,
             interval: self.intervals.number(ctx.ts_ns),
             version: ctx.ip_version,
             flags,
         };
         if self.queue.capacity() > 0 {
-            self.cache.prefetch(hash);
-            // Second stage, half a batch later: the cache line of the message in the middle
-            // of the ring has arrived; start loading its AS's counters (a dense array of a few
-            // hundred kilobytes at a root's spread of networks) before it leaves the ring.
+            self.nets.prefetch(item.net);
+            // Second stage, half a batch later: the line of the table of networks of the
+            // message in the middle of the ring has arrived; start loading its AS's counters
+            // (a dense array of a few hundred kilobytes at a root's spread of networks).
             if let Some(mid) = self.queue.get(self.queue.len() / 2)
-                && let Some(v) = self.cache.get(mid.hash)
+                && let Some(v) = self.nets.get(mid.net)
             {
                 self.asns.prefetch(v.slot);
             }
@@ -337,19 +441,16 @@ impl Geo {
     }
 
     /// Takes the databases in force if a reload replaced them (the old ones are unmapped once
-    /// no counter holds them). Cached sources are looked up again when next seen: their
-    /// generation (16 bits of it) no longer matches; when those 16 bits wrap, every entry is
-    /// marked stale so that none is taken for current.
+    /// no counter holds them). The table of networks is emptied: every network is looked up
+    /// again when next seen; the distinct sources stay (a source keeps counting once, in the
+    /// country it had when first seen).
     pub fn refresh(&mut self) {
         let (db, generation) = self.live.current();
         if generation == self.generation {
             return;
         }
-        if (generation as u16) < (self.generation as u16)
-            || generation.wrapping_sub(self.generation) > u32::from(u16::MAX)
-        {
-            self.cache.mark_stale((generation as u16).wrapping_sub(1));
-        }
+        // The answers of the old databases go (the distinct sources stay).
+        self.nets.clear();
         (self.db, self.generation) = (db, generation);
         self.memo.clear();
     }
@@ -357,19 +458,13 @@ impl Geo {
     /// Counts a message taken from the ring.
     #[inline]
     fn apply(&mut self, item: &Item) {
+        let (cc, slot) = self.locate(item.version, &item.addr, item.net);
         if item.flags & NXDOMAIN == 0 {
-            let (cc, slot, new) = self.resolve(item.version, &item.addr, item.hash);
             self.intervals
                 .counts(&mut self.countries, item.interval, cc)
-                .query(item, new);
-            self.asn_counts(slot).query(item, new);
+                .query(item);
+            self.asn_counts(slot).query(item);
         } else {
-            // Not cached: a destination is a source only once its own query is counted.
-            let generation = self.generation as u16;
-            let (cc, slot) = match self.cache.get_mut(item.hash) {
-                Some(v) if v.generation == generation => (v.country, v.slot),
-                _ => self.walk(item.version, &item.addr),
-            };
             self.intervals
                 .counts(&mut self.countries, item.interval, cc)
                 .responses_nxdomain += 1;
@@ -380,6 +475,9 @@ impl Geo {
     /// Counts every message still in the ring and settles the current interval's counters
     /// (before the counters are read or handed over).
     pub fn flush(&mut self) {
+        while let Some(k) = self.fresh.pop() {
+            self.count_source(&k);
+        }
         while let Some(item) = self.queue.pop() {
             self.apply(&item);
         }
@@ -400,6 +498,9 @@ impl Geo {
         std::mem::swap(&mut self.asns, &mut from.asns);
         let past_cap = from.asns.take_counts(&mut self.asns);
         from.other_asns.add(&past_cap);
+        // So does the table of networks (which holds slots too).
+        std::mem::swap(&mut self.nets, &mut from.nets);
+        from.nets.clear();
     }
 
     /// Adds another worker's counters. Its cached sources join this cache, and a source both
@@ -429,6 +530,7 @@ impl Geo {
         self.other_asns.add(&o.other_asns);
         self.other_asn_count += o.other_asn_count;
         self.cache_resets += o.cache_resets;
+        self.network_cache_resets += o.network_cache_resets;
         self.lookups += o.lookups;
         for (asn, org) in &o.organizations {
             self.organizations
@@ -441,7 +543,11 @@ impl Geo {
                 .iter()
                 .map(|(k, v)| (k, v.country, v.generation, o.asns.asn_of(v.slot))),
         );
-        // Messages `o` had not counted yet: counted here, after its cache joined this one.
+        // Sources and messages `o` had not counted yet: counted here, after its cache joined
+        // this one.
+        for k in o.fresh.iter() {
+            self.count_source(k);
+        }
         for item in o.queue.iter() {
             self.apply(item);
         }
@@ -489,6 +595,7 @@ impl Geo {
     /// dropped with the counters they belong to.
     pub fn clear(&mut self) {
         while self.queue.pop().is_some() {}
+        while self.fresh.pop().is_some() {}
         self.countries.fill(Counts::default());
         self.intervals.clear();
         // The slots stay: the cache (the worker's state) refers to them.
@@ -497,6 +604,7 @@ impl Geo {
         self.other_asns = Counts::default();
         self.other_asn_count = 0;
         self.cache_resets = 0;
+        self.network_cache_resets = 0;
         self.lookups = 0;
     }
 

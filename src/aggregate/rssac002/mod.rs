@@ -42,7 +42,9 @@
 //! overflow. The count then stops growing and is a lower bound: [`SourceCounts::exact`] says so,
 //! and the YAML and JSON writers mark the value as a lower bound.
 
-use super::sources::{self, DaySources, Pending, Room, RunSources, SourceKey, union_counts};
+use super::sources::{
+    self, DaySources, Insert, Pending, Room, RunSources, SourceKey, union_counts,
+};
 use crate::decode::{Message, MsgCtx};
 
 mod state;
@@ -414,7 +416,7 @@ impl Rssac002 {
     /// aggregate uses [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
         let key = (!msg.header.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
-        self.observe_keyed(ctx, msg, key.as_ref());
+        self.observe_keyed(ctx, msg, key.as_ref(), |_| {});
         self.flush();
     }
 
@@ -422,8 +424,19 @@ impl Rssac002 {
     /// structure when it leaves the pending batch. HOT PATH: one comparison to find the day in
     /// the common case, one prefetch; no allocation in steady state except the growth of the
     /// source sets (and a new day's counters when no cleared day can be reused).
+    ///
+    /// `unknown` is called with every recorded source its day did not know already (added,
+    /// refused for want of room, or of a day no longer held): the only sources that can be new
+    /// to a table kept beside the days (the geography's), which so probes its table per new
+    /// source, not per query.
     #[inline]
-    pub fn observe_keyed(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
+    pub fn observe_keyed(
+        &mut self,
+        ctx: &MsgCtx,
+        msg: &Message,
+        key: Option<&SourceKey>,
+        unknown: impl FnMut(&SourceKey),
+    ) {
         let t = ctx.transport as usize;
         let lt = &mut self.lifetime;
         if msg.header.qr() {
@@ -441,6 +454,10 @@ impl Rssac002 {
                 Some(i) => i,
                 None => {
                     self.late += 1;
+                    if let Some(k) = key {
+                        let mut unknown = unknown;
+                        unknown(k);
+                    }
                     return;
                 }
             }
@@ -450,36 +467,50 @@ impl Rssac002 {
         if let Some(k) = key {
             d.sources.prefetch(k);
             if let Some((day, k)) = self.pending.push((day, *k)) {
-                self.record(day, &k);
+                self.record(day, &k, unknown);
             }
         }
     }
 
-    /// Records a query's source in its day (if the day is still held).
+    /// Records a query's source in its day (if the day is still held); `unknown` as in
+    /// [`observe_keyed`](Self::observe_keyed).
     #[inline]
-    fn record(&mut self, day: u32, k: &SourceKey) {
+    fn record(&mut self, day: u32, k: &SourceKey, mut unknown: impl FnMut(&SourceKey)) {
         let idx = if day == self.cur_day {
             self.cur_idx
         } else {
             match self.slot(day) {
                 Some(i) => i,
-                None => return, // the day was sealed or dropped since: its counts are gone too
+                // The day was sealed or dropped since: its counts are gone too.
+                None => return unknown(k),
             }
         };
         let (before, rest) = self.days.split_at_mut(idx);
         let Some((day, after)) = rest.split_first_mut() else {
             return;
         };
-        if day.sources.insert(k, &mut self.room) && !Self::elsewhere(before, after, k) {
-            self.run[usize::from(k.v6)] += 1;
+        match day.sources.insert(k, &mut self.room) {
+            Insert::Known => {}
+            Insert::Added => {
+                if !Self::elsewhere(before, after, k) {
+                    self.run[usize::from(k.v6)] += 1;
+                }
+                unknown(k);
+            }
+            Insert::Refused => unknown(k),
         }
     }
 
     /// Records every pending query's source. Every reader of the counters sees a flushed table:
     /// workers flush when they finish, and a merge applies the other side's pending queries.
     pub fn flush(&mut self) {
+        self.flush_with(|_| {});
+    }
+
+    /// [`flush`](Self::flush), calling `unknown` as [`observe_keyed`](Self::observe_keyed) does.
+    pub fn flush_with(&mut self, mut unknown: impl FnMut(&SourceKey)) {
         while let Some((day, k)) = self.pending.pop() {
-            self.record(day, &k);
+            self.record(day, &k, &mut unknown);
         }
     }
 
@@ -530,7 +561,7 @@ impl Rssac002 {
             }
         }
         for (day, k) in other.pending.iter() {
-            self.record(*day, k);
+            self.record(*day, k, |_| {});
         }
         self.late += other.late;
         self.evicted_days += other.evicted_days;
@@ -893,6 +924,7 @@ mod test {
                 &ctx(ts, v, Transport::Udp, a, 40),
                 &query(),
                 Some(&SourceKey::new(v, &a, super::super::sketch::process_seed())),
+                |_| {},
             );
             want[day].insert((v, a[3] | a[7], a[15]));
         }

@@ -66,6 +66,9 @@ pub struct SourceKey {
     pub prefix: u64,
     /// The hash placing `prefix`.
     pub prefix_hash: u64,
+    /// The IPv6 address's interface identifier (its last 64 bits; IPv6 only): with `prefix`,
+    /// the address itself, for a lookup made when the source is first recorded.
+    pub iid: u64,
 }
 
 impl SourceKey {
@@ -82,6 +85,7 @@ impl SourceKey {
                 addr_hash: fp,
                 prefix,
                 prefix_hash: Prefix64(prefix).hash(seed),
+                iid,
             }
         } else {
             let k = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
@@ -91,7 +95,22 @@ impl SourceKey {
                 addr_hash: k.hash(seed),
                 prefix: 0,
                 prefix_hash: 0,
+                iid: 0,
             }
+        }
+    }
+
+    /// The source address and its IP version (IPv4 in the first 4 bytes), as `new` took it.
+    #[inline]
+    pub fn address(&self) -> (u8, Addr) {
+        let mut a = [0u8; 16];
+        if self.v6 {
+            a[..8].copy_from_slice(&self.prefix.to_be_bytes());
+            a[8..].copy_from_slice(&self.iid.to_be_bytes());
+            (6, a)
+        } else {
+            a[..4].copy_from_slice(&(self.addr as u32).to_be_bytes());
+            (4, a)
         }
     }
 }
@@ -179,9 +198,10 @@ impl DaySources {
         }
     }
 
-    /// Records a query's source; true if its address (IPv4 or IPv6) is new to the day.
+    /// Records a query's source; what became of its address (IPv4 or IPv6: added to the day,
+    /// known to it, or refused for want of room).
     #[inline]
-    pub fn insert(&mut self, k: &SourceKey, room: &mut Room) -> bool {
+    pub fn insert(&mut self, k: &SourceKey, room: &mut Room) -> Insert {
         let lens = self.lens();
         if k.v6 {
             let mut l = room.left(lens, 1);
@@ -190,12 +210,12 @@ impl DaySources {
             let mut l = room.left(lens, 2);
             let r64 = self.v6_64.insert(Prefix64(k.prefix), k.prefix_hash, &mut l);
             room.took(r64, 2, &mut self.overflow);
-            r == Insert::Added
+            r
         } else {
             let mut l = room.left(lens, 0);
             let r = self.v4.insert(k.addr as u32, k.addr_hash, &mut l);
             room.took(r, 0, &mut self.overflow);
-            r == Insert::Added
+            r
         }
     }
 

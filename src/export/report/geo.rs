@@ -35,8 +35,12 @@ pub struct Geo {
     /// Times a worker's source cache was full and emptied (non-zero: `sources_estimate` may
     /// count a source more than once).
     pub source_cache_resets: u64,
-    /// Database lookups (one per new source, and per NXDOMAIN destination not cached).
+    /// Database walks (one per network, /24 or /48, or per address in a narrower network;
+    /// again after a reload).
     pub lookups: u64,
+    /// Times a worker's table of networks was full and emptied (walks again; no figure
+    /// changes).
+    pub network_cache_resets: u64,
     /// Intervals of the per-interval geography (Parquet) dropped past the series' cap
     /// (non-zero: some intervals are missing from that table; the figures above have them).
     pub evicted_intervals: u64,
@@ -76,6 +80,7 @@ impl Geo {
             regions,
             source_cache_resets: g.cache_resets,
             lookups: g.lookups,
+            network_cache_resets: g.network_cache_resets,
             evicted_intervals: g.intervals.evicted,
         })
     }

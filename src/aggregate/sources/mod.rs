@@ -58,17 +58,17 @@ pub const DEFAULT_DAY_CAP: usize = 1 << 24;
 pub struct SourceKey {
     /// True for an IPv6 source.
     pub v6: bool,
-    /// The IPv4 address (in the low 32 bits) or the IPv6 address's fingerprint.
+    /// The IPv4 address (in the low 32 bits), or the IPv6 address's interface identifier
+    /// (its last 64 bits: with `prefix`, the address itself, for a lookup made when the
+    /// source is first recorded).
     pub addr: u64,
-    /// The hash placing `addr` (the fingerprint itself for IPv6).
+    /// The hash placing the IPv4 address, or the IPv6 address's fingerprint (the key of the
+    /// IPv6 set, and its own hash).
     pub addr_hash: u64,
     /// The IPv6 /64 prefix (IPv6 only).
     pub prefix: u64,
     /// The hash placing `prefix`.
     pub prefix_hash: u64,
-    /// The IPv6 address's interface identifier (its last 64 bits; IPv6 only): with `prefix`,
-    /// the address itself, for a lookup made when the source is first recorded.
-    pub iid: u64,
 }
 
 impl SourceKey {
@@ -81,11 +81,10 @@ impl SourceKey {
             let fp = fingerprint(prefix, iid, seed);
             Self {
                 v6: true,
-                addr: fp,
+                addr: iid,
                 addr_hash: fp,
                 prefix,
                 prefix_hash: Prefix64(prefix).hash(seed),
-                iid,
             }
         } else {
             let k = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
@@ -95,7 +94,6 @@ impl SourceKey {
                 addr_hash: k.hash(seed),
                 prefix: 0,
                 prefix_hash: 0,
-                iid: 0,
             }
         }
     }
@@ -106,7 +104,7 @@ impl SourceKey {
         let mut a = [0u8; 16];
         if self.v6 {
             a[..8].copy_from_slice(&self.prefix.to_be_bytes());
-            a[8..].copy_from_slice(&self.iid.to_be_bytes());
+            a[8..].copy_from_slice(&self.addr.to_be_bytes());
             (6, a)
         } else {
             a[..4].copy_from_slice(&(self.addr as u32).to_be_bytes());
@@ -192,7 +190,7 @@ impl DaySources {
     #[inline]
     pub fn contains_addr(&self, k: &SourceKey) -> bool {
         if k.v6 {
-            self.v6.contains(Fingerprint(k.addr), k.addr_hash)
+            self.v6.contains(Fingerprint(k.addr_hash), k.addr_hash)
         } else {
             self.v4.contains(k.addr as u32, k.addr_hash)
         }
@@ -205,7 +203,7 @@ impl DaySources {
         let lens = self.lens();
         if k.v6 {
             let mut l = room.left(lens, 1);
-            let r = self.v6.insert(Fingerprint(k.addr), k.addr_hash, &mut l);
+            let r = self.v6.insert(Fingerprint(k.addr_hash), k.addr_hash, &mut l);
             room.took(r, 1, &mut self.overflow);
             let mut l = room.left(lens, 2);
             let r64 = self.v6_64.insert(Prefix64(k.prefix), k.prefix_hash, &mut l);
@@ -225,7 +223,7 @@ impl DaySources {
     }
 
     /// [`merge`](Self::merge), calling `added` with the key of every address (IPv4 or IPv6,
-    /// not /64) it adds (only `v6`, `addr` and `addr_hash` are set).
+    /// not /64) it adds (only `v6`, `addr_hash` and, for IPv4, `addr` are set).
     pub fn merge_with(&mut self, o: &Self, room: &mut Room, mut added: impl FnMut(&SourceKey)) {
         let lens = self.lens();
         for kind in 0..3 {
@@ -240,10 +238,10 @@ impl DaySources {
                         ..SourceKey::default()
                     });
                 }),
-                1 => self.v6.merge_with(&o.v6, &mut l, |k, h| {
+                1 => self.v6.merge_with(&o.v6, &mut l, |_, h| {
                     added(&SourceKey {
                         v6: true,
-                        addr: k.0,
+                        addr: 0,
                         addr_hash: h,
                         ..SourceKey::default()
                     });
@@ -466,7 +464,7 @@ mod test {
             for _ in 0..16_384 {
                 let a = v6(&mut st);
                 let k = SourceKey::new(6, &a, t);
-                *seen.entry(k.addr >> 40).or_default() += 1;
+                *seen.entry(k.addr_hash >> 40).or_default() += 1;
             }
             total += seen
                 .values()

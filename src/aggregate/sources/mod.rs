@@ -203,7 +203,9 @@ impl DaySources {
         let lens = self.lens();
         if k.v6 {
             let mut l = room.left(lens, 1);
-            let r = self.v6.insert(Fingerprint(k.addr_hash), k.addr_hash, &mut l);
+            let r = self
+                .v6
+                .insert(Fingerprint(k.addr_hash), k.addr_hash, &mut l);
             room.took(r, 1, &mut self.overflow);
             let mut l = room.left(lens, 2);
             let r64 = self.v6_64.insert(Prefix64(k.prefix), k.prefix_hash, &mut l);

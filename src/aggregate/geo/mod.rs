@@ -426,14 +426,6 @@ impl Geo {
         };
         if self.queue.capacity() > 0 {
             self.nets.prefetch(item.net);
-            // Second stage, half a batch later: the line of the table of networks of the
-            // message in the middle of the ring has arrived; start loading its AS's counters
-            // (a dense array of a few hundred kilobytes at a root's spread of networks).
-            if let Some(mid) = self.queue.get(self.queue.len() / 2)
-                && let Some(v) = self.nets.get(mid.net)
-            {
-                self.asns.prefetch(v.slot);
-            }
         }
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);

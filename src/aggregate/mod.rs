@@ -325,12 +325,7 @@ impl Aggregate {
     /// Records the queries still waiting in the per-source batch: call before reading the
     /// distinct-source figures of a worker's own aggregate (a merge applies the other side's).
     pub fn flush(&mut self) {
-        let geo = &mut self.geo;
-        self.rssac002.flush_with(|k| {
-            if let Some(g) = geo.as_mut() {
-                g.source_seen(k);
-            }
-        });
+        self.rssac002.flush_with(geo_sources(&mut self.geo));
         self.hygiene.flush();
         if let Some(g) = &mut self.geo {
             g.flush();
@@ -480,6 +475,16 @@ impl Aggregate {
     }
 }
 
+/// Reports the sources the RSSAC002 days did not know to the geography, if on
+/// ([`geo::Geo::source_seen`]).
+fn geo_sources(geo: &mut Option<geo::Geo>) -> impl FnMut(&SourceKey, bool) + '_ {
+    move |k, new| {
+        if let Some(g) = geo.as_mut() {
+            g.source_seen(k, new);
+        }
+    }
+}
+
 impl Sink for Aggregate {
     #[inline]
     fn message(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
@@ -499,14 +504,10 @@ impl Sink for Aggregate {
         // A query's source, keyed and hashed once for every figure keyed by it.
         let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
         self.ind.observe(ctx, msg, name);
-        // Sources the day's set did not know may be new to the geography's (its only probe
-        // of a per-source table: once per new source and day, not per query).
-        let geo = &mut self.geo;
-        self.rssac002.observe_keyed(ctx, msg, skey.as_ref(), |k| {
-            if let Some(g) = geo.as_mut() {
-                g.source_seen(k);
-            }
-        });
+        // Sources no day held knew may be new to the geography's (once per new source, not
+        // per query; and while the days say so, without a probe of its table).
+        self.rssac002
+            .observe_keyed(ctx, msg, skey.as_ref(), geo_sources(&mut self.geo));
         self.latency.observe_key(ctx, msg, lkey);
         self.ithi
             .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash));

@@ -733,7 +733,7 @@ mod test {
                 let key = crate::aggregate::sources::SourceKey::new(4, &addr, 9);
                 // As the aggregate does: the source reported to the distinct sources (as if
                 // new to its day), the message counted.
-                gs[i % workers].source_seen(&key);
+                gs[i % workers].source_seen(&key, false);
                 gs[i % workers].observe(&ctx, &query(d), Some(&key));
             }
             // Merged as they are: queued messages and current arrays not settled.

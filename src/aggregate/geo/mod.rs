@@ -12,15 +12,19 @@
 //!
 //! Distinct sources (`sources_estimate`) are kept in a second table, of sources (`cache`,
 //! keyed by the [`SourceKey`]'s hash, with the country and AS a source had when first seen),
-//! probed only for the sources the per-source sets ([`super::sources`]) did not know already
-//! that day: [`Geo::source_seen`], called by the RSSAC002 table as it records a source, once per
-//! new source and day instead of once per query. That table is capped
+//! told only of the sources no day of the per-source sets ([`super::sources`]) knew already:
+//! [`Geo::source_seen`], called by the RSSAC002 table as it records a source, once per new
+//! source instead of once per query. While those sets say a source is new to them since both
+//! started (no day lost, no merge, no hand-over: a replay's worker), it is new here too: it is
+//! counted and appended to a log, without a probe; the log joins the table when something needs
+//! to look a source up (a merge of two logs is a sort and a join). That table is capped
 //! ([`Settings::max_sources`]); when full it is emptied and counted (`cache_resets`): a source
 //! seen again on a later day may then be counted again, so `sources_estimate` becomes an
 //! overestimate, flagged by a non-zero reset count.
 //!
 //! HOT PATH: one probe of the table of networks per query (NXDOMAIN responses: by their
-//! destination); a walk per new network; a probe of the table of sources per new source. The
+//! destination); a walk per new network; per new source a probe of the table of sources, or
+//! in a replay's worker an append to the log. The
 //! probes are made in batches ([`super::ring`]): a message's slot is prefetched when it enters
 //! the worker's ring and read when it falls out. The counters are sums, so the figures do not
 //! depend on the batch size. No allocation but the tables' growth (bounded), the AS table's (as
@@ -179,8 +183,15 @@ pub struct Geo {
     db: Arc<GeoDb>,
     generation: u32,
     settings: Settings,
-    /// Source hash → its country and AS when first seen (the distinct sources).
+    /// Source hash → its country and AS when first seen (the distinct sources), with `log`.
     cache: Cache,
+    /// Sources counted without a probe of `cache` (see [`Geo::source_seen`]), not in it yet:
+    /// appended in order, moved into it when a probe or a merge needs it.
+    log: Vec<(u64, Cached)>,
+    /// True while every source counted came through [`Geo::source_seen`] as new to the
+    /// per-source sets beside it since both were empty: such a source is new here too, and is
+    /// only logged. False after a merge, a hand-over, a clear or any other report.
+    trusted: bool,
     /// Network (or address) key → its country and AS under the databases in force.
     nets: Cache,
     /// The databases' records decoded so far.
@@ -221,6 +232,8 @@ impl Geo {
             generation,
             settings: *settings,
             cache: Cache::new(seed),
+            log: Vec::new(),
+            trusted: true,
             nets: Cache::new(seed),
             memo: db::Memo::default(),
             queue: Ring::new(if batch > 1 { batch } else { 0 }),
@@ -335,11 +348,19 @@ impl Geo {
         (country, slot)
     }
 
-    /// Counts a source the per-source sets did not know that day (see the module): if this
-    /// worker has not seen it either, it is a new distinct source of its country and AS. At
+    /// Counts a source the per-source sets beside this table did not know (see the module):
+    /// if this worker has not seen it either, it is a new distinct source of its country and
+    /// AS. `new`: the sets say it is new to them since they were empty and lost no day
+    /// ([`crate::aggregate::rssac002::Rssac002::observe_keyed`]); while that holds for every
+    /// source reported (`trusted`), the source is new here too: it is counted and logged
+    /// without a probe of the table of sources (none at all in a replay's worker). Else at
     /// once, or when it leaves its batch (its line of the table of sources prefetched).
     #[inline]
-    pub fn source_seen(&mut self, k: &SourceKey) {
+    pub fn source_seen(&mut self, k: &SourceKey, new: bool) {
+        if new && self.trusted {
+            return self.log_source(k);
+        }
+        self.trusted = false;
         if self.fresh.capacity() > 0 {
             self.cache.prefetch(k.addr_hash);
         }
@@ -348,31 +369,63 @@ impl Geo {
         }
     }
 
+    /// Counts a source known to be new to this table, and logs it.
+    fn log_source(&mut self, k: &SourceKey) {
+        if self.cache.len() + self.log.len() >= self.settings.max_sources {
+            self.cache.clear();
+            self.log.clear();
+            self.cache_resets += 1;
+        }
+        let cached = self.answer_for(k);
+        self.log.push((k.addr_hash, cached));
+        self.count_new(cached);
+    }
+
+    /// The country and AS of a source, as the table of sources keeps them.
+    fn answer_for(&mut self, k: &SourceKey) -> Cached {
+        let (version, addr) = k.address();
+        let (country, slot) = self.locate(version, &addr, self.net_key(version, &addr));
+        Cached {
+            country,
+            generation: self.generation as u16,
+            slot,
+        }
+    }
+
+    /// Counts a new distinct source in its country and AS (the cumulative counters: the
+    /// per-interval rows carry no distinct sources).
+    fn count_new(&mut self, c: Cached) {
+        if let Some(x) = self.countries.get_mut(usize::from(c.country)) {
+            x.sources_estimate += 1;
+        }
+        self.asn_counts(c.slot).sources_estimate += 1;
+    }
+
+    /// Moves the logged sources into the table of sources (they are not in it: see
+    /// [`Geo::source_seen`]).
+    fn absorb(&mut self) {
+        if self.log.is_empty() {
+            return;
+        }
+        self.cache.reserve(self.log.len());
+        for (k, v) in self.log.drain(..) {
+            self.cache.insert(k, v);
+        }
+    }
+
     /// [`Geo::source_seen`], at once.
     fn count_source(&mut self, k: &SourceKey) {
+        self.absorb();
         if self.cache.get(k.addr_hash).is_some() {
             return;
         }
-        let (version, addr) = k.address();
-        let (country, slot) = self.locate(version, &addr, self.net_key(version, &addr));
+        let cached = self.answer_for(k);
         if self.cache.len() >= self.settings.max_sources {
             self.cache.clear();
             self.cache_resets += 1;
         }
-        let generation = self.generation as u16;
-        self.cache.insert(
-            k.addr_hash,
-            Cached {
-                country,
-                generation,
-                slot,
-            },
-        );
-        // The cumulative counters (the per-interval rows carry no distinct sources).
-        if let Some(c) = self.countries.get_mut(usize::from(country)) {
-            c.sources_estimate += 1;
-        }
-        self.asn_counts(slot).sources_estimate += 1;
+        self.cache.insert(k.addr_hash, cached);
+        self.count_new(cached);
     }
 
     /// The slot of AS `asn` (`example`: an address in it); an AS new past the cap is counted
@@ -493,6 +546,9 @@ impl Geo {
         // `from`'s queued messages belong to its counters, and to the cache it gives up.
         from.flush();
         self.flush();
+        from.absorb();
+        self.absorb();
+        (self.trusted, from.trusted) = (false, false);
         std::mem::swap(&mut self.cache, &mut from.cache);
         from.cache.clear();
         // The cache holds AS slots of `from`'s table: the table goes with it, and `from` keeps
@@ -521,6 +577,7 @@ impl Geo {
 
     fn merge_parts(&mut self, o: &Self, interval_rows: bool) {
         self.refresh();
+        self.trusted = false;
         for (a, b) in self.countries.iter_mut().zip(o.countries.iter()) {
             a.add(b);
         }
@@ -540,12 +597,18 @@ impl Geo {
                 .entry(*asn)
                 .or_insert_with(|| org.clone());
         }
-        self.add_sources(
-            o.cache.len(),
-            o.cache
-                .iter()
-                .map(|(k, v)| (k, v.country, v.generation, o.asns.asn_of(v.slot))),
-        );
+        if self.cache.len() == 0 && o.cache.len() == 0 {
+            self.unite_logs(o);
+        } else {
+            self.absorb();
+            self.add_sources(
+                o.cache.len() + o.log.len(),
+                o.cache
+                    .iter()
+                    .chain(o.log.iter().copied())
+                    .map(|(k, v)| (k, v.country, v.generation, o.asns.asn_of(v.slot))),
+            );
+        }
         // Sources and messages `o` had not counted yet: counted here, after its cache joined
         // this one.
         for k in o.fresh.iter() {
@@ -573,25 +636,63 @@ impl Geo {
             // Not `asn_slot`: an AS past the cap was counted in `other_asn_count` by the side
             // whose counters were added.
             let (slot, _) = self.asns.slot(asn, ([0; 16], 0));
-            if self.cache.contains(k) {
-                let c = &mut self.countries[usize::from(country)];
-                c.sources_estimate = c.sources_estimate.saturating_sub(1);
-                // Where the source was counted: its AS's own counters if they have any, else
-                // the others (an AS past the cap on the other side).
-                let a = match self.asns.counts_mut(slot) {
-                    Some(a) if *a != Counts::default() => a,
-                    _ => &mut self.other_asns,
-                };
-                a.sources_estimate = a.sources_estimate.saturating_sub(1);
-                continue;
-            }
             let v = Cached {
                 country,
                 generation,
                 slot,
             };
+            if self.cache.contains(k) {
+                self.uncount(v);
+                continue;
+            }
             self.cache.insert(k, v);
         }
+    }
+
+    /// Takes a source counted twice (by both sides of a merge) off once.
+    fn uncount(&mut self, v: Cached) {
+        if let Some(c) = self.countries.get_mut(usize::from(v.country)) {
+            c.sources_estimate = c.sources_estimate.saturating_sub(1);
+        }
+        // Where the source was counted: its AS's own counters if they have any, else the
+        // others (an AS past the cap on the other side).
+        let a = match self.asns.counts_mut(v.slot) {
+            Some(a) if *a != Counts::default() => a,
+            _ => &mut self.other_asns,
+        };
+        a.sources_estimate = a.sources_estimate.saturating_sub(1);
+    }
+
+    /// [`Geo::add_sources`] when neither side has a table of sources, only logs (a replay's
+    /// workers): both logs sorted by hash and joined, the union kept as this side's log. A
+    /// sort and a sequential pass instead of a random probe and insertion per source.
+    fn unite_logs(&mut self, o: &Self) {
+        let mut theirs: Vec<(u64, Cached)> = Vec::with_capacity(o.log.len());
+        for &(k, v) in &o.log {
+            // Not `asn_slot`: see `add_sources`.
+            let (slot, _) = self.asns.slot(o.asns.asn_of(v.slot), ([0; 16], 0));
+            theirs.push((k, Cached { slot, ..v }));
+        }
+        theirs.sort_unstable_by_key(|e| e.0);
+        let mut mine = std::mem::take(&mut self.log);
+        mine.sort_unstable_by_key(|e| e.0);
+        let mut out = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut a, mut b) = (mine.into_iter().peekable(), theirs.into_iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    let dup = y.1;
+                    out.extend(a.next());
+                    b.next();
+                    self.uncount(dup);
+                }
+                (Some(x), Some(y)) if x.0 < y.0 => out.extend(a.next()),
+                (_, Some(_)) => out.extend(b.next()),
+                (Some(_), None) => out.extend(a.next()),
+                (None, None) => break,
+            }
+        }
+        self.log = out;
     }
 
     /// Zeroes the counters, keeping the cache (the worker's state); messages still queued are
@@ -599,6 +700,8 @@ impl Geo {
     pub fn clear(&mut self) {
         while self.queue.pop().is_some() {}
         while self.fresh.pop().is_some() {}
+        // The per-source sets beside it are emptied, this table is not.
+        self.trusted = false;
         self.countries.fill(Counts::default());
         self.intervals.clear();
         // The slots stay: the cache (the worker's state) refers to them.

@@ -71,6 +71,7 @@ impl Geo {
         let mut sources: Vec<(u64, u16, u32)> = self
             .cache
             .iter()
+            .chain(self.log.iter().copied())
             .map(|(k, v)| (k, v.country, self.asns.asn_of(v.slot)))
             .collect();
         sources.sort_unstable();
@@ -137,6 +138,8 @@ impl Geo {
         {
             return Err(format!("source country index {cc} out of range"));
         }
+        self.absorb();
+        self.trusted = false;
         for &(i, c) in &s.countries {
             self.countries
                 .get_mut(usize::from(i))
@@ -175,7 +178,7 @@ mod test {
     /// Counts an IPv4 query as the aggregate does: its source reported to the distinct
     /// sources (as if new to its day), the query counted by its network.
     fn query(g: &mut Geo, addr: [u8; 16], seed: u64, interval: u32, flags: u8) {
-        g.source_seen(&SourceKey::new(4, &addr, seed));
+        g.source_seen(&SourceKey::new(4, &addr, seed), false);
         let net = g.net_key(4, &addr);
         g.apply(&super::super::Item {
             net,
@@ -254,6 +257,57 @@ mod test {
             .map(|a| (a.counts.queries, a.counts.sources_estimate));
         assert_eq!(asn0, Some((23, 15)));
         assert_eq!(worker.lookups, 1);
+    }
+
+    /// Sources reported as new to the per-source sets are logged without a probe; joined (two
+    /// logs), merged into a table (a log and a table) or exported, they count as probed ones;
+    /// and once a source came otherwise, the log is moved into the table and probed.
+    #[test]
+    fn logged_sources_count_like_probed_ones() {
+        let db = GeoDb::open(None, None, &[]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let s = Settings::default();
+        let mk = || Geo::new(Arc::clone(&live), &s, 11, 16);
+        let key =
+            |i: u8| SourceKey::new(4, &[192, 0, 2, i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 11);
+        let (mut a, mut b, mut c) = (mk(), mk(), mk());
+        for i in 0..10 {
+            a.source_seen(&key(i), true);
+        }
+        for i in 5..20 {
+            b.source_seen(&key(i), true);
+            c.source_seen(&key(i), false);
+        }
+        for g in [&mut a, &mut b, &mut c] {
+            g.flush();
+        }
+        assert_eq!((b.cache.len(), b.log.len()), (0, 15));
+        assert_eq!((c.cache.len(), c.log.len()), (15, 0));
+        let zz = usize::from(super::super::UNKNOWN);
+        let sources = |g: &Geo| {
+            let asn0 = g.asns.get(0).map_or(0, |a| a.counts.sources_estimate);
+            (g.countries[zz].sources_estimate, asn0)
+        };
+        let mut ab = a.clone();
+        ab.merge(&b);
+        let mut ac = a.clone();
+        ac.merge(&c);
+        assert_eq!((ab.cache.len(), ab.log.len()), (0, 20));
+        assert_eq!(sources(&ab), (20, 20));
+        assert_eq!(sources(&ac), (20, 20));
+        assert_eq!(ab.state().sources.len(), 20);
+        assert_eq!(ab.state().sources, ac.state().sources);
+        // After a merge nothing is taken as new unprobed.
+        ab.source_seen(&key(3), true);
+        ab.flush();
+        assert_eq!(sources(&ab), (20, 20));
+        let mut d = mk();
+        d.source_seen(&key(1), true);
+        d.source_seen(&key(1), false);
+        d.source_seen(&key(2), true);
+        d.flush();
+        assert_eq!(sources(&d), (2, 2));
+        assert_eq!((d.cache.len(), d.log.len()), (2, 0));
     }
 
     /// Two instances' geography through states equals their direct merge, a source both saw

@@ -416,7 +416,7 @@ impl Rssac002 {
     /// aggregate uses [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message) {
         let key = (!msg.header.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
-        self.observe_keyed(ctx, msg, key.as_ref(), |_| {});
+        self.observe_keyed(ctx, msg, key.as_ref(), |_, _| {});
         self.flush();
     }
 
@@ -425,17 +425,19 @@ impl Rssac002 {
     /// the common case, one prefetch; no allocation in steady state except the growth of the
     /// source sets (and a new day's counters when no cleared day can be reused).
     ///
-    /// `unknown` is called with every recorded source its day did not know already (added,
-    /// refused for want of room, or of a day no longer held): the only sources that can be new
-    /// to a table kept beside the days (the geography's), which so probes its table per new
-    /// source, not per query.
+    /// `unknown` is called with every recorded source no day held knew already (added, refused
+    /// for want of room, or of a day no longer held): the only sources that can be new to a
+    /// table kept beside the days (the geography's), which so sees a source once, not per
+    /// query. Its second argument is true when the source was added and is new to every day
+    /// **since the table was created or cleared** (no day evicted or sealed since): new to a
+    /// table kept beside it over the same span without probing that table.
     #[inline]
     pub fn observe_keyed(
         &mut self,
         ctx: &MsgCtx,
         msg: &Message,
         key: Option<&SourceKey>,
-        unknown: impl FnMut(&SourceKey),
+        unknown: impl FnMut(&SourceKey, bool),
     ) {
         let t = ctx.transport as usize;
         let lt = &mut self.lifetime;
@@ -456,7 +458,7 @@ impl Rssac002 {
                     self.late += 1;
                     if let Some(k) = key {
                         let mut unknown = unknown;
-                        unknown(k);
+                        unknown(k, false);
                     }
                     return;
                 }
@@ -475,14 +477,14 @@ impl Rssac002 {
     /// Records a query's source in its day (if the day is still held); `unknown` as in
     /// [`observe_keyed`](Self::observe_keyed).
     #[inline]
-    fn record(&mut self, day: u32, k: &SourceKey, mut unknown: impl FnMut(&SourceKey)) {
+    fn record(&mut self, day: u32, k: &SourceKey, mut unknown: impl FnMut(&SourceKey, bool)) {
         let idx = if day == self.cur_day {
             self.cur_idx
         } else {
             match self.slot(day) {
                 Some(i) => i,
                 // The day was sealed or dropped since: its counts are gone too.
-                None => return unknown(k),
+                None => return unknown(k, false),
             }
         };
         let (before, rest) = self.days.split_at_mut(idx);
@@ -492,23 +494,24 @@ impl Rssac002 {
         match day.sources.insert(k, &mut self.room) {
             Insert::Known => {}
             Insert::Added => {
+                // Known to another day: reported when that day added it.
                 if !Self::elsewhere(before, after, k) {
                     self.run[usize::from(k.v6)] += 1;
+                    unknown(k, self.evicted_days == 0 && self.sealed_before == 0);
                 }
-                unknown(k);
             }
-            Insert::Refused => unknown(k),
+            Insert::Refused => unknown(k, false),
         }
     }
 
     /// Records every pending query's source. Every reader of the counters sees a flushed table:
     /// workers flush when they finish, and a merge applies the other side's pending queries.
     pub fn flush(&mut self) {
-        self.flush_with(|_| {});
+        self.flush_with(|_, _| {});
     }
 
     /// [`flush`](Self::flush), calling `unknown` as [`observe_keyed`](Self::observe_keyed) does.
-    pub fn flush_with(&mut self, mut unknown: impl FnMut(&SourceKey)) {
+    pub fn flush_with(&mut self, mut unknown: impl FnMut(&SourceKey, bool)) {
         while let Some((day, k)) = self.pending.pop() {
             self.record(day, &k, &mut unknown);
         }
@@ -561,7 +564,7 @@ impl Rssac002 {
             }
         }
         for (day, k) in other.pending.iter() {
-            self.record(*day, k, |_| {});
+            self.record(*day, k, |_, _| {});
         }
         self.late += other.late;
         self.evicted_days += other.evicted_days;
@@ -924,7 +927,7 @@ mod test {
                 &ctx(ts, v, Transport::Udp, a, 40),
                 &query(),
                 Some(&SourceKey::new(v, &a, super::super::sketch::process_seed())),
-                |_| {},
+                |_, _| {},
             );
             want[day].insert((v, a[3] | a[7], a[15]));
         }

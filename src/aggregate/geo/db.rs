@@ -197,47 +197,30 @@ impl GeoDb {
     /// address in (in the address's own family: 0–32 for IPv4; a network above an IPv6
     /// database's IPv4 subtree counts as 0): every address sharing that many leading bits
     /// gets the same answer. A network the crate cannot state counts as a host route.
-    pub fn lookup_memo(&self, ip: IpAddr, memo: &mut Memo) -> (u16, u32, u8) {
+    pub fn lookup_memo<'a>(&'a self, ip: IpAddr, memo: &mut Memo) -> (u16, u32, u8) {
         use maxminddb::PathElement::Key;
         let host = if ip.is_ipv4() { 32 } else { 128 };
         let mut prefix = 0u8;
-        let mut narrowest = |net: Option<(bool, u8)>| {
-            let p = match net {
-                Some((true, _)) if ip.is_ipv4() => 0,
-                Some((_, p)) => p,
+        // Looks `ip` up in one database, keeping the narrowest network either found it in.
+        let mut look = |r: &'a Reader<Mmap>| {
+            let l = r.lookup(ip).ok();
+            let p = match l.as_ref().and_then(|l| l.network().ok()) {
+                Some(n) if n.is_ipv6() && ip.is_ipv4() => 0,
+                Some(n) => n.prefix(),
                 None => host,
             };
             prefix = prefix.max(p);
-        };
-        let cc = self
-            .country
-            .as_ref()
-            .and_then(|r| {
-                let l = r.lookup(ip).ok();
-                narrowest(
-                    l.as_ref()
-                        .and_then(|l| l.network().ok())
-                        .map(|n| (n.is_ipv6(), n.prefix())),
-                );
-                l
-            })
-            .map(|l| {
-                memo.get(&l, 0, || {
-                    l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
-                        .ok()
-                        .flatten()
-                        .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
-                })
-            });
-        let asn = self.asn.as_ref().and_then(|r| {
-            let l = r.lookup(ip).ok();
-            narrowest(
-                l.as_ref()
-                    .and_then(|l| l.network().ok())
-                    .map(|n| (n.is_ipv6(), n.prefix())),
-            );
             l
+        };
+        let cc = self.country.as_ref().and_then(&mut look).map(|l| {
+            memo.get(&l, 0, || {
+                l.decode_path::<&str>(&[Key("country"), Key("iso_code")])
+                    .ok()
+                    .flatten()
+                    .map_or(u32::from(UNKNOWN), |c| u32::from(country_index(c)))
+            })
         });
+        let asn = self.asn.as_ref().and_then(&mut look);
         let asn = asn.map(|l| {
             memo.get(&l, 1, || {
                 l.decode_path::<u32>(&[Key("autonomous_system_number")])

@@ -82,14 +82,6 @@ impl AsnTable {
         self.counted.get_mut(s as usize).map(|a| &mut a.counts)
     }
 
-    /// Starts loading the counters of slot `s` (a hint only).
-    #[inline]
-    pub fn prefetch(&self, s: u32) {
-        if let Some(a) = self.counted.get(s as usize) {
-            crate::aggregate::prefetch(a);
-        }
-    }
-
     /// True if slot `s` has counters of its own.
     pub fn is_counted(&self, s: u32) -> bool {
         (s as usize) < self.counted.len()

@@ -142,7 +142,7 @@ struct Item {
 
 /// One AS's counters and an address of it (to name its organisation in reports). Aligned to a
 /// cache line with the counters first, so that a query touches one line of its AS (unaligned,
-/// three ASes in four had their counters across two lines, of which the prefetch loaded one).
+/// three ASes in four had their counters across two lines).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct AsnCounts {
@@ -481,15 +481,9 @@ impl Geo {
             flags,
         };
         if self.queue.capacity() > 0 {
+            // Only the network's line: a second stage prefetching the AS's counters half a
+            // batch ahead cost its own probe and measured no faster (docs/geo.md).
             self.nets.prefetch(item.net);
-            // Second stage, half a batch later: the line of the table of networks of the
-            // message in the middle of the ring has arrived; start loading its AS's counters
-            // (a dense array of a few hundred kilobytes at a root's spread of networks).
-            if let Some(mid) = self.queue.get(self.queue.len() / 2)
-                && let Some(v) = self.nets.get(mid.net)
-            {
-                self.asns.prefetch(v.slot);
-            }
         }
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);

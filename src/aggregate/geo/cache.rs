@@ -179,7 +179,6 @@ mod test {
         for (i, &k) in keys.iter().enumerate() {
             let v = Cached {
                 country: (i % 676) as u16,
-                generation: 0,
                 slot: i as u32,
             };
             c.insert(k, v);

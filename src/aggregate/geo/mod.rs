@@ -153,13 +153,12 @@ pub struct AsnCounts {
     pub example: ([u8; 16], u8),
 }
 
-/// A network's or source's country and AS (its slot in the worker's [`AsnTable`]) as cached,
-/// with the generation of the databases that said so (country [`NARROW`] in the table of
-/// networks: look the address up by itself).
+/// A network's or source's country and AS (its slot in the worker's [`AsnTable`]) as cached
+/// (country [`NARROW`] in the table of networks: look the address up by itself). The table of
+/// networks holds only answers of the databases in force: [`Geo::refresh`] empties it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Cached {
     country: u16,
-    generation: u16,
     slot: u32,
 }
 
@@ -300,19 +299,14 @@ impl Geo {
     /// networks, else from the databases (then kept there, by network if it is wide enough).
     #[inline]
     fn locate(&mut self, version: u8, addr: &[u8; 16], net: u64) -> (u16, u32) {
-        let generation = self.generation as u16;
-        let key = match self.nets.get(net) {
-            Some(v) if v.generation == generation && v.country != NARROW => {
-                return (v.country, v.slot);
+        match self.nets.get(net) {
+            Some(v) if v.country != NARROW => return (v.country, v.slot),
+            Some(_) => {
+                if let Some(v) = self.nets.get(self.host_key(version, addr)) {
+                    return (v.country, v.slot);
+                }
             }
-            Some(v) if v.generation == generation => self.host_key(version, addr),
-            _ => net,
-        };
-        if key != net
-            && let Some(v) = self.nets.get(key)
-            && v.generation == generation
-        {
-            return (v.country, v.slot);
+            None => {}
         }
         self.walk(version, addr, net)
     }
@@ -324,17 +318,12 @@ impl Geo {
         self.lookups += 1;
         let (country, asn, prefix) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
         let slot = self.asn_slot(asn, (*addr, version));
-        let generation = self.generation as u16;
         let wide = prefix <= if version == 6 { 48 } else { 24 };
         if self.nets.len() + 2 > NETS_CAP {
             self.nets.clear();
             self.network_cache_resets += 1;
         }
-        let answer = Cached {
-            country,
-            generation,
-            slot,
-        };
+        let answer = Cached { country, slot };
         if wide {
             self.nets.insert(net, answer);
         } else {
@@ -385,11 +374,7 @@ impl Geo {
     fn answer_for(&mut self, k: &SourceKey) -> Cached {
         let (version, addr) = k.address();
         let (country, slot) = self.locate(version, &addr, self.net_key(version, &addr));
-        Cached {
-            country,
-            generation: self.generation as u16,
-            slot,
-        }
+        Cached { country, slot }
     }
 
     /// Counts a new distinct source in its country and AS (the cumulative counters: the
@@ -540,6 +525,10 @@ impl Geo {
         // `from`'s queued messages belong to its counters, and to the cache it gives up.
         from.flush();
         self.flush();
+        // Both on the databases in force, so that the table of networks that changes hands
+        // holds their answers only (see `Cached`).
+        self.refresh();
+        from.refresh();
         from.absorb();
         self.absorb();
         (self.trusted, from.trusted) = (false, false);
@@ -600,7 +589,7 @@ impl Geo {
                 o.cache
                     .iter()
                     .chain(o.log.iter().copied())
-                    .map(|(k, v)| (k, v.country, v.generation, o.asns.asn_of(v.slot))),
+                    .map(|(k, v)| (k, v.country, o.asns.asn_of(v.slot))),
             );
         }
         // Sources and messages `o` had not counted yet: counted here, after its cache joined
@@ -620,21 +609,17 @@ impl Geo {
         self.asn_counts(slot).add(c);
     }
 
-    /// Unites `n` cached sources `(hash, country, generation, AS number)` with this cache,
+    /// Unites `n` cached sources `(hash, country, AS number)` with this cache,
     /// after their counters were added: a source both hold is taken off once from the
     /// `sources_estimate` it was counted in.
-    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (u64, u16, u16, u32)>) {
+    fn add_sources(&mut self, n: usize, sources: impl Iterator<Item = (u64, u16, u32)>) {
         // Room first: keys arrive in hash order, which clusters a table that grows as it fills.
         self.cache.reserve(n);
-        for (k, country, generation, asn) in sources {
+        for (k, country, asn) in sources {
             // Not `asn_slot`: an AS past the cap was counted in `other_asn_count` by the side
             // whose counters were added.
             let (slot, _) = self.asns.slot(asn, ([0; 16], 0));
-            let v = Cached {
-                country,
-                generation,
-                slot,
-            };
+            let v = Cached { country, slot };
             if self.cache.contains(k) {
                 self.uncount(v);
                 continue;

@@ -159,13 +159,7 @@ impl Geo {
         self.cache_resets += s.cache_resets;
         self.lookups += s.lookups;
         self.intervals.merge_state(&s.intervals)?;
-        let generation = self.generation as u16;
-        self.add_sources(
-            s.sources.len(),
-            s.sources
-                .iter()
-                .map(|&(h, country, asn)| (h, country, generation, asn)),
-        );
+        self.add_sources(s.sources.len(), s.sources.iter().copied());
         Ok(())
     }
 }
@@ -190,7 +184,7 @@ mod test {
     }
 
     /// After a reload a network is looked up again, its source not counting as new; also
-    /// when the 16 bits of the generation kept per entry wrap.
+    /// after a generation equal to the last in its low 16 bits (once kept per entry).
     #[test]
     fn reloads_look_sources_up_again() {
         let db = GeoDb::open(None, None, &[]).expect("db");

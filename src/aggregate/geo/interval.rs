@@ -716,12 +716,15 @@ mod test {
             e.0 += 1;
             e.1 += u64::from(d);
         }
-        let run = |batch: usize, workers: usize| {
+        // The ring is used only past `direct_networks` networks: here from the first message
+        // (0) and never (the default).
+        let run = |batch: usize, workers: usize, direct_networks: usize| {
+            let s = Settings {
+                direct_networks,
+                ..Settings::default()
+            };
             let mut gs: Vec<Geo> = (0..workers)
-                .map(|_| {
-                    Geo::new(Arc::clone(&live), &Settings::default(), 9, batch)
-                        .with_intervals(&settings(64))
-                })
+                .map(|_| Geo::new(Arc::clone(&live), &s, 9, batch).with_intervals(&settings(64)))
                 .collect();
             for (i, &(t, src, d)) in msgs.iter().enumerate() {
                 let addr = [198, 51, 100, src, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -747,7 +750,7 @@ mod test {
                 total.countries[usize::from(UNKNOWN)],
             )
         };
-        let (rows, zz) = run(0, 1);
+        let (rows, zz) = run(0, 1, 0);
         let per: BTreeMap<u64, (u64, u64)> = rows
             .iter()
             .map(|r| (r.start_ns, (r.counts.queries, r.counts.queries_do)))
@@ -757,7 +760,10 @@ mod test {
         assert_eq!(zz.sources_estimate, 13);
         for batch in [1, 2, 16, 64] {
             for workers in [1, 2, 3] {
-                assert_eq!(run(batch, workers), (rows.clone(), zz), "{batch} {workers}");
+                for direct in [0, 5, usize::MAX] {
+                    let got = run(batch, workers, direct);
+                    assert_eq!(got, (rows.clone(), zz), "{batch} {workers} {direct}");
+                }
             }
         }
     }

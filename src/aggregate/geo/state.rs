@@ -124,6 +124,7 @@ impl Geo {
         let settings = Settings {
             max_sources: usize::try_from(s.max_sources).unwrap_or(usize::MAX),
             max_asns: usize::try_from(s.max_asns).unwrap_or(usize::MAX),
+            ..Settings::default()
         };
         Ok(Self::new(Arc::new(Live::new(db)), &settings, seed, 0))
     }
@@ -173,7 +174,7 @@ mod test {
     /// sources (as if new to its day), the query counted by its network.
     fn query(g: &mut Geo, addr: [u8; 16], seed: u64, interval: u32, flags: u8) {
         g.source_seen(&SourceKey::new(4, &addr, seed), false);
-        let net = g.net_key(4, &addr);
+        let net = g.net_key(4, super::super::lead(4, &addr));
         g.apply(&super::super::Item {
             net,
             addr,

@@ -219,6 +219,14 @@ impl Intervals {
         self.clock.number(ts_ns)
     }
 
+    /// Starts loading the current counters of country `cc` (a hint only).
+    #[inline(always)]
+    pub(super) fn prefetch(&self, cc: u16) {
+        if let Some(c) = self.cur.get(usize::from(cc)) {
+            crate::aggregate::prefetch(c);
+        }
+    }
+
     /// The counters of country `cc` in interval `k`, rolling the current array first if it
     /// counts another interval.
     #[inline]

@@ -141,6 +141,16 @@ const TCP: u8 = 4;
 /// The message is an NXDOMAIN response (counted by its destination).
 const NXDOMAIN: u8 = 8;
 
+/// A message looked up by [`Geo::prepare`], to be counted by [`Geo::finish`].
+#[derive(Clone, Copy, Debug)]
+pub struct Prepared {
+    /// Its country and AS slot.
+    at: (u16, u32),
+    interval: u32,
+    version: u8,
+    flags: u8,
+}
+
 /// A message waiting in the ring: what its counters need.
 #[derive(Clone, Copy, Debug, Default)]
 struct Item {
@@ -155,11 +165,9 @@ struct Item {
     flags: u8,
 }
 
-/// One AS's counters and an address of it (to name its organisation in reports). Aligned to a
-/// cache line with the counters first, so that a query touches one line of its AS (unaligned,
-/// three ASes in four had their counters across two lines).
+/// One AS's counters and an address of it (to name its organisation in reports). Settled
+/// counters: a query counts in the AS's [`asns::Tally`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C, align(64))]
 pub struct AsnCounts {
     /// The counters.
     pub counts: Counts,
@@ -225,6 +233,8 @@ pub struct Geo {
     pub intervals: Intervals,
     /// Per AS number (0: unknown), at most `max_asns`, by slot ([`asns`]: an index per query).
     pub asns: AsnTable,
+    /// Events counted in the ASes' tallies since they were settled (see [`asns`]).
+    tallied: u32,
     /// The ASes past the cap, summed.
     pub other_asns: Counts,
     /// Distinct ASes not counted one by one (each counted once per worker).
@@ -259,6 +269,7 @@ impl Geo {
             countries: vec![Counts::default(); COUNTRIES].into_boxed_slice(),
             intervals: Intervals::off(),
             asns: AsnTable::new(settings.max_asns, seed),
+            tallied: 0,
             other_asns: Counts::default(),
             other_asn_count: 0,
             cache_resets: 0,
@@ -320,23 +331,29 @@ impl Geo {
     /// databases (then kept there, by network if it is wide enough).
     #[inline(always)]
     fn locate(&mut self, net: u64, addr: impl Fn() -> (u8, [u8; 16])) -> (u16, u32) {
-        match self.nets.get(net) {
-            Some(v) if v.country != NARROW => return (v.country, v.slot),
-            Some(_) => {
-                let (version, a) = addr();
-                if let Some(v) = self.nets.get(self.host_key(version, &a)) {
-                    return (v.country, v.slot);
-                }
-            }
-            None => {}
+        if let Some(v) = self.nets.get(net)
+            && v.country != NARROW
+        {
+            return (v.country, v.slot);
         }
         let (version, a) = addr();
-        self.walk(version, &a, net)
+        self.locate_slow(version, &a, net)
+    }
+
+    /// [`Geo::locate`] off its fast path: the address by itself in a network narrower than a
+    /// /24 or /48, or a walk of the databases.
+    #[cold]
+    #[inline(never)]
+    fn locate_slow(&mut self, version: u8, addr: &[u8; 16], net: u64) -> (u16, u32) {
+        if self.nets.get(net).is_some()
+            && let Some(v) = self.nets.get(self.host_key(version, addr))
+        {
+            return (v.country, v.slot);
+        }
+        self.walk(version, addr, net)
     }
 
     /// Walks the databases for an address and keeps the answer (see [`Geo::locate`]).
-    #[cold]
-    #[inline(never)]
     fn walk(&mut self, version: u8, addr: &[u8; 16], net: u64) -> (u16, u32) {
         self.lookups += 1;
         let (country, asn, prefix) = self.db.lookup_memo(Self::ip(version, addr), &mut self.memo);
@@ -410,7 +427,7 @@ impl Geo {
         if let Some(x) = self.countries.get_mut(usize::from(c.country)) {
             x.sources_estimate += 1;
         }
-        self.asn_counts(c.slot).sources_estimate += 1;
+        self.tally(c.slot, |t| t.source(), |o| o.sources_estimate += 1);
     }
 
     /// Moves the logged sources into the table of sources (they are not in it: see
@@ -450,8 +467,7 @@ impl Geo {
         slot
     }
 
-    /// The counters of AS slot `slot`, or the summed others past the cap.
-    #[inline]
+    /// The settled counters of AS slot `slot`, or the summed others past the cap.
     fn asn_counts(&mut self, slot: u32) -> &mut Counts {
         match self.asns.counts_mut(slot) {
             Some(c) => c,
@@ -459,14 +475,47 @@ impl Geo {
         }
     }
 
+    /// Counts an event in AS slot `slot`'s tally (`f`), or in the summed others past the cap
+    /// (`g`); the tallies are settled before any could wrap (see [`asns`]).
+    #[inline(always)]
+    fn tally(&mut self, slot: u32, f: impl FnOnce(&mut asns::Tally), g: impl FnOnce(&mut Counts)) {
+        match self.asns.tally_mut(slot) {
+            Some(t) => f(t),
+            None => g(&mut self.other_asns),
+        }
+        self.tallied += 1;
+        if self.tallied == u32::MAX {
+            self.settle_tallies();
+        }
+    }
+
+    /// Adds the ASes' tallies into their counters.
+    #[cold]
+    #[inline(never)]
+    fn settle_tallies(&mut self) {
+        self.asns.settle();
+        self.tallied = 0;
+    }
+
     /// Counts a message: a query by its source (`key`, computed once per query), an NXDOMAIN
     /// response by its destination; at once, or when it leaves the batch.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<&SourceKey>) {
+        if let Some(p) = self.prepare(ctx, msg, key.is_some()) {
+            self.finish(p);
+        }
+    }
+
+    /// [`Geo::observe`] in two steps, for a caller with other work between them: looks the
+    /// message's network up and starts loading its country's and AS's counters (or queues
+    /// the message: then `None`); [`Geo::finish`] counts it. `query`: the message is a query
+    /// (counted by its source; a response by its destination if NXDOMAIN).
+    #[inline]
+    pub fn prepare(&mut self, ctx: &MsgCtx, msg: &Message, query: bool) -> Option<Prepared> {
         if self.live.generation() != self.generation {
             self.refresh();
         }
-        let (addr, flags) = if key.is_some() {
+        let (addr, flags) = if query {
             let e = msg.edns;
             let flags = if e.is_some() { EDNS } else { 0 }
                 | if e.is_some_and(|e| e.dnssec_ok) {
@@ -483,33 +532,59 @@ impl Geo {
         } else if msg.header.qr() && msg.rcode() == 3 {
             (ctx.dst, NXDOMAIN)
         } else {
-            return;
+            return None;
         };
         let version = ctx.ip_version;
         let net = self.net_key(version, lead(version, &addr));
         let interval = self.intervals.number(ctx.ts_ns);
+        if self.nets.len() > self.settings.direct_networks || !self.queue.is_empty() {
+            self.enqueue(Item {
+                net,
+                addr,
+                interval,
+                version,
+                flags,
+            });
+            return None;
+        }
+        // The table is cache-resident: a prefetch has nothing to hide, and the ring only costs
+        // (its copies and compares were a third of the geography's instructions; its code,
+        // with everything inlined, doubled the instruction-cache misses of a message). The
+        // counters are another matter: the per-source tables beside them evict them between
+        // two queries of a country or AS, so their lines load while the caller works on.
+        let at = self.locate(net, || (version, addr));
+        self.intervals.prefetch(at.0);
+        self.asns.prefetch(at.1);
+        Some(Prepared {
+            at,
+            interval,
+            version,
+            flags,
+        })
+    }
+
+    /// Counts a message [`Geo::prepare`] looked up.
+    #[inline]
+    pub fn finish(&mut self, p: Prepared) {
+        self.count(p.at, p.interval, p.version, p.flags);
+    }
+
+    /// Queues a message in the ring, its network's line prefetched, and counts the one leaving
+    /// it; or, if the table of networks is small again (emptied), counts every queued message
+    /// and this one (the order stays the arrival order).
+    #[inline(never)]
+    fn enqueue(&mut self, item: Item) {
         if self.nets.len() <= self.settings.direct_networks {
-            // The table is cache-resident: a prefetch has nothing to hide, the ring only costs
-            // (its copies and compares were a third of the geography's instructions). Messages
-            // still queued from a larger table go first, so the order stays the arrival order.
             while let Some(old) = self.queue.pop() {
                 self.apply(&old);
             }
-            let at = self.locate(net, || (version, addr));
-            return self.count(at, interval, version, flags);
+            return self.apply(&item);
         }
         if self.queue.capacity() > 0 {
             // Only the network's line: a second stage prefetching the AS's counters half a
             // batch ahead cost its own probe and measured no faster (docs/geo.md).
-            self.nets.prefetch(net);
+            self.nets.prefetch(item.net);
         }
-        let item = Item {
-            net,
-            addr,
-            interval,
-            version,
-            flags,
-        };
         if let Some(old) = self.queue.push(item) {
             self.apply(&old);
         }
@@ -519,6 +594,8 @@ impl Geo {
     /// no counter holds them). The table of networks is emptied: every network is looked up
     /// again when next seen; the distinct sources stay (a source keeps counting once, in the
     /// country it had when first seen).
+    #[cold]
+    #[inline(never)]
     pub fn refresh(&mut self) {
         let (db, generation) = self.live.current();
         if generation == self.generation {
@@ -544,12 +621,16 @@ impl Geo {
             self.intervals
                 .counts(&mut self.countries, interval, cc)
                 .query(flags, version);
-            self.asn_counts(slot).query(flags, version);
+            self.tally(
+                slot,
+                |t| t.query(flags, version),
+                |o| o.query(flags, version),
+            );
         } else {
             self.intervals
                 .counts(&mut self.countries, interval, cc)
                 .responses_nxdomain += 1;
-            self.asn_counts(slot).responses_nxdomain += 1;
+            self.tally(slot, |t| t.nxdomain(), |o| o.responses_nxdomain += 1);
         }
     }
 
@@ -563,6 +644,7 @@ impl Geo {
             self.apply(&item);
         }
         self.intervals.settle(&mut self.countries);
+        self.settle_tallies();
     }
 
     /// Moves `from`'s source cache into `self` (an O(1) swap): the daemon's worker keeps its
@@ -613,6 +695,7 @@ impl Geo {
         // `o`'s current interval (not settled: `o` is borrowed) and its intervals.
         self.intervals
             .merge(&mut self.countries, &o.intervals, interval_rows);
+        // `o`'s tallies are in what its table reads.
         for (asn, c) in o.asns.iter() {
             self.add_asn(*asn, &c.counts, c.example);
         }
@@ -731,6 +814,7 @@ impl Geo {
         self.intervals.clear();
         // The slots stay: the cache (the worker's state) refers to them.
         self.asns.clear_counts();
+        self.tallied = 0;
         self.organizations.clear();
         self.other_asns = Counts::default();
         self.other_asn_count = 0;

@@ -64,7 +64,7 @@ impl Geo {
             .map(|(&asn, a)| AsnState {
                 asn,
                 counts: a.counts,
-                organization: self.organization(asn, a),
+                organization: self.organization(asn, &a),
             })
             .collect();
         asns.sort_unstable_by_key(|a| a.asn);
@@ -207,6 +207,33 @@ mod test {
         assert_eq!(see(&mut g).0, 3);
         let (_, c) = see(&mut g);
         assert_eq!((c.queries, c.sources_estimate), (6, 1));
+    }
+
+    /// The ASes' 32-bit tallies are settled before one could wrap: counts past 2³² events in
+    /// a worker are whole.
+    #[test]
+    fn tallies_settle_before_they_wrap() {
+        let db = GeoDb::open(None, None, &[]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let mut g = Geo::new(Arc::clone(&live), &Settings::default(), 3, 0);
+        let addr = [198, 51, 100, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        query(&mut g, addr, 3, 0, 0);
+        // As if 2³² − 3 events had been counted since the last settlement.
+        g.tallied = u32::MAX - 3;
+        let t = g.asns.tally_mut(0).expect("slot 0");
+        t.queries = u32::MAX - 3;
+        for _ in 0..5 {
+            query(&mut g, addr, 3, 0, 0);
+        }
+        assert_eq!(g.tallied, 2);
+        let counts = g.asns.get(0).expect("AS 0").counts;
+        assert_eq!(counts.queries, u64::from(u32::MAX) + 2);
+        g.flush();
+        assert_eq!(g.tallied, 0);
+        assert_eq!(
+            g.asns.get(0).expect("AS 0").counts.queries,
+            u64::from(u32::MAX) + 2
+        );
     }
 
     /// The daemon's hand-over (`take_cache`, and back when the merger is behind) loses and

@@ -56,7 +56,7 @@ impl Geo {
             .asns
             .iter()
             .map(|(asn, a)| {
-                let organization = g.organization(*asn, a);
+                let organization = g.organization(*asn, &a);
                 (
                     asn.to_string(),
                     AsnEntry {

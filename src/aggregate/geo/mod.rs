@@ -24,10 +24,12 @@
 //!
 //! HOT PATH: one probe of the table of networks per query (NXDOMAIN responses: by their
 //! destination); a walk per new network; per new source a probe of the table of sources, or
-//! in a replay's worker an append to the log. The
-//! probes are made in batches ([`super::ring`]): a message's slot is prefetched when it enters
-//! the worker's ring and read when it falls out. The counters are sums, so the figures do not
-//! depend on the batch size. No allocation but the tables' growth (bounded), the AS table's (as
+//! in a replay's worker an append to the log. While the table of networks is cache-resident
+//! ([`Settings::direct_networks`]) a message is looked up when it arrives ([`Geo::prepare`],
+//! which starts loading its country's and AS's counters) and counted later in the same message
+//! ([`Geo::finish`]); past that, the probes are made in batches ([`super::ring`]): a message's
+//! slot is prefetched when it enters the worker's ring and read when it falls out. The counters
+//! are sums, so the figures do not depend on the batch size or the path. No allocation but the tables' growth (bounded), the AS table's (as
 //! new ASes appear, up to its cap) and one per interval stored.
 //!
 //! Per interval of the time series, the counters by country are kept too ([`interval`]): a

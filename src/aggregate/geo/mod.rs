@@ -29,8 +29,9 @@
 //! which starts loading its country's and AS's counters) and counted later in the same message
 //! ([`Geo::finish`]); past that, the probes are made in batches ([`super::ring`]): a message's
 //! slot is prefetched when it enters the worker's ring and read when it falls out. The counters
-//! are sums, so the figures do not depend on the batch size or the path. No allocation but the tables' growth (bounded), the AS table's (as
-//! new ASes appear, up to its cap) and one per interval stored.
+//! are sums, so the figures do not depend on the batch size or the path. No allocation but the
+//! tables' growth (bounded), the AS table's (as new ASes appear, up to its cap) and one per
+//! interval stored.
 //!
 //! Per interval of the time series, the counters by country are kept too ([`interval`]): a
 //! message's ring item carries its interval number, and the per-country counters it increments
@@ -550,8 +551,7 @@ impl Geo {
             return None;
         }
         // The table is cache-resident: a prefetch has nothing to hide, and the ring only costs
-        // (its copies and compares were a third of the geography's instructions; its code,
-        // with everything inlined, doubled the instruction-cache misses of a message). The
+        // (its copies and compares were a third of the geography's instructions). The
         // counters are another matter: the per-source tables beside them evict them between
         // two queries of a country or AS, so their lines load while the caller works on.
         let at = self.locate(net, || (version, addr));

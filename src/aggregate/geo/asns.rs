@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use super::{AsnCounts, Counts, DO, EDNS, TCP};
+use super::{AsnCounts, Counts};
 
 /// One AS's counts since its counters were last settled (see the module): what a query or a new
 /// source adds, in 32 bits.
@@ -42,12 +42,12 @@ impl Tally {
     /// Counts a query (`flags` as the geography's ring items carry them).
     #[inline(always)]
     pub fn query(&mut self, flags: u8, version: u8) {
-        let f = |bit: u8| u32::from(flags & bit != 0);
+        let [edns, dnssec_ok, tcp, ipv6] = super::increments(flags, version).map(u32::from);
         self.queries += 1;
-        self.queries_edns += f(EDNS);
-        self.queries_do += f(DO);
-        self.queries_tcp += f(TCP);
-        self.queries_ipv6 += u32::from(version == 6);
+        self.queries_edns += edns;
+        self.queries_do += dnssec_ok;
+        self.queries_tcp += tcp;
+        self.queries_ipv6 += ipv6;
     }
 
     /// Counts an NXDOMAIN response to the AS.
@@ -255,6 +255,7 @@ impl AsnTable {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{DO, EDNS, TCP};
     use super::*;
 
     fn one(n: u64) -> Counts {

@@ -115,13 +115,24 @@ impl Counts {
 
     #[inline(always)]
     fn query(&mut self, flags: u8, version: u8) {
-        let f = |bit: u8| u64::from(flags & bit != 0);
+        let [edns, dnssec_ok, tcp, ipv6] = increments(flags, version).map(u64::from);
         self.queries += 1;
-        self.queries_edns += f(EDNS);
-        self.queries_do += f(DO);
-        self.queries_tcp += f(TCP);
-        self.queries_ipv6 += u64::from(version == 6);
+        self.queries_edns += edns;
+        self.queries_do += dnssec_ok;
+        self.queries_tcp += tcp;
+        self.queries_ipv6 += ipv6;
     }
+}
+
+/// What a query adds to the EDNS, DO, TCP and IPv6 counters (`flags`: [`Item::flags`]).
+#[inline(always)]
+fn increments(flags: u8, version: u8) -> [u8; 4] {
+    [
+        u8::from(flags & EDNS != 0),
+        u8::from(flags & DO != 0),
+        u8::from(flags & TCP != 0),
+        u8::from(version == 6),
+    ]
 }
 
 /// The leading bits of an address, which place its /24 or /48 ([`Geo::net_key`]): an IPv4

@@ -184,13 +184,19 @@ mod test {
         });
     }
 
+    /// Counters over databases of no file (every source unknown), keys hashed with `seed`.
+    fn empty(seed: u64) -> (Arc<Live>, Geo) {
+        let db = GeoDb::open(None, None, &[]).expect("db");
+        let live = Arc::new(Live::new(db));
+        let g = Geo::new(Arc::clone(&live), &Settings::default(), seed, 0);
+        (live, g)
+    }
+
     /// After a reload a network is looked up again, its source not counting as new; also
     /// after a generation equal to the last in its low 16 bits (once kept per entry).
     #[test]
     fn reloads_look_sources_up_again() {
-        let db = GeoDb::open(None, None, &[]).expect("db");
-        let live = Arc::new(Live::new(db));
-        let mut g = Geo::new(Arc::clone(&live), &Settings::default(), 3, 0);
+        let (live, mut g) = empty(3);
         let addr = [198, 51, 100, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let see = |g: &mut Geo| {
             g.refresh();
@@ -213,9 +219,7 @@ mod test {
     /// a worker are whole.
     #[test]
     fn tallies_settle_before_they_wrap() {
-        let db = GeoDb::open(None, None, &[]).expect("db");
-        let live = Arc::new(Live::new(db));
-        let mut g = Geo::new(Arc::clone(&live), &Settings::default(), 3, 0);
+        let (_live, mut g) = empty(3);
         let addr = [198, 51, 100, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         query(&mut g, addr, 3, 0, 0);
         // As if 2³² − 3 events had been counted since the last settlement.

@@ -725,7 +725,8 @@ mod test {
             e.1 += u64::from(d);
         }
         // The ring is used only past `direct_networks` networks: here from the first message
-        // (0) and never (the default).
+        // (0) and never (the default). A reload halfway empties the table of networks, so with
+        // 0 the messages still queued are counted first and the next ones at once again.
         let run = |batch: usize, workers: usize, direct_networks: usize| {
             let s = Settings {
                 direct_networks,
@@ -742,6 +743,9 @@ mod test {
                     ..MsgCtx::for_test(4, addr)
                 };
                 let key = crate::aggregate::sources::SourceKey::new(4, &addr, 9);
+                if i == msgs.len() / 2 {
+                    live.set_generation(live.generation() + 1);
+                }
                 // As the aggregate does: the source reported to the distinct sources (as if
                 // new to its day), the message counted.
                 gs[i % workers].source_seen(&key, false);
@@ -768,7 +772,7 @@ mod test {
         assert_eq!(zz.sources_estimate, 13);
         for batch in [1, 2, 16, 64] {
             for workers in [1, 2, 3] {
-                for direct in [0, 5, usize::MAX] {
+                for direct in [0, usize::MAX] {
                     let got = run(batch, workers, direct);
                     assert_eq!(got, (rows.clone(), zz), "{batch} {workers} {direct}");
                 }

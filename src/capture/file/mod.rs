@@ -63,6 +63,16 @@ struct Iface {
     resol: Result<u8, u8>,
 }
 
+/// Whether `a` starts with a pcap (either byte order) or pcapng file magic number.
+#[inline]
+fn is_file_magic(a: &[u8]) -> bool {
+    let Some(b) = a.first_chunk::<4>() else {
+        return false;
+    };
+    let w = u32::from_le_bytes(*b);
+    matches!(w, PCAP_US | PCAP_NS | PCAPNG_SHB) || matches!(w.swap_bytes(), PCAP_US | PCAP_NS)
+}
+
 #[derive(Clone)]
 enum Format {
     Pcap {
@@ -378,39 +388,40 @@ impl Reader {
     }
 
     fn next_record(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
-        if matches!(self.format, Format::Pcap { .. }) && self.at_file_header()? {
-            // `cat a.pcap b.pcap`: the next capture's own header where a record would start.
-            // (A record whose seconds field spells a magic number would be from 1975, 2055 or
-            // 2083: not a real capture.)
-            self.read_file_header()?;
-            return self.next_record();
-        }
-        match self.format {
-            Format::Pcap {
+        loop {
+            let Format::Pcap {
                 endian,
                 nanos,
                 link,
-            } if matches!(self.src, Source::Mapped { .. }) => {
-                self.next_pcap_mapped(endian, nanos, link)
+            } = self.format
+            else {
+                return self.next_pcapng();
+            };
+            // A mapped pcap's record, the replay's common case, checked here without the
+            // generic buffer calls (they cost more than the record itself).
+            if let Source::Mapped { map, pos } = &self.src
+                && !map.get(*pos..*pos + 4).is_some_and(is_file_magic)
+            {
+                return self.next_pcap_mapped(endian, nanos, link);
             }
-            Format::Pcap {
-                endian,
-                nanos,
-                link,
-            } => self.next_pcap(endian, nanos, link),
-            Format::PcapNg { .. } => self.next_pcapng(),
+            if self.at_file_header()? {
+                // `cat a.pcap b.pcap`: the next capture's own header where a record would
+                // start. (A record whose seconds field spells a magic number would be from
+                // 1975, 2055 or 2083: not a real capture.)
+                self.read_file_header()?;
+                continue;
+            }
+            return if matches!(self.src, Source::Mapped { .. }) {
+                self.next_pcap_mapped(endian, nanos, link)
+            } else {
+                self.next_pcap(endian, nanos, link)
+            };
         }
     }
 
     /// Whether the next bytes are a pcap or pcapng file header rather than a record.
     fn at_file_header(&mut self) -> Result<bool, ReadError> {
-        if !self.src.ensure(4)? {
-            return Ok(false);
-        }
-        let a = self.src.avail();
-        let w = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
-        Ok(matches!(w, PCAP_US | PCAP_NS | PCAPNG_SHB)
-            || matches!(w.swap_bytes(), PCAP_US | PCAP_NS))
+        Ok(self.src.ensure(4)? && is_file_magic(self.src.avail()))
     }
 
     /// [`Self::next_pcap`] for a memory-mapped file: the same checks and results, without the

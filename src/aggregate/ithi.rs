@@ -298,27 +298,38 @@ impl Ithi {
         ) | 1
     }
 
-    /// Starts loading the repeat-cache set `observe` will read for this message (a hint only).
+    /// Starts loading the repeat-cache set `observe` will read for this message (a hint only),
+    /// and returns the message's repeat-cache key for [`Ithi::observe_keyed`] (0: none).
     #[inline]
-    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+    pub fn prefetch(&self, ctx: &MsgCtx, msg: &Message, name: &Name) -> u64 {
         if self.repeat.is_empty() || !msg.header.qr() || msg.rcode() != 0 {
-            return;
+            return 0;
         }
         let key = self.repeat_key(ctx, name);
         super::prefetch(&self.repeat[(key as usize & self.repeat_mask) * WAYS]);
+        key
     }
 
     /// Records a message (hashing a query's source itself; see
     /// [`observe_keyed`](Self::observe_keyed)).
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
         let id = SourceKey::new(ctx.ip_version, &ctx.src, self.seed).addr_hash;
-        self.observe_keyed(ctx, msg, name, id);
+        let repeat = self.prefetch(ctx, msg, name);
+        self.observe_keyed(ctx, msg, name, id, repeat);
     }
 
     /// Records a message; `src_hash` is a query's source hash from its [`SourceKey`] (one hash
-    /// per query, seeded like the HLLs, fed to every sketch the query concerns).
+    /// per query, seeded like the HLLs, fed to every sketch the query concerns), `repeat` the
+    /// key [`Ithi::prefetch`] returned for it.
     #[inline]
-    pub fn observe_keyed(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name, src_hash: u64) {
+    pub fn observe_keyed(
+        &mut self,
+        ctx: &MsgCtx,
+        msg: &Message,
+        name: &Name,
+        src_hash: u64,
+        repeat: u64,
+    ) {
         if self.repeat.is_empty() {
             return;
         }
@@ -349,7 +360,8 @@ impl Ithi {
         match msg.rcode() {
             0 => {
                 self.noerror += 1;
-                self.repeat(ctx, name);
+                debug_assert_eq!(repeat, self.repeat_key(ctx, name));
+                self.repeat(ctx, repeat);
             }
             3 => {
                 self.nxdomain += 1;
@@ -379,8 +391,7 @@ impl Ithi {
     /// M3.2 can only be *under*estimated, by at most `repeat_evictions` / (useful + useless).
     /// Keys are 64-bit hashes: a collision (probability ≈ n² / 2⁶⁵) makes a useful answer
     /// count as useless. The address is the destination of the response (the resolver).
-    fn repeat(&mut self, ctx: &MsgCtx, name: &Name) {
-        let key = self.repeat_key(ctx, name);
+    fn repeat(&mut self, ctx: &MsgCtx, key: u64) {
         let now = ctx.ts_ns.max(1);
         let set = (key as usize & self.repeat_mask) * WAYS;
         let ways = &mut self.repeat[set..set + WAYS];

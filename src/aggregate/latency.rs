@@ -10,12 +10,12 @@
 //! probe chains.
 //!
 //! **Bounds**: at most `capacity` pending queries (module default 100,000 per worker; the
-//! aggregate's default is 16,384) in a slab of 64-byte entries and 8-byte list links plus an
-//! open-addressing index of 8-byte slots (a power of two ≥ 2·capacity): 100,000 → 7,200,000 +
-//! 2,097,152 bytes ≈ **9.3 MB per worker**, reserved on the first query (never grown, so nothing
+//! aggregate's default is 16,384) in a slab of 64-byte entries and 12-byte list links (with
+//! the key's hash bits) plus an open-addressing index of 8-byte slots (a power of two ≥
+//! 2·capacity): 100,000 → 7,600,000 + 2,097,152 bytes ≈ **9.7 MB per worker**, reserved on the first query (never grown, so nothing
 //! is allocated per packet; an aggregate that never sees a query, such as the merger's total,
 //! holds none). Two histograms (1 µs … 60 s, 3 significant digits: 17,408 `u64` counters,
-//! 136 KiB each): **272 KiB**. In all 9,575,680 bytes per worker at a capacity of 100,000
+//! 136 KiB each): **272 KiB**. In all 9,975,680 bytes per worker at a capacity of 100,000
 //! ([`Latency::memory_bytes`]). Every counter is a fixed array.
 //!
 //! **Timeout** (default 5 s) is in *capture time*. Entries sit in a list in arrival order, so
@@ -118,13 +118,17 @@ const _: () = assert!(
     "an entry is one cache line"
 );
 
-/// Arrival-order neighbours of a slot (the free list runs through `next`). Kept apart from the
-/// entries so that unlinking a matched query touches this small array (8 bytes a slot, mostly
-/// cache-resident) rather than the entries of its two neighbours.
+/// Arrival-order neighbours of a slot (the free list runs through `next`), and the low 32 bits
+/// of its key's hash. Kept apart from the entries so that unlinking a matched query touches
+/// this small array (12 bytes a slot, mostly cache-resident) rather than the entries of its two
+/// neighbours; the hash bits are all the index needs to remove an expired or evicted entry
+/// (its home slot and its bits: the index has fewer than 2³² slots), without hashing the key
+/// again.
 #[derive(Clone, Copy, Debug)]
 struct Link {
     prev: u32,
     next: u32,
+    hash: u32,
 }
 
 /// The pending queries: a slab of entries chained in arrival order (head = oldest), free slots
@@ -181,7 +185,7 @@ impl Pending {
             tail: NIL,
             free: NIL,
             len: 0,
-            hasher: FixedState::with_seed(super::sketch::process_seed()),
+            hasher: super::sketch::bytes_hasher(),
         }
     }
 
@@ -206,7 +210,7 @@ impl Pending {
     }
 
     fn unlink(&mut self, s: u32) {
-        let Link { prev, next } = self.links[s as usize];
+        let Link { prev, next, .. } = self.links[s as usize];
         if prev == NIL {
             self.head = next;
         } else {
@@ -221,10 +225,8 @@ impl Pending {
 
     fn push_tail(&mut self, s: u32) {
         let tail = self.tail;
-        self.links[s as usize] = Link {
-            prev: tail,
-            next: NIL,
-        };
+        let l = &mut self.links[s as usize];
+        (l.prev, l.next) = (tail, NIL);
         if tail == NIL {
             self.head = s;
         } else {
@@ -234,7 +236,8 @@ impl Pending {
     }
 
     fn remove(&mut self, s: u32) -> Entry {
-        let h = self.hash(&self.slab[s as usize].key);
+        let h = u64::from(self.links[s as usize].hash);
+        debug_assert_eq!(h, self.hash(&self.slab[s as usize].key) & 0xFFFF_FFFF);
         self.remove_hashed(s, h)
     }
 
@@ -256,6 +259,7 @@ impl Pending {
             let s = self.free;
             self.free = self.links[s as usize].next;
             self.slab[s as usize] = entry;
+            self.links[s as usize].hash = hash as u32;
             s
         } else {
             // Within the capacity reserved up front: never reallocates.
@@ -263,6 +267,7 @@ impl Pending {
             self.links.push(Link {
                 prev: NIL,
                 next: NIL,
+                hash: hash as u32,
             });
             (self.slab.len() - 1) as u32
         };
@@ -408,15 +413,16 @@ impl Latency {
     /// Matches a message: a query waits, a response ends the wait of its query.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
-        let key = self.key(ctx, msg, name);
+        let key = self.key(ctx, msg, self.pending.hasher.hash_one(name.as_bytes()));
         self.observe_key(ctx, msg, key);
     }
 
     /// The matching key of a message and its hash; `None` without a first question.
     #[inline]
-    pub fn key(&self, ctx: &MsgCtx, msg: &Message, name: &Name) -> Option<(Key, u64)> {
+    /// `qname` is the hash of the question's name by
+    /// [`crate::aggregate::sketch::bytes_hasher`] (the message's, shared with the top-k).
+    pub fn key(&self, ctx: &MsgCtx, msg: &Message, qname: u64) -> Option<(Key, u64)> {
         let (qtype, _) = msg.question?;
-        let qname = self.pending.hasher.hash_one(name.as_bytes());
         let (client, cport, server, sport) = if msg.header.qr() {
             (ctx.dst, ctx.dport, ctx.src, ctx.sport)
         } else {
@@ -885,7 +891,7 @@ mod test {
         assert_eq!(l.timed_out, [0, 0]);
         assert_eq!(
             l.memory_bytes(),
-            100_000 * (64 + 8) + 8 * 262_144 + 2 * 8 * 17_408
+            100_000 * (64 + 12) + 8 * 262_144 + 2 * 8 * 17_408
         );
         // Slower flood: 100 µs apart, 100 s in all: the timeout (50,000 queries) wins.
         let mut l = Latency::new(&Settings::default());

@@ -28,6 +28,8 @@ pub mod hll {
     pub use super::sketch::hll::*;
 }
 
+use std::hash::BuildHasher;
+
 use crate::decode::dns::opt;
 use crate::decode::{Event, Malformed, Message, MsgCtx, Name, Sink, Transport};
 
@@ -101,7 +103,7 @@ impl Default for Settings {
             source_batch: DEFAULT_SOURCE_BATCH,
             topk: topk::Settings::default(),
             // Beside an authoritative server a response follows its query within milliseconds:
-            // 16,384 pending queries (1.3 MB, cache-resident) cover that window even at 1 M
+            // 16,384 pending queries (1.5 MB, cache-resident) cover that window even at 1 M
             // queries/s, where the module's 100,000 (9 MB) made every probe a cache miss and
             // cost a quarter of the replay time under traffic that is mostly unanswered.
             latency: latency::Settings {
@@ -202,6 +204,8 @@ pub struct Aggregate {
     pub days: Vec<(u32, Aggregate)>,
     /// Hash seed of the per-source keys (the per-process seed, as the sketches').
     seed: u64,
+    /// Hasher of the question's name (shared by the latency table and the top-k).
+    name_hasher: foldhash::quality::FixedState,
 }
 
 /// Upper bounds of the EDNS UDP payload size buckets (the last bucket is everything above).
@@ -383,6 +387,7 @@ impl Aggregate {
             }),
             days: Vec::new(),
             seed: sketch::process_seed(),
+            name_hasher: sketch::bytes_hasher(),
         }
     }
 
@@ -496,10 +501,12 @@ impl Sink for Aggregate {
         let v = ipv(ctx.ip_version);
         let h = &msg.header;
         // Start every random table access of this message first (memory-level parallelism).
-        let lkey = self.latency.key(ctx, msg, name);
+        // The question's name, hashed once for the latency table and the top-k.
+        let nh = self.name_hasher.hash_one(name.as_bytes());
+        let lkey = self.latency.key(ctx, msg, nh);
         self.latency.prefetch(&lkey);
-        self.ithi.prefetch(ctx, msg, name);
-        let tk = self.topk.hashes(ctx, msg, name);
+        let repeat = self.ithi.prefetch(ctx, msg, name);
+        let tk = self.topk.hashes(ctx, msg, name, nh);
         self.topk.prefetch(name, &tk);
         // A query's source, keyed and hashed once for every figure keyed by it.
         let skey = (!h.qr()).then(|| SourceKey::new(ctx.ip_version, &ctx.src, self.seed));
@@ -513,7 +520,7 @@ impl Sink for Aggregate {
             .observe_keyed(ctx, msg, skey.as_ref(), geo_sources(&mut self.geo));
         self.latency.observe_key(ctx, msg, lkey);
         self.ithi
-            .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash));
+            .observe_keyed(ctx, msg, name, skey.map_or(0, |k| k.addr_hash), repeat);
         if let Some(k) = &skey {
             self.hygiene.observe_keyed(ctx, msg, name, k.addr_hash);
         }

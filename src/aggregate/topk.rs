@@ -171,13 +171,15 @@ impl TopK {
     /// source prefix is counted for every query. The root counts as a qname, not as a TLD.
     #[inline]
     pub fn observe(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
-        let h = self.hashes(ctx, msg, name);
+        let h = self.hashes(ctx, msg, name, self.qnames.hash(name.as_bytes()));
         self.observe_hashed(ctx, msg, name, &h);
     }
 
     /// The hashes of this message's four keys, `None` for a response (nothing to count).
+    /// `qname` is the name's hash by [`crate::aggregate::sketch::bytes_hasher`] (the
+    /// message's, shared with the latency table).
     #[inline]
-    pub fn hashes(&self, ctx: &MsgCtx, msg: &Message, name: &Name) -> Option<Hashes> {
+    pub fn hashes(&self, ctx: &MsgCtx, msg: &Message, name: &Name, qname: u64) -> Option<Hashes> {
         if msg.header.qr() {
             return None;
         }
@@ -187,7 +189,8 @@ impl TopK {
             ..Hashes::default()
         };
         if name.is_valid() {
-            h.qname = self.qnames.hash(name.as_bytes());
+            debug_assert_eq!(qname, self.qnames.hash(name.as_bytes()));
+            h.qname = qname;
             if name.labels() > 0 {
                 h.tld = self.tlds.hash(name.tld());
                 h.sld = self.slds.hash(name.second_level());

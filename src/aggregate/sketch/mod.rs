@@ -39,6 +39,13 @@ pub fn process_seed() -> u64 {
 
 static SEED: OnceLock<u64> = OnceLock::new();
 
+/// The keyed hasher of byte strings every hot-path table shares (foldhash, seeded with
+/// [`process_seed`]): the top-k summaries and the latency table hash a query's name with it,
+/// so the name is hashed once per message for all of them.
+pub fn bytes_hasher() -> foldhash::quality::FixedState {
+    foldhash::quality::FixedState::with_seed(process_seed())
+}
+
 /// Fixes the per-process seed (a fleet key's, so that every instance of a fleet hashes alike:
 /// see `crate::state::key`). Call before any sketch or aggregate exists; fails, returning
 /// the seed in use, if another was already chosen.

@@ -130,7 +130,7 @@ impl SpaceSaving {
             len: 0,
             total: 0,
             evictions: 0,
-            hasher: FixedState::with_seed(super::process_seed()),
+            hasher: super::bytes_hasher(),
         }
     }
 

@@ -266,12 +266,23 @@ fn fresh(back: &Receiver<Batch>) -> Batch {
 
 fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
     for mut b in rx {
-        for f in &b.frames {
-            let data = if f.in_map {
-                b.map.as_ref().and_then(|m| m.get(f.off, f.len as usize))
-            } else {
-                b.data.get(f.off..f.off + f.len as usize)
+        for (i, f) in b.frames.iter().enumerate() {
+            let data = |f: &Frame| {
+                if f.in_map {
+                    b.map.as_ref().and_then(|m| m.get(f.off, f.len as usize))
+                } else {
+                    b.data.get(f.off..f.off + f.len as usize)
+                }
             };
+            // The frames were last read by the thread that walked the file: their lines sit
+            // in its core's cache. Start moving a frame a few ahead (its headers and first
+            // payload line) while this one is decoded.
+            if let Some(ahead) = b.frames.get(i + PREFETCH_AHEAD).and_then(data) {
+                for line in ahead.iter().step_by(64).take(2) {
+                    crate::aggregate::prefetch(line);
+                }
+            }
+            let data = data(f);
             if let Some(data) = data {
                 w.process(&Packet {
                     ts_ns: f.ts_ns,
@@ -288,6 +299,9 @@ fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
     }
     w.finish()
 }
+
+/// Frames between the one a worker decodes and the one whose bytes it prefetches.
+const PREFETCH_AHEAD: usize = 4;
 
 /// The workers' counters merged into one.
 fn merge(aggs: Vec<Aggregate>, settings: &Settings) -> Aggregate {

@@ -7,15 +7,20 @@
 //! first question (QTYPE unknown) cannot be keyed and are only counted (`unkeyed`). The
 //! qname hash is foldhash keyed by the per-process seed ([`super::sketch::process_seed`]), so a
 //! table handed between aggregates keeps hashing the same way, and an attacker cannot aim at
-//! probe chains.
+//! probe chains. The table keeps each key's 64-bit keyed hash, not the key (a 24-byte entry
+//! instead of a 64-byte one: the table fits the caches four times better): a response matches
+//! a query whose key has the same hash. Two of n pending keys share a hash with probability
+//! below n²/2⁶⁵ (≈ 10⁻¹¹ for the aggregate's 16,384), and a response without its query finds
+//! another's with probability n/2⁶⁴ (≈ 10⁻¹⁵): never in the life of a server. (The top-k
+//! summaries and the IPv6 per-source keys make the same trade.)
 //!
 //! **Bounds**: at most `capacity` pending queries (module default 100,000 per worker; the
-//! aggregate's default is 16,384) in a slab of 64-byte entries and 12-byte list links (with
-//! the key's hash bits) plus an open-addressing index of 8-byte slots (a power of two ≥
-//! 2·capacity): 100,000 → 7,600,000 + 2,097,152 bytes ≈ **9.7 MB per worker**, reserved on the first query (never grown, so nothing
+//! aggregate's default is 16,384) in a slab of 24-byte entries and 8-byte list links plus an
+//! open-addressing index of 8-byte slots (a power of two ≥ 2·capacity): 100,000 → 3,200,000 +
+//! 2,097,152 bytes ≈ **5.3 MB per worker**, reserved on the first query (never grown, so nothing
 //! is allocated per packet; an aggregate that never sees a query, such as the merger's total,
 //! holds none). Two histograms (1 µs … 60 s, 3 significant digits: 17,408 `u64` counters,
-//! 136 KiB each): **272 KiB**. In all 9,975,680 bytes per worker at a capacity of 100,000
+//! 136 KiB each): **272 KiB**. In all 5,575,680 bytes per worker at a capacity of 100,000
 //! ([`Latency::memory_bytes`]). Every counter is a fixed array.
 //!
 //! **Timeout** (default 5 s) is in *capture time*. Entries sit in a list in arrival order, so
@@ -106,29 +111,24 @@ pub struct Key {
     transport: u8,
 }
 
-/// A pending query: 64 bytes, one cache line.
+/// A pending query: its key's hash (see "Key" in the module documentation), its time and
+/// transport; 24 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    key: Key,
+    hash: u64,
     ts_ns: u64,
+    transport: u8,
 }
 
-const _: () = assert!(
-    std::mem::size_of::<Entry>() == 64,
-    "an entry is one cache line"
-);
+const _: () = assert!(std::mem::size_of::<Entry>() == 24, "an entry is 24 bytes");
 
-/// Arrival-order neighbours of a slot (the free list runs through `next`), and the low 32 bits
-/// of its key's hash. Kept apart from the entries so that unlinking a matched query touches
-/// this small array (12 bytes a slot, mostly cache-resident) rather than the entries of its two
-/// neighbours; the hash bits are all the index needs to remove an expired or evicted entry
-/// (its home slot and its bits: the index has fewer than 2³² slots), without hashing the key
-/// again.
+/// Arrival-order neighbours of a slot (the free list runs through `next`). Kept apart from the
+/// entries so that unlinking a matched query touches this small array (8 bytes a slot, mostly
+/// cache-resident) rather than the entries of its two neighbours.
 #[derive(Clone, Copy, Debug)]
 struct Link {
     prev: u32,
     next: u32,
-    hash: u32,
 }
 
 /// The pending queries: a slab of entries chained in arrival order (head = oldest), free slots
@@ -202,15 +202,16 @@ impl Pending {
         self.hasher.hash_one(k)
     }
 
-    fn find(&self, k: &Key, h: u64) -> Option<u32> {
+    /// The pending query whose key hashes to `h`.
+    fn find(&self, h: u64) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
-        self.index.find(h, |s| self.slab[s as usize].key == *k)
+        self.index.find(h, |s| self.slab[s as usize].hash == h)
     }
 
     fn unlink(&mut self, s: u32) {
-        let Link { prev, next, .. } = self.links[s as usize];
+        let Link { prev, next } = self.links[s as usize];
         if prev == NIL {
             self.head = next;
         } else {
@@ -225,8 +226,10 @@ impl Pending {
 
     fn push_tail(&mut self, s: u32) {
         let tail = self.tail;
-        let l = &mut self.links[s as usize];
-        (l.prev, l.next) = (tail, NIL);
+        self.links[s as usize] = Link {
+            prev: tail,
+            next: NIL,
+        };
         if tail == NIL {
             self.head = s;
         } else {
@@ -236,9 +239,7 @@ impl Pending {
     }
 
     fn remove(&mut self, s: u32) -> Entry {
-        let h = u64::from(self.links[s as usize].hash);
-        debug_assert_eq!(h, self.hash(&self.slab[s as usize].key) & 0xFFFF_FFFF);
-        self.remove_hashed(s, h)
+        self.remove_hashed(s, self.slab[s as usize].hash)
     }
 
     /// [`Self::remove`] when the caller has the key's hash `h`.
@@ -253,13 +254,16 @@ impl Pending {
     }
 
     /// Inserts a key known to be absent; the table must not be full.
-    fn insert(&mut self, key: Key, hash: u64, ts_ns: u64) {
-        let entry = Entry { key, ts_ns };
+    fn insert(&mut self, hash: u64, transport: u8, ts_ns: u64) {
+        let entry = Entry {
+            hash,
+            ts_ns,
+            transport,
+        };
         let s = if self.free != NIL {
             let s = self.free;
             self.free = self.links[s as usize].next;
             self.slab[s as usize] = entry;
-            self.links[s as usize].hash = hash as u32;
             s
         } else {
             // Within the capacity reserved up front: never reallocates.
@@ -267,7 +271,6 @@ impl Pending {
             self.links.push(Link {
                 prev: NIL,
                 next: NIL,
-                hash: hash as u32,
             });
             (self.slab.len() - 1) as u32
         };
@@ -404,7 +407,7 @@ impl Latency {
             if e.ts_ns.saturating_add(self.timeout_ns) >= now_ns {
                 return;
             }
-            let t = usize::from(e.key.transport);
+            let t = usize::from(e.transport);
             self.pending.remove(h);
             self.timed_out[t] += 1;
         }
@@ -417,11 +420,11 @@ impl Latency {
         self.observe_key(ctx, msg, key);
     }
 
-    /// The matching key of a message and its hash; `None` without a first question.
-    #[inline]
-    /// `qname` is the hash of the question's name by
+    /// The hash of a message's matching key (what the table keeps); `None` without a first
+    /// question. `qname` is the hash of the question's name by
     /// [`crate::aggregate::sketch::bytes_hasher`] (the message's, shared with the top-k).
-    pub fn key(&self, ctx: &MsgCtx, msg: &Message, qname: u64) -> Option<(Key, u64)> {
+    #[inline]
+    pub fn key(&self, ctx: &MsgCtx, msg: &Message, qname: u64) -> Option<u64> {
         let (qtype, _) = msg.question?;
         let (client, cport, server, sport) = if msg.header.qr() {
             (ctx.dst, ctx.dport, ctx.src, ctx.sport)
@@ -438,30 +441,29 @@ impl Latency {
             qtype,
             transport: ctx.transport as u8,
         };
-        let h = self.pending.hash(&key);
-        Some((key, h))
+        Some(self.pending.hash(&key))
     }
 
     /// Starts loading the index slot the key will probe first (a hint only).
     #[inline]
-    pub fn prefetch(&self, key: &Option<(Key, u64)>) {
-        if let Some((_, h)) = key {
+    pub fn prefetch(&self, key: &Option<u64>) {
+        if let Some(h) = key {
             self.pending.index.prefetch(*h);
         }
     }
 
     /// [`Latency::observe`] with the key from [`Latency::key`] for this same message.
     #[inline]
-    pub fn observe_key(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<(Key, u64)>) {
+    pub fn observe_key(&mut self, ctx: &MsgCtx, msg: &Message, key: Option<u64>) {
         let t = ctx.transport as usize;
         let now = ctx.ts_ns;
         self.expire(now);
-        let Some((key, h)) = key else {
+        let Some(h) = key else {
             self.unkeyed[t] += 1;
             return;
         };
         let response = msg.header.qr();
-        let found = self.pending.find(&key, h);
+        let found = self.pending.find(h);
         if response {
             let Some(s) = found else {
                 self.unmatched[t] += 1;
@@ -498,9 +500,9 @@ impl Latency {
         if self.pending.len >= self.pending.cap {
             let oldest = self.pending.head;
             let e = self.pending.remove(oldest);
-            self.evicted[usize::from(e.key.transport)] += 1;
+            self.evicted[usize::from(e.transport)] += 1;
         }
-        self.pending.insert(key, h, now);
+        self.pending.insert(h, ctx.transport as u8, now);
     }
 
     /// End of input: every pending query counts as `closed` and the table is emptied.
@@ -508,7 +510,7 @@ impl Latency {
         while self.pending.head != NIL {
             let h = self.pending.head;
             let e = self.pending.remove(h);
-            self.closed[usize::from(e.key.transport)] += 1;
+            self.closed[usize::from(e.transport)] += 1;
         }
     }
 
@@ -891,7 +893,7 @@ mod test {
         assert_eq!(l.timed_out, [0, 0]);
         assert_eq!(
             l.memory_bytes(),
-            100_000 * (64 + 12) + 8 * 262_144 + 2 * 8 * 17_408
+            100_000 * (24 + 8) + 8 * 262_144 + 2 * 8 * 17_408
         );
         // Slower flood: 100 µs apart, 100 s in all: the timeout (50,000 queries) wins.
         let mut l = Latency::new(&Settings::default());

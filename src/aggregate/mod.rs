@@ -103,7 +103,7 @@ impl Default for Settings {
             source_batch: DEFAULT_SOURCE_BATCH,
             topk: topk::Settings::default(),
             // Beside an authoritative server a response follows its query within milliseconds:
-            // 16,384 pending queries (1.5 MB, cache-resident) cover that window even at 1 M
+            // 16,384 pending queries (0.8 MB, cache-resident) cover that window even at 1 M
             // queries/s, where the module's 100,000 (9 MB) made every probe a cache miss and
             // cost a quarter of the replay time under traffic that is mostly unanswered.
             latency: latency::Settings {

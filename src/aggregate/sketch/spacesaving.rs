@@ -11,7 +11,9 @@
 //!   first bucket, and an increment by one moves a counter to the next bucket or a new one, O(1)
 //!   whatever the traffic. (A binary min-heap, used before, re-sorted a new counter past every
 //!   counter at the minimum count: ~10 dependent levels per replacement under churn, a fifth of
-//!   a replay's time with a million sources; docs/performance.md.)
+//!   a replay's time with a million sources; docs/performance.md.) Counters and buckets are
+//!   records of half a cache line each, not parallel arrays of fields: an observation touches
+//!   its counter's line and one or two buckets' (a quarter fewer L1 misses in a replay).
 //! * an open-addressing [`Index`] (linear probing, backward-shift deletion, no tombstones) with a
 //!   power-of-two number of slots ≥ 2·m (load ≤ ½), hashed with foldhash keyed by a per-process
 //!   random seed: the keys come from the network, so an attacker cannot aim at a probe chain.
@@ -23,9 +25,9 @@
 //! answers ~10¹³ a year). The bytes are kept for the report. (The per-source IPv6 keys make
 //! the same trade: [`crate::aggregate::sources`].)
 //!
-//! **Memory bound** of one table: `m·(width + 1 + 8 + 8 + 8 + 4·3 + 8 + 4·3 + 4 + 1) +
-//! 8·2^⌈log2 2m⌉` bytes,
-//! whatever the traffic ([`SpaceSaving::memory_bytes`]; the figures of dnsobs' tables are in
+//! **Memory bound** of one table: `m·(width + 32 + 8 + 32 + 4 + 1) + 8·2^⌈log2 2m⌉` bytes (key
+//! bytes, a 32-byte counter record, its error, a 32-byte bucket, merge scratch), whatever the
+//! traffic ([`SpaceSaving::memory_bytes`]; the figures of dnsobs' tables are in
 //! [`crate::aggregate::topk`]).
 //!
 //! **Guarantees** (for N observations): every monitored key `x` has
@@ -63,26 +65,57 @@ pub struct SpaceSavingState {
 /// No slot or bucket.
 const NIL: u32 = u32::MAX;
 
+/// A counter: what an observation of its key reads and writes, in one half cache line (the
+/// error, read only on replacement and at export, lives apart).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+struct Slot {
+    /// The key's 64-bit keyed hash (its identity: see "Keys").
+    hash: u64,
+    count: u64,
+    /// Its bucket, and its neighbours in the bucket's list (`NIL`: none).
+    bucket: u32,
+    next: u32,
+    prev: u32,
+    /// Bytes of its key.
+    len: u8,
+}
+
+const FREE_SLOT: Slot = Slot {
+    hash: 0,
+    count: 0,
+    bucket: NIL,
+    next: NIL,
+    prev: NIL,
+    len: 0,
+};
+
+/// A bucket of the stream-summary: the count its slots share, its first slot, its neighbours
+/// in the list sorted by count (or the next free bucket).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+struct Bucket {
+    count: u64,
+    head: u32,
+    next: u32,
+    prev: u32,
+}
+
+const _: () = assert!(size_of::<Slot>() == 32 && size_of::<Bucket>() == 32);
+
 /// Space-Saving summary of byte-string keys with `m` counters.
 #[derive(Clone, Debug)]
 pub struct SpaceSaving {
     m: usize,
     width: usize,
-    /// Key bytes: slot `s` owns `keys[s·width .. s·width + lens[s]]`.
+    /// Key bytes: slot `s` owns `keys[s·width .. s·width + slots[s].len]`.
     keys: Box<[u8]>,
-    lens: Box<[u8]>,
-    counts: Box<[u64]>,
+    /// The m counters (one array of records: an observation touches one line of it, where
+    /// parallel arrays cost a line per field).
+    slots: Box<[Slot]>,
     errors: Box<[u64]>,
-    hashes: Box<[u64]>,
-    /// Bucket of each slot, and its neighbours in the bucket's list (`NIL`: none).
-    bucket: Box<[u32]>,
-    snext: Box<[u32]>,
-    sprev: Box<[u32]>,
-    /// Buckets (a pool of m): count, first slot, neighbours in the list sorted by count.
-    bcount: Box<[u64]>,
-    bhead: Box<[u32]>,
-    bnext: Box<[u32]>,
-    bprev: Box<[u32]>,
+    /// Buckets (a pool of m).
+    buckets: Box<[Bucket]>,
     /// The bucket of the smallest count (`NIL` while empty), and the first free bucket.
     bmin: u32,
     bfree: u32,
@@ -109,19 +142,16 @@ impl SpaceSaving {
             m,
             width,
             keys: crate::aggregate::table::filled(m * width, 0).into_boxed_slice(),
-            lens: vec![0; m].into_boxed_slice(),
-            counts: vec![0; m].into_boxed_slice(),
+            slots: vec![FREE_SLOT; m].into_boxed_slice(),
             errors: vec![0; m].into_boxed_slice(),
-            hashes: vec![0; m].into_boxed_slice(),
-            bucket: vec![NIL; m].into_boxed_slice(),
-            snext: vec![NIL; m].into_boxed_slice(),
-            sprev: vec![NIL; m].into_boxed_slice(),
-            bcount: vec![0; m].into_boxed_slice(),
-            bhead: vec![NIL; m].into_boxed_slice(),
-            bnext: (1..=m as u32)
-                .map(|b| if b as usize == m { NIL } else { b })
+            buckets: (1..=m as u32)
+                .map(|b| Bucket {
+                    count: 0,
+                    head: NIL,
+                    next: if b as usize == m { NIL } else { b },
+                    prev: NIL,
+                })
                 .collect(),
-            bprev: vec![NIL; m].into_boxed_slice(),
             bmin: NIL,
             bfree: 0,
             order: vec![0; m].into_boxed_slice(),
@@ -141,17 +171,9 @@ impl SpaceSaving {
             m: 0,
             width: 0,
             keys: Box::default(),
-            lens: Box::default(),
-            counts: Box::default(),
+            slots: Box::default(),
             errors: Box::default(),
-            hashes: Box::default(),
-            bucket: Box::default(),
-            snext: Box::default(),
-            sprev: Box::default(),
-            bcount: Box::default(),
-            bhead: Box::default(),
-            bnext: Box::default(),
-            bprev: Box::default(),
+            buckets: Box::default(),
             bmin: NIL,
             bfree: NIL,
             order: Box::default(),
@@ -197,11 +219,9 @@ impl SpaceSaving {
     /// Bytes held by the tables (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
         self.keys.len()
-            + self.lens.len()
-            + 8 * (self.counts.len() + self.errors.len() + self.hashes.len())
-            + 4 * (self.bucket.len() + self.snext.len() + self.sprev.len())
-            + 8 * self.bcount.len()
-            + 4 * (self.bhead.len() + self.bnext.len() + self.bprev.len())
+            + size_of::<Slot>() * self.slots.len()
+            + 8 * self.errors.len()
+            + size_of::<Bucket>() * self.buckets.len()
             + 4 * self.order.len()
             + self.index.memory_bytes()
             + self.touched.len()
@@ -209,13 +229,13 @@ impl SpaceSaving {
 
     fn key(&self, s: usize) -> &[u8] {
         let at = s * self.width;
-        &self.keys[at..at + usize::from(self.lens[s])]
+        &self.keys[at..at + usize::from(self.slots[s].len)]
     }
 
     fn set_key(&mut self, s: usize, key: &[u8]) {
         let at = s * self.width;
         self.keys[at..at + key.len()].copy_from_slice(key);
-        self.lens[s] = key.len() as u8;
+        self.slots[s].len = key.len() as u8;
     }
 
     /// The slot of the key whose 64-bit hash is `h`. Keys are told apart by their keyed hash
@@ -226,44 +246,44 @@ impl SpaceSaving {
         if self.len == 0 {
             return None;
         }
-        let s = self.index.find(h, |s| self.hashes[s as usize] == h)?;
+        let s = self.index.find(h, |s| self.slots[s as usize].hash == h)?;
         Some(s as usize)
     }
 
     /// The smallest count monitored (0 while empty).
     #[inline]
     fn min_count(&self) -> u64 {
-        self.bcount.get(self.bmin as usize).copied().unwrap_or(0)
+        self.buckets.get(self.bmin as usize).map_or(0, |b| b.count)
     }
 
     /// Takes slot `s` out of its bucket, freeing the bucket if it empties. Returns a bucket
     /// whose count is at most the slot's (to search from), `NIL` for the head of the list.
     #[inline]
     fn detach(&mut self, s: usize) -> u32 {
-        let b = self.bucket[s] as usize;
-        let (p, n) = (self.sprev[s], self.snext[s]);
+        let b = self.slots[s].bucket as usize;
+        let (p, n) = (self.slots[s].prev, self.slots[s].next);
         if p == NIL {
-            self.bhead[b] = n;
+            self.buckets[b].head = n;
         } else {
-            self.snext[p as usize] = n;
+            self.slots[p as usize].next = n;
         }
         if n != NIL {
-            self.sprev[n as usize] = p;
+            self.slots[n as usize].prev = p;
         }
-        if self.bhead[b] != NIL {
+        if self.buckets[b].head != NIL {
             return b as u32;
         }
         // The bucket emptied: unlink it and put it on the free list.
-        let (bp, bn) = (self.bprev[b], self.bnext[b]);
+        let (bp, bn) = (self.buckets[b].prev, self.buckets[b].next);
         if bp == NIL {
             self.bmin = bn;
         } else {
-            self.bnext[bp as usize] = bn;
+            self.buckets[bp as usize].next = bn;
         }
         if bn != NIL {
-            self.bprev[bn as usize] = bp;
+            self.buckets[bn as usize].prev = bp;
         }
-        self.bnext[b] = self.bfree;
+        self.buckets[b].next = self.bfree;
         self.bfree = b as u32;
         bp
     }
@@ -272,46 +292,46 @@ impl SpaceSaving {
     /// `from` (a bucket of a count at most the slot's; `NIL`: from the smallest).
     #[inline]
     fn attach(&mut self, s: usize, from: u32) {
-        let c = self.counts[s];
+        let c = self.slots[s].count;
         // `at`: the last bucket with a count ≤ c (NIL: none).
         let mut at = from;
         let mut next = if at == NIL {
             self.bmin
         } else {
-            self.bnext[at as usize]
+            self.buckets[at as usize].next
         };
-        while next != NIL && self.bcount[next as usize] <= c {
+        while next != NIL && self.buckets[next as usize].count <= c {
             at = next;
-            next = self.bnext[at as usize];
+            next = self.buckets[at as usize].next;
         }
-        let b = if at != NIL && self.bcount[at as usize] == c {
+        let b = if at != NIL && self.buckets[at as usize].count == c {
             at as usize
         } else {
             // A new bucket between `at` and `next`. There are never more buckets than slots.
             let b = self.bfree as usize;
-            self.bfree = self.bnext[b];
-            self.bcount[b] = c;
-            self.bhead[b] = NIL;
-            self.bprev[b] = at;
-            self.bnext[b] = next;
+            self.bfree = self.buckets[b].next;
+            self.buckets[b].count = c;
+            self.buckets[b].head = NIL;
+            self.buckets[b].prev = at;
+            self.buckets[b].next = next;
             if at == NIL {
                 self.bmin = b as u32;
             } else {
-                self.bnext[at as usize] = b as u32;
+                self.buckets[at as usize].next = b as u32;
             }
             if next != NIL {
-                self.bprev[next as usize] = b as u32;
+                self.buckets[next as usize].prev = b as u32;
             }
             b
         };
-        let head = self.bhead[b];
-        self.snext[s] = head;
-        self.sprev[s] = NIL;
+        let head = self.buckets[b].head;
+        self.slots[s].next = head;
+        self.slots[s].prev = NIL;
         if head != NIL {
-            self.sprev[head as usize] = s as u32;
+            self.slots[head as usize].prev = s as u32;
         }
-        self.bhead[b] = s as u32;
-        self.bucket[s] = b as u32;
+        self.buckets[b].head = s as u32;
+        self.slots[s].bucket = b as u32;
     }
 
     /// Adds `w` to slot `s`'s count (and `e` to its error), moving it to its new bucket.
@@ -326,7 +346,7 @@ impl SpaceSaving {
             _ => {}
         }
         let from = self.detach(s);
-        self.counts[s] += w;
+        self.slots[s].count += w;
         self.attach(s, from);
     }
 
@@ -338,68 +358,68 @@ impl SpaceSaving {
     /// general detach-and-search cost twice as much.)
     #[inline(always)]
     fn bump(&mut self, s: usize) {
-        let b = self.bucket[s] as usize;
-        let c = self.bcount[b] + 1;
-        self.counts[s] = c;
-        let n = self.bnext[b];
-        let next_has_c = n != NIL && self.bcount[n as usize] == c;
-        let alone = self.bhead[b] == s as u32 && self.snext[s] == NIL;
+        let b = self.slots[s].bucket as usize;
+        let c = self.buckets[b].count + 1;
+        self.slots[s].count = c;
+        let n = self.buckets[b].next;
+        let next_has_c = n != NIL && self.buckets[n as usize].count == c;
+        let alone = self.buckets[b].head == s as u32 && self.slots[s].next == NIL;
         if alone && !next_has_c {
-            self.bcount[b] = c;
+            self.buckets[b].count = c;
             return;
         }
         // Out of its bucket's list of slots.
-        let (p, sn) = (self.sprev[s], self.snext[s]);
+        let (p, sn) = (self.slots[s].prev, self.slots[s].next);
         if p == NIL {
-            self.bhead[b] = sn;
+            self.buckets[b].head = sn;
         } else {
-            self.snext[p as usize] = sn;
+            self.slots[p as usize].next = sn;
         }
         if sn != NIL {
-            self.sprev[sn as usize] = p;
+            self.slots[sn as usize].prev = p;
         }
         let to = if next_has_c {
             if alone {
                 // Its bucket emptied: out of the list of buckets, onto the free list.
-                let bp = self.bprev[b];
+                let bp = self.buckets[b].prev;
                 if bp == NIL {
                     self.bmin = n;
                 } else {
-                    self.bnext[bp as usize] = n;
+                    self.buckets[bp as usize].next = n;
                 }
-                self.bprev[n as usize] = bp;
-                self.bnext[b] = self.bfree;
+                self.buckets[n as usize].prev = bp;
+                self.buckets[b].next = self.bfree;
                 self.bfree = b as u32;
             }
             n as usize
         } else {
             // A new bucket after `b`; one is free, as `b` keeps other slots.
             let nb = self.bfree as usize;
-            self.bfree = self.bnext[nb];
-            self.bcount[nb] = c;
-            self.bhead[nb] = NIL;
-            self.bprev[nb] = b as u32;
-            self.bnext[nb] = n;
-            self.bnext[b] = nb as u32;
+            self.bfree = self.buckets[nb].next;
+            self.buckets[nb].count = c;
+            self.buckets[nb].head = NIL;
+            self.buckets[nb].prev = b as u32;
+            self.buckets[nb].next = n;
+            self.buckets[b].next = nb as u32;
             if n != NIL {
-                self.bprev[n as usize] = nb as u32;
+                self.buckets[n as usize].prev = nb as u32;
             }
             nb
         };
-        let head = self.bhead[to];
-        self.snext[s] = head;
-        self.sprev[s] = NIL;
+        let head = self.buckets[to].head;
+        self.slots[s].next = head;
+        self.slots[s].prev = NIL;
         if head != NIL {
-            self.sprev[head as usize] = s as u32;
+            self.slots[head as usize].prev = s as u32;
         }
-        self.bhead[to] = s as u32;
-        self.bucket[s] = to as u32;
+        self.buckets[to].head = s as u32;
+        self.slots[s].bucket = to as u32;
     }
 
     /// Rebuilds the buckets from the counts (after a merge changed many of them at once).
     fn rebuild(&mut self) {
-        let m = self.bcount.len();
-        for (b, n) in self.bnext.iter_mut().enumerate() {
+        let m = self.buckets.len();
+        for (b, n) in self.buckets.iter_mut().map(|b| &mut b.next).enumerate() {
             *n = if b + 1 == m { NIL } else { b as u32 + 1 };
         }
         self.bfree = if m == 0 { NIL } else { 0 };
@@ -408,14 +428,14 @@ impl SpaceSaving {
         for (i, o) in order.iter_mut().enumerate() {
             *o = i as u32;
         }
-        let counts = &self.counts;
-        order.sort_unstable_by_key(|&s| counts[s as usize]);
+        let slots = &self.slots;
+        order.sort_unstable_by_key(|&s| slots[s as usize].count);
         // Appending in count order: each search starts at the last bucket made.
         let mut last = NIL;
         for i in 0..self.len {
             let s = self.order[i] as usize;
             self.attach(s, last);
-            last = self.bucket[s];
+            last = self.slots[s].bucket;
         }
     }
 
@@ -483,9 +503,9 @@ impl SpaceSaving {
         let s = self.len;
         self.len += 1;
         self.set_key(s, key);
-        self.counts[s] = c;
+        self.slots[s].count = c;
         self.errors[s] = e;
-        self.hashes[s] = h;
+        self.slots[s].hash = h;
         self.index.insert(h, s as u32);
         self.attach(s, NIL);
     }
@@ -494,13 +514,13 @@ impl SpaceSaving {
     /// `width`) with count `c ≥` the old count and error `e`.
     #[inline]
     fn replace_min(&mut self, key: &[u8], h: u64, c: u64, e: u64) {
-        let s = self.bhead[self.bmin as usize] as usize;
-        self.index.remove(self.hashes[s], s as u32);
+        let s = self.buckets[self.bmin as usize].head as usize;
+        self.index.remove(self.slots[s].hash, s as u32);
         self.set_key(s, key);
-        self.hashes[s] = h;
+        self.slots[s].hash = h;
         self.errors[s] = e;
         self.index.insert(h, s as u32);
-        let w = c - self.counts[s];
+        let w = c - self.slots[s].count;
         self.increase(s, w, 0);
     }
 
@@ -508,14 +528,14 @@ impl SpaceSaving {
     pub fn get(&self, key: &[u8]) -> Option<(u64, u64)> {
         let key = &key[..key.len().min(self.width)];
         let s = self.find(self.hasher.hash_one(key))?;
-        Some((self.counts[s], self.errors[s]))
+        Some((self.slots[s].count, self.errors[s]))
     }
 
     /// The `k` largest counts, largest first (ties by key): `(key, count, error)`.
     /// `count − error ≤ true ≤ count`. Allocates: call at export time only.
     pub fn top(&self, k: usize) -> Vec<(&[u8], u64, u64)> {
         let mut v: Vec<(&[u8], u64, u64)> = (0..self.len)
-            .map(|s| (self.key(s), self.counts[s], self.errors[s]))
+            .map(|s| (self.key(s), self.slots[s].count, self.errors[s]))
             .collect();
         v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         v.truncate(k);
@@ -538,7 +558,7 @@ impl SpaceSaving {
             m: self.m,
             width: self.width,
             entries: (0..self.len)
-                .map(|s| (self.key(s).to_vec(), self.counts[s], self.errors[s]))
+                .map(|s| (self.key(s).to_vec(), self.slots[s].count, self.errors[s]))
                 .collect(),
             total: self.total,
             evictions: self.evictions,
@@ -583,7 +603,7 @@ impl SpaceSaving {
             if self.find(h).is_some() {
                 continue;
             }
-            let (c, e) = (other.counts[j] + self_min, other.errors[j] + self_min);
+            let (c, e) = (other.slots[j].count + self_min, other.errors[j] + self_min);
             if self.len < self.m {
                 self.push(key, h, c, e);
                 continue;
@@ -608,14 +628,14 @@ impl SpaceSaving {
             let key = other.key(j);
             let key = &key[..key.len().min(self.width)];
             if let Some(s) = self.find(self.hasher.hash_one(key)) {
-                self.counts[s] += other.counts[j];
+                self.slots[s].count += other.slots[j].count;
                 self.errors[s] += other.errors[j];
                 self.touched[s] = true;
             }
         }
         for s in 0..self.len {
             if !self.touched[s] {
-                self.counts[s] += other_min;
+                self.slots[s].count += other_min;
                 self.errors[s] += other_min;
             }
         }
@@ -631,17 +651,9 @@ impl SpaceSaving {
         }
         vec![
             f(&self.keys),
-            f(&self.lens),
-            f(&self.counts),
+            f(&self.slots),
             f(&self.errors),
-            f(&self.hashes),
-            f(&self.bucket),
-            f(&self.snext),
-            f(&self.sprev),
-            f(&self.bcount),
-            f(&self.bhead),
-            f(&self.bnext),
-            f(&self.bprev),
+            f(&self.buckets),
             f(&self.order),
             f(self.index.slots()),
             f(&self.touched),
@@ -791,27 +803,27 @@ mod test {
         let (mut b, mut prev) = (s.bmin, NIL);
         while b != NIL {
             let bu = b as usize;
-            assert_eq!(s.bprev[bu], prev);
-            assert!(last < Some(s.bcount[bu]), "bucket counts increase");
-            last = Some(s.bcount[bu]);
-            let (mut x, mut xp) = (s.bhead[bu], NIL);
+            assert_eq!(s.buckets[bu].prev, prev);
+            assert!(last < Some(s.buckets[bu].count), "bucket counts increase");
+            last = Some(s.buckets[bu].count);
+            let (mut x, mut xp) = (s.buckets[bu].head, NIL);
             assert_ne!(x, NIL, "no empty bucket in the list");
             while x != NIL {
                 let xu = x as usize;
-                assert_eq!((s.bucket[xu], s.sprev[xu]), (b, xp));
-                assert_eq!(s.counts[xu], s.bcount[bu]);
+                assert_eq!((s.slots[xu].bucket, s.slots[xu].prev), (b, xp));
+                assert_eq!(s.slots[xu].count, s.buckets[bu].count);
                 seen += 1;
-                (xp, x) = (x, s.snext[xu]);
+                (xp, x) = (x, s.slots[xu].next);
             }
             buckets += 1;
-            (prev, b) = (b, s.bnext[bu]);
+            (prev, b) = (b, s.buckets[bu].next);
         }
         assert_eq!(seen, s.len());
         let mut free = 0;
         let mut f = s.bfree;
         while f != NIL {
             free += 1;
-            f = s.bnext[f as usize];
+            f = s.buckets[f as usize].next;
         }
         assert_eq!(buckets + free, s.capacity());
     }

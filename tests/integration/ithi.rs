@@ -150,7 +150,7 @@ fn check_ithi_fixture(workers: usize, flush_at: Option<usize>) {
     assert_eq!(i.useless, want["useless"].as_u64().expect("present"));
     assert_eq!(i.repeat_evictions, 0);
     assert!(close(
-        i.resolvers.estimate().round(),
+        i.resolvers.estimate(ithi::ALL).round(),
         want["resolvers"].as_f64().expect("present")
     ));
     check_rows(&i.rows(), &want["ithi"]);
@@ -229,7 +229,10 @@ fn root_mix_nxdomain_shares_and_resolvers_match_the_oracle() {
         assert_eq!(s.ithi.responses, responses);
         // The oracle counts sources of every query; ITHI's resolvers send QUERY (opcode 0).
         assert!(s.exact.len() as u64 <= sources);
-        assert_eq!(s.ithi.resolvers.estimate().round() as usize, s.exact.len());
+        assert_eq!(
+            s.ithi.resolvers.estimate(ithi::ALL).round() as usize,
+            s.exact.len()
+        );
         // Every query is looked up: matched + unmatched = the oracle's queries.
         assert_eq!(
             s.asn.matched + s.asn.unmatched,

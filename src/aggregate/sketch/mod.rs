@@ -16,7 +16,7 @@ pub mod spacesaving;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
-pub use hll::Hll;
+pub use hll::{Hll, HllBank};
 pub use index::Index;
 pub use spacesaving::SpaceSaving;
 

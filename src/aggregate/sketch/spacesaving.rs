@@ -307,23 +307,38 @@ impl SpaceSaving {
         let b = if at != NIL && self.buckets[at as usize].count == c {
             at as usize
         } else {
-            // A new bucket between `at` and `next`. There are never more buckets than slots.
-            let b = self.bfree as usize;
-            self.bfree = self.buckets[b].next;
-            self.buckets[b].count = c;
-            self.buckets[b].head = NIL;
-            self.buckets[b].prev = at;
-            self.buckets[b].next = next;
-            if at == NIL {
-                self.bmin = b as u32;
-            } else {
-                self.buckets[at as usize].next = b as u32;
-            }
-            if next != NIL {
-                self.buckets[next as usize].prev = b as u32;
-            }
-            b
+            // There are never more buckets than slots.
+            self.new_bucket(c, at, next)
         };
+        self.push_slot(s, b);
+    }
+
+    /// Takes a free bucket (one must be free) for count `c` and links it between `after`
+    /// (`NIL`: at the head of the list) and `before` (`NIL`: at its end).
+    #[inline(always)]
+    fn new_bucket(&mut self, c: u64, after: u32, before: u32) -> usize {
+        let b = self.bfree as usize;
+        self.bfree = self.buckets[b].next;
+        self.buckets[b] = Bucket {
+            count: c,
+            head: NIL,
+            next: before,
+            prev: after,
+        };
+        if after == NIL {
+            self.bmin = b as u32;
+        } else {
+            self.buckets[after as usize].next = b as u32;
+        }
+        if before != NIL {
+            self.buckets[before as usize].prev = b as u32;
+        }
+        b
+    }
+
+    /// Puts slot `s` (count already set) first in bucket `b`'s list.
+    #[inline(always)]
+    fn push_slot(&mut self, s: usize, b: usize) {
         let head = self.buckets[b].head;
         self.slots[s].next = head;
         self.slots[s].prev = NIL;
@@ -394,26 +409,9 @@ impl SpaceSaving {
             n as usize
         } else {
             // A new bucket after `b`; one is free, as `b` keeps other slots.
-            let nb = self.bfree as usize;
-            self.bfree = self.buckets[nb].next;
-            self.buckets[nb].count = c;
-            self.buckets[nb].head = NIL;
-            self.buckets[nb].prev = b as u32;
-            self.buckets[nb].next = n;
-            self.buckets[b].next = nb as u32;
-            if n != NIL {
-                self.buckets[n as usize].prev = nb as u32;
-            }
-            nb
+            self.new_bucket(c, b as u32, n)
         };
-        let head = self.buckets[to].head;
-        self.slots[s].next = head;
-        self.slots[s].prev = NIL;
-        if head != NIL {
-            self.slots[head as usize].prev = s as u32;
-        }
-        self.buckets[to].head = s as u32;
-        self.slots[s].bucket = to as u32;
+        self.push_slot(s, to);
     }
 
     /// Rebuilds the buckets from the counts (after a merge changed many of them at once).

@@ -261,6 +261,16 @@ impl SpaceSaving {
     #[inline]
     fn detach(&mut self, s: usize) -> u32 {
         let b = self.slots[s].bucket as usize;
+        self.unlink_slot(s, b);
+        if self.buckets[b].head != NIL {
+            return b as u32;
+        }
+        self.free_bucket(b)
+    }
+
+    /// Takes slot `s` out of bucket `b`'s list of slots.
+    #[inline(always)]
+    fn unlink_slot(&mut self, s: usize, b: usize) {
         let (p, n) = (self.slots[s].prev, self.slots[s].next);
         if p == NIL {
             self.buckets[b].head = n;
@@ -270,10 +280,12 @@ impl SpaceSaving {
         if n != NIL {
             self.slots[n as usize].prev = p;
         }
-        if self.buckets[b].head != NIL {
-            return b as u32;
-        }
-        // The bucket emptied: unlink it and put it on the free list.
+    }
+
+    /// Takes the emptied bucket `b` out of the list of buckets onto the free list; returns the
+    /// bucket before it (`NIL`: it was the first).
+    #[inline(always)]
+    fn free_bucket(&mut self, b: usize) -> u32 {
         let (bp, bn) = (self.buckets[b].prev, self.buckets[b].next);
         if bp == NIL {
             self.bmin = bn;
@@ -383,28 +395,10 @@ impl SpaceSaving {
             self.buckets[b].count = c;
             return;
         }
-        // Out of its bucket's list of slots.
-        let (p, sn) = (self.slots[s].prev, self.slots[s].next);
-        if p == NIL {
-            self.buckets[b].head = sn;
-        } else {
-            self.slots[p as usize].next = sn;
-        }
-        if sn != NIL {
-            self.slots[sn as usize].prev = p;
-        }
+        self.unlink_slot(s, b);
         let to = if next_has_c {
             if alone {
-                // Its bucket emptied: out of the list of buckets, onto the free list.
-                let bp = self.buckets[b].prev;
-                if bp == NIL {
-                    self.bmin = n;
-                } else {
-                    self.buckets[bp as usize].next = n;
-                }
-                self.buckets[n as usize].prev = bp;
-                self.buckets[b].next = self.bfree;
-                self.bfree = b as u32;
+                self.free_bucket(b); // it emptied
             }
             n as usize
         } else {

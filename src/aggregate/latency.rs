@@ -238,15 +238,11 @@ impl Pending {
         self.tail = s;
     }
 
+    /// Takes slot `s` out of the arrival list and the index (found by the entry's own hash).
     fn remove(&mut self, s: u32) -> Entry {
-        self.remove_hashed(s, self.slab[s as usize].hash)
-    }
-
-    /// [`Self::remove`] when the caller has the key's hash `h`.
-    fn remove_hashed(&mut self, s: u32, h: u64) -> Entry {
         let e = self.slab[s as usize];
         self.unlink(s);
-        self.index.remove(h, s);
+        self.index.remove(e.hash, s);
         self.links[s as usize].next = self.free;
         self.free = s;
         self.len -= 1;
@@ -469,7 +465,7 @@ impl Latency {
                 self.unmatched[t] += 1;
                 return;
             };
-            let q = self.pending.remove_hashed(s, h);
+            let q = self.pending.remove(s);
             if q.ts_ns.saturating_add(self.timeout_ns) < now {
                 self.timed_out[t] += 1;
                 self.unmatched[t] += 1;

@@ -238,6 +238,16 @@ struct Frame {
 }
 
 impl Batch {
+    /// The bytes of frame `f` of this batch (`None` only if the batch does not hold them).
+    #[inline]
+    fn bytes(&self, f: &Frame) -> Option<&[u8]> {
+        if f.in_map {
+            self.map.as_ref().and_then(|m| m.get(f.off, f.len as usize))
+        } else {
+            self.data.get(f.off..f.off + f.len as usize)
+        }
+    }
+
     #[inline]
     fn push(&mut self, p: &Packet<'_>) {
         let (off, in_map) = match self.map.as_ref().and_then(|m| m.offset_of(p.data)) {
@@ -267,23 +277,15 @@ fn fresh(back: &Receiver<Batch>) -> Batch {
 fn work(rx: Receiver<Batch>, back: Sender<Batch>, mut w: Worker) -> Aggregate {
     for mut b in rx {
         for (i, f) in b.frames.iter().enumerate() {
-            let data = |f: &Frame| {
-                if f.in_map {
-                    b.map.as_ref().and_then(|m| m.get(f.off, f.len as usize))
-                } else {
-                    b.data.get(f.off..f.off + f.len as usize)
-                }
-            };
             // The frames were last read by the thread that walked the file: their lines sit
             // in its core's cache. Start moving a frame a few ahead (its headers and first
             // payload line) while this one is decoded.
-            if let Some(ahead) = b.frames.get(i + PREFETCH_AHEAD).and_then(data) {
+            if let Some(ahead) = b.frames.get(i + PREFETCH_AHEAD).and_then(|a| b.bytes(a)) {
                 for line in ahead.iter().step_by(64).take(2) {
                     crate::aggregate::prefetch(line);
                 }
             }
-            let data = data(f);
-            if let Some(data) = data {
+            if let Some(data) = b.bytes(f) {
                 w.process(&Packet {
                     ts_ns: f.ts_ns,
                     link: f.link,

@@ -92,8 +92,7 @@ impl Hll {
     /// first 1 bit among the other 50 (1..=51) is the value kept.
     #[inline]
     pub fn insert_hash(&mut self, h: u64) {
-        let idx = (h >> (64 - P)) as usize;
-        let rank = ((h << P) | (1 << (P - 1))).leading_zeros() as u8 + 1;
+        let (idx, rank) = place(h);
         if let Some(r) = self.regs.get_mut(idx)
             && rank > *r
         {
@@ -163,6 +162,15 @@ impl Hll {
     }
 }
 
+/// The register of hash `h` (its top 14 bits) and the value it offers there (the rank of the
+/// first 1 bit among the other 50, 1..=51).
+#[inline(always)]
+fn place(h: u64) -> (usize, u8) {
+    let idx = (h >> (64 - P)) as usize;
+    let rank = ((h << P) | (1 << (P - 1))).leading_zeros() as u8 + 1;
+    (idx, rank)
+}
+
 /// The estimate of a sketch whose [`M`] registers `regs` yields.
 fn estimate_of(regs: impl Iterator<Item = u8>) -> f64 {
     let m = M as f64;
@@ -224,8 +232,7 @@ impl HllBank {
     /// `sketches` (register and rank as [`Hll::insert_hash`]).
     #[inline]
     pub fn insert_hash(&mut self, sketches: u16, h: u64) {
-        let idx = (h >> (64 - P)) as usize;
-        let rank = ((h << P) | (1 << (P - 1))).leading_zeros() as u8 + 1;
+        let (idx, rank) = place(h);
         let Some(group) = self.regs.get_mut(idx) else {
             return; // placeholder
         };

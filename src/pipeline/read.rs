@@ -56,17 +56,22 @@ fn read_file(
     } else {
         u64::MAX
     };
+    let mut seen = |p: &Packet<'_>| {
+        first.get_or_insert(p.ts_ns);
+        last = Some(p.ts_ns);
+        if window.contains(p.ts_ns) {
+            f(p);
+        }
+    };
     let warning = loop {
-        match r.next() {
-            Ok(Some(p)) => {
-                first.get_or_insert(p.ts_ns);
-                last = Some(p.ts_ns);
-                if window.contains(p.ts_ns) {
-                    f(&p);
-                }
+        // A run of plain records (up to the next progress update), else one record the
+        // general way: the end, an error, or whatever stopped the run.
+        if r.next_run(next_update.saturating_sub(r.records()), &mut seen) == 0 {
+            match r.next() {
+                Ok(Some(p)) => seen(&p),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
             }
-            Ok(None) => break None,
-            Err(e) => break Some(e.to_string()),
         }
         if r.records() >= next_update {
             next_update += PROGRESS_EVERY;

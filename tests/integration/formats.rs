@@ -331,3 +331,46 @@ fn container_errors() {
     assert!(matches!(e, Some(ReadError::Truncated(1))), "{e:?}");
     assert!(e.expect("error").is_partial());
 }
+
+/// A record read: time, bytes, length on the wire.
+type Record = (u64, Vec<u8>, u32);
+
+/// Every record and the error that stopped the reading, read by `next` alone or by runs of
+/// `next_run` (of `run` records at most) with `next` between them.
+fn records(mut r: Reader, run: u64) -> (Vec<Record>, Option<String>) {
+    let mut v = Vec::new();
+    loop {
+        if run > 0 && r.next_run(run, |p| v.push((p.ts_ns, p.data.to_vec(), p.orig_len))) > 0 {
+            continue;
+        }
+        match r.next() {
+            Ok(Some(p)) => v.push((p.ts_ns, p.data.to_vec(), p.orig_len)),
+            Ok(None) => return (v, None),
+            Err(e) => return (v, Some(e.to_string())),
+        }
+    }
+}
+
+/// The replay's runs of mapped records (`Reader::next_run`) read what `next` reads, across
+/// concatenated captures of both byte orders and up to a cut last record.
+#[test]
+fn record_runs_read_what_single_reads_read() {
+    let d = scratch("runs");
+    let le = std::fs::read(pcaps().join("lt-ethernet.pcap")).expect("read");
+    let be = std::fs::read(pcaps().join("lt-bigendian.pcap")).expect("read");
+    let mut cat = le.clone();
+    cat.extend_from_slice(&be);
+    cat.extend_from_slice(&le[..le.len() - 7]);
+    for (name, bytes, want) in [
+        ("le.pcap", &le, 276),
+        ("be.pcap", &be, 276),
+        ("cat.pcap", &cat, 827),
+    ] {
+        let single = records(open_bytes(&d, name, bytes).expect("opens"), 0);
+        assert_eq!(single.0.len(), want, "{name}");
+        for run in [1, 3, 1000] {
+            let runs = records(open_bytes(&d, name, bytes).expect("opens"), run);
+            assert_eq!(runs, single, "{name}, runs of {run}");
+        }
+    }
+}

@@ -419,6 +419,57 @@ impl Reader {
         }
     }
 
+    /// Hands `f` the next records of a memory-mapped classic pcap, at most `limit`, in a
+    /// loop with the file's byte order, resolution and link type fixed: the replay's common
+    /// case without a `Result` per record. Stops (returning the records handed over) at
+    /// anything else — another file's header, a bad or cut record, the end, another format —
+    /// which [`Reader::next`] then reads, so the two interleave freely and see the same
+    /// records in the same order (the per-record path measured ~110 instructions a record).
+    pub fn next_run(&mut self, limit: u64, mut f: impl FnMut(&Packet<'_>)) -> u64 {
+        let Format::Pcap {
+            endian,
+            nanos,
+            link,
+        } = self.format
+        else {
+            return 0;
+        };
+        let Source::Mapped { map, pos } = &mut self.src else {
+            return 0;
+        };
+        let m: &[u8] = map;
+        let unit = if nanos { 1 } else { 1000 };
+        let mut n = 0;
+        while n < limit {
+            let start = *pos;
+            let Some(h) = m.get(start..start + 16) else {
+                break;
+            };
+            if is_file_magic(h) {
+                break;
+            }
+            let (sec, frac) = (endian.u32(h, 0), endian.u32(h, 4));
+            let (caplen, orig) = (endian.u32(h, 8) as usize, endian.u32(h, 12));
+            if caplen > MAX_RECORD {
+                break;
+            }
+            let end = start + 16 + caplen;
+            let Some(data) = m.get(start + 16..end) else {
+                break;
+            };
+            *pos = end;
+            n += 1;
+            f(&Packet {
+                ts_ns: u64::from(sec) * 1_000_000_000 + u64::from(frac) * unit,
+                link,
+                data,
+                orig_len: orig,
+            });
+        }
+        self.records += n;
+        n
+    }
+
     /// Whether the next bytes are a pcap or pcapng file header rather than a record.
     fn at_file_header(&mut self) -> Result<bool, ReadError> {
         Ok(self.src.ensure(4)? && is_file_magic(self.src.avail()))

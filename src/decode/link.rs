@@ -39,7 +39,9 @@ pub fn strip(link: LinkType, frame: &[u8]) -> Result<Link<'_>, Malformed> {
     strip_with(link, frame, true)
 }
 
-/// [`strip`], looking inside PPPoE sessions only when `pppoe` is set.
+/// [`strip`], looking inside PPPoE sessions only when `pppoe` is set. In line, with
+/// [`ethernet`]: the decoder's per-frame step, without a `Result` moved through two calls.
+#[inline(always)]
 pub fn strip_with(link: LinkType, frame: &[u8], pppoe: bool) -> Result<Link<'_>, Malformed> {
     match link {
         LinkType::Ethernet => ethernet(frame, pppoe),
@@ -85,6 +87,7 @@ fn by_version(p: &[u8]) -> Link<'_> {
 }
 
 /// An Ethernet frame (without FCS): the outer frame of a capture, or one carried in a tunnel.
+#[inline]
 pub fn ethernet(frame: &[u8], pppoe: bool) -> Result<Link<'_>, Malformed> {
     let mut et = be16(frame, 12).ok_or(Malformed::LinkTruncated)?;
     let mut off = 14;

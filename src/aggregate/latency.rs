@@ -190,12 +190,39 @@ impl Pending {
     }
 
     /// Reserves the tables (once, on the first query).
+    #[inline]
     fn reserve(&mut self) {
         if !self.index.is_allocated() {
-            self.slab = super::table::reserved(self.cap);
-            self.links = super::table::reserved(self.cap);
-            self.index = Index::with_capacity(self.cap);
+            self.allocate();
         }
+    }
+
+    #[cold]
+    fn allocate(&mut self) {
+        self.slab = super::table::reserved(self.cap);
+        self.links = super::table::reserved(self.cap);
+        self.index = Index::with_capacity(self.cap);
+    }
+
+    /// Evicts the oldest pending query (returned) and puts a new one (key hash `hash`) in its
+    /// slot, last in arrival order: [`Pending::remove`] then [`Pending::insert`] in one step,
+    /// without the free list (the same slot, index and order). The table must not be empty.
+    #[inline]
+    fn replace_oldest(&mut self, hash: u64, transport: u8, ts_ns: u64) -> Entry {
+        let s = self.head;
+        let old = std::mem::replace(
+            &mut self.slab[s as usize],
+            Entry {
+                hash,
+                ts_ns,
+                transport,
+            },
+        );
+        self.index.remove(old.hash, s);
+        self.index.insert(hash, s);
+        self.unlink(s);
+        self.push_tail(s);
+        old
     }
 
     fn hash(&self, k: &Key) -> u64 {
@@ -493,10 +520,10 @@ impl Latency {
             return;
         }
         self.pending.reserve();
-        if self.pending.len >= self.pending.cap {
-            let oldest = self.pending.head;
-            let e = self.pending.remove(oldest);
+        if self.pending.len >= self.pending.cap && self.pending.head != NIL {
+            let e = self.pending.replace_oldest(h, ctx.transport as u8, now);
             self.evicted[usize::from(e.transport)] += 1;
+            return;
         }
         self.pending.insert(h, ctx.transport as u8, now);
     }

@@ -14,6 +14,14 @@
 //!   a replay's time with a million sources; docs/performance.md.) Counters and buckets are
 //!   records of half a cache line each, not parallel arrays of fields: an observation touches
 //!   its counter's line and one or two buckets' (a quarter fewer L1 misses in a replay).
+//! * **Lazy order**: the buckets only serve to find the smallest counter, which is needed once
+//!   every counter is in use. Until then an observation of a monitored key is one addition to
+//!   its count, and the buckets are built from the counts (one sort) when the last free counter
+//!   is taken, then kept as above. A table that never fills (the TLDs of a ccTLD's traffic, the
+//!   source prefixes of a few thousand clients) never pays for the order. Counters of equal
+//!   count may then be ordered differently in their bucket than an always-kept order would
+//!   have, which only decides which of several smallest keys a later one replaces: every
+//!   guarantee below holds either way.
 //! * an open-addressing [`Index`] (linear probing, backward-shift deletion, no tombstones) with a
 //!   power-of-two number of slots ≥ 2·m (load ≤ ½), hashed with foldhash keyed by a per-process
 //!   random seed: the keys come from the network, so an attacker cannot aim at a probe chain.
@@ -125,6 +133,9 @@ pub struct SpaceSaving {
     index: Index,
     /// Merge scratch: slots that matched a key of the other summary.
     touched: Box<[bool]>,
+    /// Whether the buckets are kept (see "Lazy order" in the module documentation): from the
+    /// moment every counter is in use, or after a merge; before, only counts are.
+    ordered: bool,
     len: usize,
     /// Sum of every weight observed (N).
     total: u64,
@@ -157,6 +168,7 @@ impl SpaceSaving {
             order: vec![0; m].into_boxed_slice(),
             index: Index::with_capacity(m),
             touched: vec![false; m].into_boxed_slice(),
+            ordered: false,
             len: 0,
             total: 0,
             evictions: 0,
@@ -179,6 +191,7 @@ impl SpaceSaving {
             order: Box::default(),
             index: Index::default(),
             touched: Box::default(),
+            ordered: false,
             len: 0,
             total: 0,
             evictions: 0,
@@ -429,6 +442,7 @@ impl SpaceSaving {
             self.attach(s, last);
             last = self.slots[s].bucket;
         }
+        self.ordered = true;
     }
 
     /// The hash `add` uses for `key` (after truncation to the key width).
@@ -472,6 +486,14 @@ impl SpaceSaving {
         debug_assert_eq!(h, self.hash(key));
         self.total += w;
         if let Some(s) = self.find(h) {
+            if !self.ordered {
+                // Not full: no order to keep, the count is all there is.
+                self.slots[s].count += w;
+                if e != 0 {
+                    self.errors[s] += e;
+                }
+                return;
+            }
             if (w, e) == (1, 0) {
                 self.bump(s); // an observation: no call, no weight to test
             } else {
@@ -507,7 +529,12 @@ impl SpaceSaving {
         self.errors[s] = e;
         self.slots[s].hash = h;
         self.index.insert(h, s as u32);
-        self.attach(s, NIL);
+        if self.ordered {
+            self.attach(s, NIL);
+        } else if self.len == self.m {
+            // Every counter in use: from now on the smallest is needed, so the order is kept.
+            self.rebuild();
+        }
     }
 
     /// Gives the smallest counter (the first of the first bucket) to `key` (hash `h`, absent, already cut to
@@ -547,6 +574,7 @@ impl SpaceSaving {
         self.index.clear();
         self.len = 0;
         self.rebuild();
+        self.ordered = false;
         self.total = 0;
         self.evictions = 0;
     }
@@ -799,6 +827,11 @@ mod test {
     /// in the bucket of its count with its neighbours linked both ways, the free buckets and
     /// the used ones all m.
     fn check_structure(s: &SpaceSaving) {
+        if !s.ordered {
+            // Lazy order: only a table with a free counter goes without.
+            assert!(s.len() < s.capacity(), "a full table keeps its order");
+            return;
+        }
         let (mut seen, mut buckets, mut last) = (0, 0, None);
         let (mut b, mut prev) = (s.bmin, NIL);
         while b != NIL {

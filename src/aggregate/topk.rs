@@ -11,11 +11,11 @@
 //!   happen for DNS names: the width is 255 for qnames, 127 for second-level names, 63 for
 //!   TLDs, 18 for source prefixes ([`prefix_key`]).
 //!
-//! **Memory bound** of one table: `m·(width + 77) + 8·2^⌈log2 2m⌉` bytes (see
-//! [`SpaceSaving`]), whatever the traffic. With the default k = 10 (m = 1024, 2048 index slots):
-//! qnames 356,352 B, second-level names 225,280 B, TLDs 159,744 B, prefixes 113,664 B, so
-//! [`TopK`] holds 855,040 B (≈ 835 KiB) per worker; with k = 1000 (m = 8000) 6,692,288 B
-//! (≈ 6.4 MiB).
+//! **Memory bound** of one table: `m·(width + 77) + 16·2^⌈log2 2m⌉` bytes (see
+//! [`SpaceSaving`]), whatever the traffic. With the default k = 10 (m = 1024, 2048 index slots
+//! and filter cells): qnames 372,736 B, second-level names 241,664 B, TLDs 176,128 B, prefixes
+//! 130,048 B, so [`TopK`] holds 920,576 B (≈ 899 KiB) per worker; with k = 1000 (m = 8000)
+//! 7,216,576 B (≈ 6.9 MiB).
 //! [`SpaceSaving::memory_bytes`] computes it.
 //!
 //! **Why at least 1024 counters**: a key is only guaranteed to be monitored once its true count
@@ -474,28 +474,28 @@ mod test {
     #[test]
     fn memory_bound_matches_the_doc() {
         let t = TopK::new(&Settings::default());
-        // m = 1024, index 2048 slots: m·(width + 77) + 8·2048.
+        // m = 1024, 2048 index slots and filter cells: m·(width + 77) + 16·2048.
         assert_eq!(t.qnames.capacity(), 1024);
-        assert_eq!(t.qnames.memory_bytes(), 1024 * (255 + 77) + 16_384);
-        assert_eq!(t.tlds.memory_bytes(), 1024 * (63 + 77) + 16_384);
-        assert_eq!(t.slds.memory_bytes(), 1024 * (127 + 77) + 16_384);
-        assert_eq!(t.sources.memory_bytes(), 1024 * (18 + 77) + 16_384);
-        assert_eq!(t.memory_bytes(), 855_040);
-        // m = 8·k = 80, index 256 slots.
+        assert_eq!(t.qnames.memory_bytes(), 1024 * (255 + 77) + 32_768);
+        assert_eq!(t.tlds.memory_bytes(), 1024 * (63 + 77) + 32_768);
+        assert_eq!(t.slds.memory_bytes(), 1024 * (127 + 77) + 32_768);
+        assert_eq!(t.sources.memory_bytes(), 1024 * (18 + 77) + 32_768);
+        assert_eq!(t.memory_bytes(), 920_576);
+        // m = 8·k = 80, 256 index slots and filter cells.
         let small = TopK::new(&Settings {
             counters: 80,
             ..Settings::default()
         });
         assert_eq!(
             small.memory_bytes(),
-            80 * (255 + 63 + 127 + 18 + 4 * 77) + 4 * 8 * 256
+            80 * (255 + 63 + 127 + 18 + 4 * 77) + 4 * 16 * 256
         );
-        assert_eq!(small.memory_bytes(), 69_872);
+        assert_eq!(small.memory_bytes(), 78_064);
         let big = TopK::new(&Settings {
             k: 5000,
             ..Settings::default()
         });
         assert_eq!(big.k, MAX_K);
-        assert_eq!(big.memory_bytes(), 6_692_288);
+        assert_eq!(big.memory_bytes(), 7_216_576);
     }
 }

@@ -6,12 +6,12 @@
 //! [`tunnel::MAX_DEPTH`] tunnels deep. DNS found inside is counted with the inner addresses and
 //! IP version.
 
-use crate::capture::Packet;
+use crate::capture::{LinkType, Packet};
 
 use super::ip::{self, PROTO_TCP, PROTO_UDP};
 use super::malformed::Malformed;
 use super::tunnel::{self, Encap, EncapSet, Inner, PROTO_GRE, PROTO_IPIP, PROTO_IPV6};
-use super::{Event, MsgCtx, Name, Settings, Sink, Transport, defrag, dns, link, tcp};
+use super::{Event, MsgCtx, Name, Settings, Sink, Transport, defrag, dns, fastpath, link, tcp};
 
 /// Port classes (bits of [`Decoder::ports`]).
 const PORT_DNS: u8 = 1;
@@ -27,6 +27,8 @@ pub struct Decoder {
     defrag: defrag::Defrag,
     tcp: tcp::TcpTable,
     name: Name,
+    /// Take [`fastpath`] for plain UDP frames (off only to test it against the layers).
+    fast: bool,
 }
 
 /// Where a packet is being walked: its frame's time, whether the capture cut it, and how many
@@ -63,6 +65,7 @@ impl Decoder {
             defrag: defrag::Defrag::new(settings.defrag),
             tcp: tcp::TcpTable::new(settings.tcp),
             name: Name::default(),
+            fast: true,
         }
     }
 
@@ -94,6 +97,13 @@ impl Decoder {
 
     /// Decodes one frame.
     pub fn decode(&mut self, pkt: &Packet<'_>, sink: &mut impl Sink) {
+        if self.fast
+            && pkt.link == LinkType::Ethernet
+            && let Some(u) = fastpath::ethernet_udp(pkt.data)
+            && self.is_dns(u.sport, u.dport)
+        {
+            return self.plain_udp(pkt, &u, sink);
+        }
         let pppoe = self.encaps.contains(Encap::Pppoe);
         match link::strip_with(pkt.link, pkt.data, pppoe) {
             Ok(link::Link::Ip(l3)) => {
@@ -107,6 +117,23 @@ impl Decoder {
             Ok(link::Link::Other) => sink.event(Event::NonIp),
             Err(m) => sink.malformed(m, None),
         }
+    }
+
+    /// A DNS message in a frame [`fastpath`] read: what [`Decoder::udp`] does with it.
+    fn plain_udp(&mut self, pkt: &Packet<'_>, u: &fastpath::PlainUdp<'_>, sink: &mut impl Sink) {
+        let ctx = MsgCtx {
+            ts_ns: pkt.ts_ns,
+            ip_version: u.version,
+            transport: Transport::Udp,
+            src: u.src,
+            dst: u.dst,
+            sport: u.sport,
+            dport: u.dport,
+            size: (u.len - 8) as u32,
+        };
+        let cut =
+            (pkt.orig_len as usize) > pkt.data.len() || u.ip_cut || u.payload.len() < u.len - 8;
+        dns_message(&mut self.name, u.payload, &ctx, cut, sink);
     }
 
     /// One IP packet, outer or inside `hop.depth` tunnels.
@@ -301,5 +328,122 @@ fn dns_message(name: &mut Name, payload: &[u8], ctx: &MsgCtx, cut: bool, sink: &
             sink.message(ctx, &msg, name);
         }
         Err(m) => sink.malformed(if cut { Malformed::CaptureTruncated } else { m }, Some(ctx)),
+    }
+}
+
+//============ Testing =======================================================
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::file::Reader;
+    use crate::decode::{Malformed, Message};
+
+    /// Everything a decoder hands its sink, in order, as text.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Sink for Log {
+        fn message(&mut self, ctx: &MsgCtx, msg: &Message, name: &Name) {
+            let n = String::from_utf8_lossy(name.as_bytes());
+            self.0
+                .push(format!("{ctx:?} {msg:?} {n} {}", name.is_valid()));
+        }
+        fn malformed(&mut self, reason: Malformed, ctx: Option<&MsgCtx>) {
+            self.0.push(format!("malformed {reason:?} {ctx:?}"));
+        }
+        fn event(&mut self, event: Event) {
+            self.0.push(format!("event {event:?}"));
+        }
+    }
+
+    /// The fast path and the layers, each with its own decoder, on the same frames.
+    struct Pair {
+        fast: Decoder,
+        layers: Decoder,
+        taken: usize,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let mut layers = Decoder::new(&Settings::default());
+            layers.fast = false;
+            Self {
+                fast: Decoder::new(&Settings::default()),
+                layers,
+                taken: 0,
+            }
+        }
+
+        fn check(&mut self, pkt: &Packet<'_>, what: &str) {
+            let (mut a, mut b) = (Log::default(), Log::default());
+            self.fast.decode(pkt, &mut a);
+            self.layers.decode(pkt, &mut b);
+            assert_eq!(a.0, b.0, "{what}");
+            self.taken += usize::from(
+                pkt.link == LinkType::Ethernet && fastpath::ethernet_udp(pkt.data).is_some(),
+            );
+        }
+    }
+
+    /// Every frame of every fixture, and each plain UDP frame with one header byte changed
+    /// (IP version, lengths, protocol, fragment bits, ports, UDP length, ...) or cut short:
+    /// the fast path hands the sink exactly what the layered walk does.
+    #[test]
+    fn fast_path_agrees_with_the_layers() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("pcaps/")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.to_string_lossy();
+                n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz")
+            })
+            .collect();
+        files.sort();
+        let mut pair = Pair::new();
+        let (mut frames, mut variants) = (0, 0);
+        let mut r = 29u64;
+        for path in &files {
+            let Ok(mut reader) = Reader::open(path) else {
+                continue;
+            };
+            while let Ok(Some(p)) = reader.next() {
+                frames += 1;
+                let what = format!("{} frame {frames}", path.display());
+                pair.check(&p, &what);
+                if p.link != LinkType::Ethernet || fastpath::ethernet_udp(p.data).is_none() {
+                    continue;
+                }
+                let v6 = p.data[12] == 0x86;
+                let header = if v6 { 62 } else { 42 };
+                for k in 0..12 {
+                    let mut f = p.data.to_vec();
+                    let at = if k < 8 {
+                        12 + (crate::aggregate::sketch::splitmix64(&mut r) as usize % (header - 12))
+                    } else {
+                        // The fields the fast path tests: version, lengths, protocol, fragment.
+                        let fields: &[usize] = if v6 {
+                            &[14, 18, 19, 20, 58, 59]
+                        } else {
+                            &[14, 16, 17, 20, 21, 23, 38, 39]
+                        };
+                        fields[crate::aggregate::sketch::splitmix64(&mut r) as usize % fields.len()]
+                    };
+                    f[at] = crate::aggregate::sketch::splitmix64(&mut r) as u8;
+                    let cut = crate::aggregate::sketch::splitmix64(&mut r) as usize % (f.len() + 1);
+                    for data in [&f[..], &f[..cut.max(12)]] {
+                        variants += 1;
+                        let q = Packet { data, ..p };
+                        pair.check(&q, &format!("{what}, byte {at} = {:#x}", f[at]));
+                    }
+                }
+            }
+        }
+        assert!(
+            frames > 5_000 && pair.taken > 1_000 && variants > 10_000,
+            "{frames} frames, {} taken, {variants} variants",
+            pair.taken
+        );
     }
 }

@@ -12,6 +12,7 @@ mod decoder;
 pub mod defrag;
 pub mod dns;
 mod ethertype;
+mod fastpath;
 pub mod iana;
 pub mod ip;
 pub mod link;

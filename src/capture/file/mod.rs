@@ -389,12 +389,7 @@ impl Reader {
 
     fn next_record(&mut self) -> Result<Option<Packet<'_>>, ReadError> {
         loop {
-            let Format::Pcap {
-                endian,
-                nanos,
-                link,
-            } = self.format
-            else {
+            let Some((endian, nanos, link)) = self.pcap_format() else {
                 return self.next_pcapng();
             };
             // A mapped pcap's record, the replay's common case, checked here without the
@@ -426,12 +421,7 @@ impl Reader {
     /// which [`Reader::next`] then reads, so the two interleave freely and see the same
     /// records in the same order (the per-record path measured ~110 instructions a record).
     pub fn next_run(&mut self, limit: u64, mut f: impl FnMut(&Packet<'_>)) -> u64 {
-        let Format::Pcap {
-            endian,
-            nanos,
-            link,
-        } = self.format
-        else {
+        let Some((endian, nanos, link)) = self.pcap_format() else {
             return 0;
         };
         let Source::Mapped { map, pos } = &mut self.src else {
@@ -468,6 +458,18 @@ impl Reader {
         }
         self.records += n;
         n
+    }
+
+    /// A classic pcap's byte order, resolution (nanoseconds?) and link type; `None` for pcapng.
+    fn pcap_format(&self) -> Option<(Endian, bool, LinkType)> {
+        match self.format {
+            Format::Pcap {
+                endian,
+                nanos,
+                link,
+            } => Some((endian, nanos, link)),
+            Format::PcapNg { .. } => None,
+        }
     }
 
     /// Whether the next bytes are a pcap or pcapng file header rather than a record.

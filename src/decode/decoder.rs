@@ -129,11 +129,10 @@ impl Decoder {
             dst: u.dst,
             sport: u.sport,
             dport: u.dport,
-            size: (u.len - 8) as u32,
+            size: 0,
         };
-        let cut =
-            (pkt.orig_len as usize) > pkt.data.len() || u.ip_cut || u.payload.len() < u.len - 8;
-        dns_message(&mut self.name, u.payload, &ctx, cut, sink);
+        let cut = (pkt.orig_len as usize) > pkt.data.len() || u.ip_cut;
+        udp_message(&mut self.name, ctx, u.len, u.payload, cut, sink);
     }
 
     /// One IP packet, outer or inside `hop.depth` tunnels.
@@ -269,10 +268,8 @@ impl Decoder {
                 Err(m) => sink.malformed(m, None),
             };
         }
-        let mut ctx = Self::ctx(ip, Transport::Udp, sport, dport, hop);
-        ctx.size = (len - 8) as u32;
-        let cut = hop.cut || payload.len() < len - 8;
-        dns_message(&mut self.name, payload, &ctx, cut, sink);
+        let ctx = Self::ctx(ip, Transport::Udp, sport, dport, hop);
+        udp_message(&mut self.name, ctx, len, payload, hop.cut, sink);
     }
 
     /// A TCP segment: reassembled into DNS messages on a DNS port.
@@ -315,6 +312,22 @@ impl Decoder {
             tcp::Out::Event(e) => sink.event(e),
         });
     }
+}
+
+/// The DNS message of a UDP datagram of length field `len` (≥ 8) whose captured payload is
+/// `payload`; `cut`: the capture cut an outer layer. Shared by [`Decoder::udp`] and the fast
+/// path.
+fn udp_message(
+    name: &mut Name,
+    mut ctx: MsgCtx,
+    len: usize,
+    payload: &[u8],
+    cut: bool,
+    sink: &mut impl Sink,
+) {
+    ctx.size = (len - 8) as u32;
+    let cut = cut || payload.len() < len - 8;
+    dns_message(name, payload, &ctx, cut, sink);
 }
 
 /// Parses one DNS message and hands it to the sink.
